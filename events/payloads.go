@@ -1,0 +1,148 @@
+package events
+
+import "time"
+
+// Patterns shared by the payloads. Namespaces and job ids end up in KV keys
+// and subjects, so they are restricted to characters that are safe there.
+const (
+	NamespacePattern = `^[A-Za-z0-9][A-Za-z0-9_-]*$`
+	IDPattern        = `^[A-Za-z0-9][A-Za-z0-9_-]*$`
+	DocIDPattern     = `^[A-Za-z0-9][A-Za-z0-9_.:-]*$`
+	MaxIDLength      = 128
+	MaxNamespaceLen  = 64
+	DefaultNamespace = "default"
+)
+
+// JobRef names the job, document and namespace an event belongs to. Every
+// payload embeds it (its fields are flattened into the payload's JSON), so
+// generic code — the projection, the dead-letter path — can find the job of
+// any event.
+type JobRef struct {
+	JobID     string `json:"job_id" jsonschema:"pattern=^[A-Za-z0-9][A-Za-z0-9_-]*$,maxLength=128"`
+	DocID     string `json:"doc_id" jsonschema:"pattern=^[A-Za-z0-9][A-Za-z0-9_.:-]*$,maxLength=128"`
+	Namespace string `json:"namespace" jsonschema:"pattern=^[A-Za-z0-9][A-Za-z0-9_-]*$,maxLength=64"`
+}
+
+// Ref returns the job reference; promoted to every payload.
+func (r JobRef) Ref() JobRef { return r }
+
+// DocumentSubmitted starts a job. The REST edge stores the text in the
+// object store and sets ContentRef; an outside publisher may instead put the
+// text inline in Content (up to the NATS payload limit).
+type DocumentSubmitted struct {
+	JobRef
+	ContentRef    string            `json:"content_ref,omitempty" jsonschema:"maxLength=256,description=Object-store name of the document text (set by the REST edge)."`
+	Content       string            `json:"content,omitempty" jsonschema:"description=The document text inline (for outside publishers); one of content or content_ref is required."`
+	ContentSHA256 string            `json:"content_sha256,omitempty" jsonschema:"pattern=^[0-9a-f]{64}$,description=SHA-256 of the normalised text; dedup recomputes it from the text."`
+	ContentBytes  int               `json:"content_bytes,omitempty" jsonschema:"minimum=0"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	ClientID      string            `json:"client_id,omitempty" jsonschema:"maxLength=128"`
+	SubmittedAt   time.Time         `json:"submitted_at"`
+}
+
+// DocumentDuplicate ends a job whose content was already claimed in its
+// namespace.
+type DocumentDuplicate struct {
+	JobRef
+	ExistingJobID string `json:"existing_job_id" jsonschema:"pattern=^[A-Za-z0-9][A-Za-z0-9_-]*$,maxLength=128"`
+	ExistingDocID string `json:"existing_doc_id,omitempty" jsonschema:"maxLength=128"`
+	ContentSHA256 string `json:"content_sha256" jsonschema:"pattern=^[0-9a-f]{64}$"`
+}
+
+// DocumentAccepted passes a document that won its dedup claim on to chunking.
+type DocumentAccepted struct {
+	JobRef
+	ContentRef    string            `json:"content_ref,omitempty" jsonschema:"maxLength=256"`
+	Content       string            `json:"content,omitempty"`
+	ContentSHA256 string            `json:"content_sha256" jsonschema:"pattern=^[0-9a-f]{64}$"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+}
+
+// DocumentChunked announces how many chunks a document has.
+type DocumentChunked struct {
+	JobRef
+	ChunksTotal int `json:"chunks_total" jsonschema:"minimum=0"`
+	TokensTotal int `json:"tokens_total" jsonschema:"minimum=0"`
+}
+
+// ChunkPosition locates a chunk in its document.
+type ChunkPosition struct {
+	ChunkID     string `json:"chunk_id" jsonschema:"pattern=^[0-9a-f]{32}$"`
+	Index       int    `json:"index" jsonschema:"minimum=0"`
+	ChunksTotal int    `json:"chunks_total" jsonschema:"minimum=1"`
+}
+
+// ChunkCreated carries one chunk's text to extraction.
+type ChunkCreated struct {
+	JobRef
+	ChunkPosition
+	Text   string `json:"text" jsonschema:"minLength=1"`
+	Tokens int    `json:"tokens" jsonschema:"minimum=0"`
+}
+
+// Entity is one entity as extracted from one chunk.
+type Entity struct {
+	Name        string `json:"name" jsonschema:"minLength=1,maxLength=512"`
+	Type        string `json:"type" jsonschema:"maxLength=64"`
+	Description string `json:"description"`
+}
+
+// Relation is one relation as extracted from one chunk. Source and Target are
+// entity names as they appear in the same chunk's entity list.
+type Relation struct {
+	Source      string   `json:"source" jsonschema:"minLength=1,maxLength=512"`
+	Target      string   `json:"target" jsonschema:"minLength=1,maxLength=512"`
+	Description string   `json:"description"`
+	Keywords    []string `json:"keywords,omitempty"`
+	Weight      float64  `json:"weight" jsonschema:"minimum=0"`
+}
+
+// ChunkExtracted carries one chunk's extraction result to the graph writer
+// and the vector indexer.
+type ChunkExtracted struct {
+	JobRef
+	ChunkPosition
+	Text      string     `json:"text" jsonschema:"minLength=1"`
+	Tokens    int        `json:"tokens" jsonschema:"minimum=0"`
+	Entities  []Entity   `json:"entities"`
+	Relations []Relation `json:"relations"`
+	// Extractor names what produced the result ("offline" for the built-in
+	// heuristic extractor), so lower-quality results are visible.
+	Extractor string `json:"extractor" jsonschema:"minLength=1"`
+}
+
+// ChunkMerged reports one chunk merged into the graph.
+type ChunkMerged struct {
+	JobRef
+	ChunkPosition
+	Entities  int `json:"entities" jsonschema:"minimum=0,description=Entities this chunk contributed to."`
+	Relations int `json:"relations" jsonschema:"minimum=0,description=Relations this chunk contributed to."`
+	// DocEntities and DocRelations count the distinct entities and relations
+	// the whole document contributes to, as of this merge. They only grow
+	// while a document is ingested, so the projection keeps the maximum.
+	DocEntities  int `json:"doc_entities" jsonschema:"minimum=0"`
+	DocRelations int `json:"doc_relations" jsonschema:"minimum=0"`
+}
+
+// ChunkIndexed reports one chunk's vectors stored.
+type ChunkIndexed struct {
+	JobRef
+	ChunkPosition
+	Vectors int `json:"vectors" jsonschema:"minimum=0"`
+}
+
+// JobCompleted is published by the projection once every chunk of a job is
+// merged and indexed.
+type JobCompleted struct {
+	JobRef
+	ChunksTotal int `json:"chunks_total" jsonschema:"minimum=0"`
+	Entities    int `json:"entities" jsonschema:"minimum=0"`
+	Relations   int `json:"relations" jsonschema:"minimum=0"`
+}
+
+// JobFailed ends a job that cannot complete.
+type JobFailed struct {
+	JobRef
+	Stage  string `json:"stage" jsonschema:"minLength=1"`
+	Reason string `json:"reason" jsonschema:"minLength=1"`
+}
