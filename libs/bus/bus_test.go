@@ -1,0 +1,323 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/kgraph-dev/kgraph/events"
+	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/natsembed"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type env struct {
+	js  jetstream.JetStream
+	nc  *nats.Conn
+	pub *bus.Publisher
+	set bus.Settings
+	val *events.Validator
+}
+
+func setup(t *testing.T) env {
+	t.Helper()
+	srv, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir()})
+	require.NoError(t, err)
+	nc, err := srv.Connect("test")
+	require.NoError(t, err)
+	t.Cleanup(func() { nc.Close(); srv.Shutdown() })
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	set := bus.DefaultSettings()
+	set.Storage = jetstream.MemoryStorage
+	set.AckWait = time.Second
+	set.MaxDeliver = 3
+	set.Backoff = []time.Duration{20 * time.Millisecond}
+	ctx := context.Background()
+	require.NoError(t, bus.EnsureTopology(ctx, js, set))
+	require.NoError(t, bus.EnsureTopology(ctx, js, set), "topology must be idempotent")
+	val, err := events.NewValidator()
+	require.NoError(t, err)
+	return env{js: js, nc: nc, pub: bus.NewPublisher(js), set: set, val: val}
+}
+
+func submitted(jobID string) events.Event[events.DocumentSubmitted] {
+	return events.New("evt-"+jobID, "test", events.DocumentSubmitted{
+		JobRef:  events.JobRef{JobID: jobID, DocID: "doc-" + jobID, Namespace: "default"},
+		Content: "Some text.", SubmittedAt: time.Unix(1700000000, 0),
+	}, time.Now())
+}
+
+// run starts a consumer and returns a stop function that cancels it and
+// waits for Run to return.
+func run(t *testing.T, e env, name string, routes ...bus.Route) func() {
+	t.Helper()
+	c, err := bus.NewConsumer(e.js, e.pub, bus.ConsumerConfig{
+		Consumer: name, Routes: routes, Concurrency: 4, Settings: e.set, Source: "test",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validator: e.val,
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Fatal("consumer did not drain")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func deadLetters(t *testing.T, e env, consumer string) []*jetstream.RawStreamMsg {
+	t.Helper()
+	ctx := context.Background()
+	st, err := e.js.Stream(ctx, bus.StreamDeadLetter)
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	var out []*jetstream.RawStreamMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		if m.Subject == events.DeadLetterSubject(consumer) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func streamMsgs(t *testing.T, e env, subject string) int {
+	t.Helper()
+	st, err := e.js.Stream(context.Background(), bus.StreamEvents)
+	require.NoError(t, err)
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(subject))
+	require.NoError(t, err)
+	return int(info.State.Subjects[subject])
+}
+
+func TestPublishDeduplicatesByEventID(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	ev := submitted("j1")
+	require.NoError(t, bus.Publish(ctx, e.pub, ev))
+	require.NoError(t, bus.Publish(ctx, e.pub, ev))
+	subject, _ := events.SubjectOf(events.TypeDocumentSubmitted)
+	require.Equal(t, 1, streamMsgs(t, e, subject))
+}
+
+func TestHandlerSuccessAcks(t *testing.T) {
+	e := setup(t)
+	got := make(chan events.Event[events.DocumentSubmitted], 10)
+	run(t, e, bus.ConsumerDedup, bus.On(func(_ context.Context, ev events.Event[events.DocumentSubmitted]) error {
+		got <- ev
+		return nil
+	}))
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j1")))
+	select {
+	case ev := <-got:
+		require.Equal(t, "j1", ev.Data.JobID)
+		require.Equal(t, "evt-j1", ev.ID)
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler not called")
+	}
+	require.Eventually(t, func() bool {
+		info, err := e.js.Consumer(context.Background(), bus.StreamEvents, bus.ConsumerDedup)
+		require.NoError(t, err)
+		ci, err := info.Info(context.Background())
+		require.NoError(t, err)
+		return ci.NumAckPending == 0 && ci.AckFloor.Stream == 1
+	}, 5*time.Second, 20*time.Millisecond)
+	select {
+	case <-got:
+		t.Fatal("acked event delivered twice")
+	case <-time.After(1500 * time.Millisecond): // past AckWait
+	}
+}
+
+func TestTransientErrorRetriesWithBackoff(t *testing.T) {
+	e := setup(t)
+	var calls atomic.Int32
+	done := make(chan struct{})
+	run(t, e, bus.ConsumerDedup, bus.On(func(_ context.Context, _ events.Event[events.DocumentSubmitted]) error {
+		if calls.Add(1) < 3 {
+			return errors.New("backend unavailable")
+		}
+		close(done)
+		return nil
+	}))
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j1")))
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no success after retries; calls=%d", calls.Load())
+	}
+	require.EqualValues(t, 3, calls.Load())
+	require.Empty(t, deadLetters(t, e, bus.ConsumerDedup))
+}
+
+func TestPermanentErrorDeadLettersAndFailsJob(t *testing.T) {
+	e := setup(t)
+	var calls atomic.Int32
+	run(t, e, bus.ConsumerDedup, bus.On(func(_ context.Context, _ events.Event[events.DocumentSubmitted]) error {
+		calls.Add(1)
+		return bus.Permanent(errors.New("document text missing"))
+	}))
+	failed := make(chan events.Event[events.JobFailed], 1)
+	run(t, e, bus.ConsumerProjection,
+		bus.Ignore(events.TypeDocumentSubmitted),
+		bus.On(func(_ context.Context, ev events.Event[events.JobFailed]) error { failed <- ev; return nil }))
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j1")))
+	select {
+	case ev := <-failed:
+		require.Equal(t, "j1", ev.Data.JobID)
+		require.Equal(t, bus.ConsumerDedup, ev.Data.Stage)
+		require.Contains(t, ev.Data.Reason, "document text missing")
+	case <-time.After(5 * time.Second):
+		t.Fatal("no job.failed")
+	}
+	dl := deadLetters(t, e, bus.ConsumerDedup)
+	require.Len(t, dl, 1)
+	require.Contains(t, dl[0].Header.Get(bus.HeaderDLQReason), "document text missing")
+	require.Equal(t, "evt-j1", dl[0].Header.Get(events.HeaderID), "original headers are kept")
+	require.Contains(t, string(dl[0].Data), `"job_id":"j1"`, "original payload is kept")
+	require.EqualValues(t, 1, calls.Load(), "a permanent error is not retried")
+}
+
+func TestGivesUpAfterMaxDeliver(t *testing.T) {
+	e := setup(t)
+	var calls atomic.Int32
+	run(t, e, bus.ConsumerDedup, bus.On(func(_ context.Context, _ events.Event[events.DocumentSubmitted]) error {
+		calls.Add(1)
+		return errors.New("still broken")
+	}))
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j1")))
+	require.Eventually(t, func() bool { return len(deadLetters(t, e, bus.ConsumerDedup)) == 1 }, 5*time.Second, 20*time.Millisecond)
+	dl := deadLetters(t, e, bus.ConsumerDedup)[0]
+	require.Contains(t, dl.Header.Get(bus.HeaderDLQReason), "gave up after 3 deliveries")
+	require.EqualValues(t, e.set.MaxDeliver, calls.Load())
+}
+
+func TestMalformedAndUnknownEventsAreDeadLettered(t *testing.T) {
+	e := setup(t)
+	var handled atomic.Int32
+	run(t, e, bus.ConsumerProjection,
+		bus.On(func(_ context.Context, _ events.Event[events.DocumentSubmitted]) error { handled.Add(1); return nil }))
+	ctx := context.Background()
+	subject, _ := events.SubjectOf(events.TypeDocumentSubmitted)
+
+	cases := []struct {
+		name    string
+		subject string
+		header  nats.Header
+		data    string
+		reason  string
+	}{
+		{"not an event", subject, nats.Header{}, "hello", "invalid event"},
+		{"unknown type", events.SubjectPrefix + "invoice.paid", nats.Header{
+			"ce-specversion": {"1.0"}, "ce-id": {"x1"}, "ce-source": {"billing"}, "ce-type": {"com.example.invoice.paid.v1"},
+		}, `{}`, "unknown event type"},
+		{"schema violation", subject, nats.Header{
+			"ce-specversion": {"1.0"}, "ce-id": {"x2"}, "ce-source": {"outside"}, "ce-type": {string(events.TypeDocumentSubmitted)},
+		}, `{"job_id":"j 2","doc_id":"d","namespace":"default","submitted_at":"2026-01-01T00:00:00Z"}`, "violates its schema"},
+		{"invalid utf-8", subject, nats.Header{
+			"ce-specversion": {"1.0"}, "ce-id": {"x3"}, "ce-source": {"outside"}, "ce-type": {string(events.TypeDocumentSubmitted)},
+		}, "{\"job_id\":\"\xff\"}", "UTF-8"},
+	}
+	for _, c := range cases {
+		m := nats.NewMsg(c.subject)
+		m.Header = c.header
+		m.Data = []byte(c.data)
+		_, err := e.js.PublishMsg(ctx, m)
+		require.NoError(t, err, c.name)
+	}
+	// The pipeline keeps going: a valid event after the bad ones is handled.
+	require.NoError(t, bus.Publish(ctx, e.pub, submitted("ok")))
+	require.Eventually(t, func() bool { return handled.Load() == 1 && len(deadLetters(t, e, bus.ConsumerProjection)) == len(cases) },
+		5*time.Second, 20*time.Millisecond)
+	dls := deadLetters(t, e, bus.ConsumerProjection)
+	for i, c := range cases {
+		require.Contains(t, dls[i].Header.Get(bus.HeaderDLQReason), c.reason, c.name)
+		require.Equal(t, c.subject, dls[i].Header.Get(bus.HeaderDLQSubject), c.name)
+		require.Equal(t, c.data, string(dls[i].Data), c.name)
+	}
+}
+
+func TestShutdownFinishesInFlightWork(t *testing.T) {
+	e := setup(t)
+	started := make(chan struct{})
+	release := make(chan struct{})
+	var finished atomic.Int32
+	stop := run(t, e, bus.ConsumerDedup, bus.On(func(ctx context.Context, _ events.Event[events.DocumentSubmitted]) error {
+		close(started)
+		<-release
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		finished.Add(1)
+		return nil
+	}))
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j1")))
+	<-started
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Run returned while a handler was in flight")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	<-stopped
+	require.EqualValues(t, 1, finished.Load())
+	cons, err := e.js.Consumer(context.Background(), bus.StreamEvents, bus.ConsumerDedup)
+	require.NoError(t, err)
+	ci, err := cons.Info(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, 1, ci.AckFloor.Stream, "the in-flight event was acked during the drain")
+}
+
+func TestCrashedHandlerIsRedelivered(t *testing.T) {
+	e := setup(t)
+	// A consumer that pulls but never acks stands in for a killed process.
+	cons, err := e.js.Consumer(context.Background(), bus.StreamEvents, bus.ConsumerDedup)
+	require.NoError(t, err)
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j1")))
+	b, err := cons.Fetch(1, jetstream.FetchMaxWait(2*time.Second))
+	require.NoError(t, err)
+	n := 0
+	for range b.Messages() {
+		n++
+	}
+	require.Equal(t, 1, n)
+
+	got := make(chan int, 1)
+	run(t, e, bus.ConsumerDedup, bus.On(func(_ context.Context, ev events.Event[events.DocumentSubmitted]) error {
+		got <- 1
+		return nil
+	}))
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("unacked event was not redelivered after AckWait")
+	}
+}

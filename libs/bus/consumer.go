@@ -1,0 +1,409 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kgraph-dev/kgraph/events"
+)
+
+// Dead-letter headers, added to the original headers of a dead letter.
+const (
+	HeaderDLQReason     = "Kg-Dlq-Reason"
+	HeaderDLQConsumer   = "Kg-Dlq-Consumer"
+	HeaderDLQStreamSeq  = "Kg-Dlq-Stream-Seq"
+	HeaderDLQSubject    = "Kg-Dlq-Subject"
+	HeaderDLQDeliveries = "Kg-Dlq-Deliveries"
+	HeaderDLQTime       = "Kg-Dlq-Time"
+	HeaderDLQOrigMsgID  = "Kg-Dlq-Original-Msg-Id"
+)
+
+// permanentError marks an error that no redelivery can fix.
+type permanentError struct{ err error }
+
+func (p permanentError) Error() string { return p.err.Error() }
+func (p permanentError) Unwrap() error { return p.err }
+
+// Permanent marks err as permanent: the adapter dead-letters the event at
+// once instead of retrying it.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err: err}
+}
+
+// IsPermanent reports whether err can never succeed on redelivery: marked
+// with Permanent, or an undecodable or unknown event.
+func IsPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p) || errors.Is(err, events.ErrInvalidEvent) || errors.Is(err, events.ErrUnknownType)
+}
+
+// Route binds an event type to its handler.
+type Route struct {
+	Type   events.Type
+	handle func(ctx context.Context, env events.Envelope, v *events.Validator) error
+}
+
+// On routes events of T's type to h. The adapter decodes and validates the
+// event; h never sees a NATS message.
+func On[T events.Payload](h func(ctx context.Context, e events.Event[T]) error) Route {
+	var zero T
+	return Route{Type: zero.EventType(), handle: func(ctx context.Context, env events.Envelope, v *events.Validator) error {
+		e, err := events.Decode[T](env, v)
+		if err != nil {
+			return err
+		}
+		return h(ctx, e)
+	}}
+}
+
+// Ignore acknowledges events of type t without handling them: for a
+// consumer that sees every subject but needs only some types.
+func Ignore(t events.Type) Route { return Route{Type: t} }
+
+// ConsumerConfig configures one consumer adapter.
+type ConsumerConfig struct {
+	// Consumer is the name of a declared durable consumer (see Consumers).
+	Consumer string
+	Routes   []Route
+	// Concurrency is the number of events handled at once by this process.
+	Concurrency int
+	// HandlerTimeout bounds one handler call.
+	HandlerTimeout time.Duration
+	Settings       Settings
+	// Source is the CloudEvents source of the job.failed events the adapter
+	// publishes when it dead-letters an event that belongs to a job.
+	Source    string
+	Logger    *slog.Logger
+	Validator *events.Validator
+}
+
+// Consumer pulls from a durable consumer and runs the handlers.
+type Consumer struct {
+	cfg    ConsumerConfig
+	js     jetstream.JetStream
+	pub    MsgPublisher
+	routes map[events.Type]Route
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// NewConsumer builds the adapter. The durable consumer must exist (see
+// EnsureTopology).
+func NewConsumer(js jetstream.JetStream, pub MsgPublisher, cfg ConsumerConfig) (*Consumer, error) {
+	if _, err := ConsumerByName(cfg.Consumer); err != nil {
+		return nil, err
+	}
+	if cfg.Validator == nil || cfg.Logger == nil || cfg.Source == "" {
+		return nil, errors.New("consumer needs a validator, a logger and a source")
+	}
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, fmt.Errorf("consumer %s settings: %w", cfg.Consumer, err)
+	}
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 1
+	}
+	if cfg.HandlerTimeout <= 0 {
+		cfg.HandlerTimeout = 5 * time.Minute
+	}
+	routes := make(map[events.Type]Route, len(cfg.Routes))
+	for _, r := range cfg.Routes {
+		if _, dup := routes[r.Type]; dup {
+			return nil, fmt.Errorf("consumer %s routes %s twice", cfg.Consumer, r.Type)
+		}
+		routes[r.Type] = r
+	}
+	return &Consumer{cfg: cfg, js: js, pub: pub, routes: routes, log: cfg.Logger.With("consumer", cfg.Consumer), now: time.Now}, nil
+}
+
+// Run handles events until ctx is cancelled, then drains: it stops pulling,
+// hands back buffered messages for immediate redelivery, and waits for the
+// handlers in flight to finish and ack. It returns nil after a clean drain.
+func (c *Consumer) Run(ctx context.Context) error {
+	cons, err := c.js.Consumer(ctx, StreamEvents, c.cfg.Consumer)
+	if err != nil {
+		return fmt.Errorf("bind consumer %s: %w", c.cfg.Consumer, err)
+	}
+	adv, err := c.watchMaxDeliveries(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = adv.Unsubscribe() }()
+
+	it, err := cons.Messages(jetstream.PullMaxMessages(2 * c.cfg.Concurrency))
+	if err != nil {
+		return fmt.Errorf("pull from consumer %s: %w", c.cfg.Consumer, err)
+	}
+	stopPulling := context.AfterFunc(ctx, it.Drain)
+	defer stopPulling()
+
+	// Handlers outlive the cancellation of ctx so that a drain finishes the
+	// work in flight; each is bounded by HandlerTimeout instead.
+	handlerCtx := context.WithoutCancel(ctx)
+	slots := make(chan struct{}, c.cfg.Concurrency)
+	var inFlight sync.WaitGroup
+	defer inFlight.Wait()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				return fmt.Errorf("consumer %s: %w", c.cfg.Consumer, err)
+			}
+			c.log.Debug("pull interrupted", "err", err)
+			continue
+		}
+		if ctx.Err() != nil {
+			// Draining: give the buffered message back for another replica
+			// (or the next start) instead of waiting for AckWait.
+			_ = msg.Nak()
+			continue
+		}
+		slots <- struct{}{}
+		inFlight.Add(1)
+		go func() {
+			defer inFlight.Done()
+			defer func() { <-slots }()
+			hctx, cancel := context.WithTimeout(handlerCtx, c.cfg.HandlerTimeout)
+			defer cancel()
+			c.process(hctx, msg)
+		}()
+	}
+}
+
+// process handles one delivery and decides its fate.
+func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		c.log.Error("message without metadata", "err", err)
+		_ = msg.Term()
+		return
+	}
+	env, err := events.DecodeEnvelope(msg.Headers(), msg.Data())
+	if err != nil {
+		c.deadLetter(ctx, msg, rawOf(msg, meta), err, nil)
+		return
+	}
+	log := c.log.With("event_id", env.ID, "type", env.Type, "delivery", meta.NumDelivered)
+	route, ok := c.routes[env.Type]
+	if !ok {
+		reason := fmt.Errorf("%w: %q", events.ErrUnknownType, env.Type)
+		if _, known := events.Lookup(env.Type); known {
+			reason = fmt.Errorf("event type %q is not handled by consumer %s", env.Type, c.cfg.Consumer)
+		}
+		c.deadLetter(ctx, msg, rawOf(msg, meta), reason, &env)
+		return
+	}
+	if route.handle == nil {
+		c.ack(msg, log)
+		return
+	}
+
+	// Keep a slow handler's delivery alive past AckWait.
+	heartbeat := c.keepAlive(msg)
+	start := time.Now()
+	err = route.handle(ctx, env, c.cfg.Validator)
+	heartbeat.Stop()
+	switch {
+	case err == nil:
+		log.Debug("handled", "took", time.Since(start))
+		c.ack(msg, log)
+	case IsPermanent(err):
+		c.deadLetter(ctx, msg, rawOf(msg, meta), err, &env)
+	case meta.NumDelivered >= uint64(c.cfg.Settings.MaxDeliver):
+		c.deadLetter(ctx, msg, rawOf(msg, meta), fmt.Errorf("gave up after %d deliveries: %w", meta.NumDelivered, err), &env)
+	default:
+		delay := c.cfg.Settings.Delay(int(meta.NumDelivered))
+		log.Warn("handler failed, will retry", "err", err, "retry_in", delay)
+		if nerr := msg.NakWithDelay(delay); nerr != nil {
+			log.Warn("nak", "err", nerr)
+		}
+	}
+}
+
+func (c *Consumer) ack(msg jetstream.Msg, log *slog.Logger) {
+	if err := msg.Ack(); err != nil {
+		// The work is committed; a lost ack means an idempotent redelivery.
+		log.Warn("ack", "err", err)
+	}
+}
+
+// heartbeat tells the server a slow delivery is still being worked on.
+type heartbeat struct {
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+}
+
+func (h *heartbeat) Stop() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopped = true
+	h.timer.Stop()
+}
+
+func (c *Consumer) keepAlive(msg jetstream.Msg) *heartbeat {
+	every := c.cfg.Settings.AckWait / 3
+	h := &heartbeat{}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.timer = time.AfterFunc(every, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.stopped {
+			return
+		}
+		_ = msg.InProgress()
+		h.timer.Reset(every)
+	})
+	return h
+}
+
+// rawMsg is what a dead letter keeps of the original delivery.
+type rawMsg struct {
+	subject    string
+	header     nats.Header
+	data       []byte
+	streamSeq  uint64
+	deliveries uint64
+}
+
+func rawOf(msg jetstream.Msg, meta *jetstream.MsgMetadata) rawMsg {
+	return rawMsg{subject: msg.Subject(), header: msg.Headers(), data: msg.Data(), streamSeq: meta.Sequence.Stream, deliveries: meta.NumDelivered}
+}
+
+// deadLetter copies the delivery to the dead-letter stream with the reason,
+// fails its job if it belongs to one, and then terminates the delivery. If
+// either publish fails the delivery is nak'ed instead, so nothing is lost.
+func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, raw rawMsg, reason error, env *events.Envelope) {
+	log := c.log.With("stream_seq", raw.streamSeq, "subject", raw.subject)
+	if err := c.publishDeadLetter(ctx, raw, reason); err != nil {
+		log.Error("dead-letter publish failed, will retry", "err", err)
+		_ = msg.NakWithDelay(c.cfg.Settings.Delay(int(raw.deliveries)))
+		return
+	}
+	if err := c.failJob(ctx, env, reason); err != nil {
+		log.Error("job.failed publish failed, will retry", "err", err)
+		_ = msg.NakWithDelay(c.cfg.Settings.Delay(int(raw.deliveries)))
+		return
+	}
+	log.Warn("dead-lettered", "reason", reason.Error())
+	if err := msg.TermWithReason(truncate(reason.Error(), 200)); err != nil {
+		log.Warn("term", "err", err)
+	}
+}
+
+func (c *Consumer) publishDeadLetter(ctx context.Context, raw rawMsg, reason error) error {
+	dl := nats.NewMsg(events.DeadLetterSubject(c.cfg.Consumer))
+	for k, vs := range raw.header {
+		dl.Header[k] = append([]string(nil), vs...)
+	}
+	if orig := raw.header.Get(events.HeaderMsgID); orig != "" {
+		dl.Header.Set(HeaderDLQOrigMsgID, orig)
+	}
+	dl.Header.Set(HeaderDLQReason, reason.Error())
+	dl.Header.Set(HeaderDLQConsumer, c.cfg.Consumer)
+	dl.Header.Set(HeaderDLQStreamSeq, strconv.FormatUint(raw.streamSeq, 10))
+	dl.Header.Set(HeaderDLQSubject, raw.subject)
+	dl.Header.Set(HeaderDLQDeliveries, strconv.FormatUint(raw.deliveries, 10))
+	dl.Header.Set(HeaderDLQTime, c.now().UTC().Format(time.RFC3339Nano))
+	// One dead letter per (consumer, original message), however often this runs.
+	dl.Header.Set(events.HeaderMsgID, "dlq-"+c.cfg.Consumer+"-"+strconv.FormatUint(raw.streamSeq, 10))
+	dl.Data = raw.data
+	return c.pub.PublishMsg(ctx, dl)
+}
+
+var refPattern = regexp.MustCompile(events.IDPattern)
+
+// failJob publishes job.failed for the job of a dead-lettered event, when
+// the event names a job and is not itself a job outcome.
+func (c *Consumer) failJob(ctx context.Context, env *events.Envelope, reason error) error {
+	if env == nil {
+		return nil
+	}
+	if env.Type == events.TypeJobFailed || env.Type == events.TypeJobCompleted {
+		return nil
+	}
+	var ref events.JobRef
+	if json.Unmarshal(env.Data, &ref) != nil || !refPattern.MatchString(ref.JobID) || len(ref.JobID) > events.MaxIDLength {
+		return nil
+	}
+	if ref.Namespace == "" {
+		ref.Namespace = events.DefaultNamespace
+	}
+	if ref.DocID == "" || !refPattern.MatchString(ref.Namespace) {
+		return nil
+	}
+	failed := events.JobFailed{JobRef: ref, Stage: c.cfg.Consumer, Reason: truncate(reason.Error(), 1000)}
+	e := events.New(events.DerivedID(env.ID, string(events.TypeJobFailed), c.cfg.Consumer), c.cfg.Source, failed, c.now())
+	e.TraceParent = env.TraceParent
+	return Publish(ctx, c.pub, e)
+}
+
+// watchMaxDeliveries dead-letters the messages that the server stops
+// delivering because every attempt timed out without an ack (a handler that
+// crashed or hung on its last delivery), so they are not dropped silently.
+func (c *Consumer) watchMaxDeliveries(ctx context.Context) (*nats.Subscription, error) {
+	subject := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + StreamEvents + "." + c.cfg.Consumer
+	stream, err := c.js.Stream(ctx, StreamEvents)
+	if err != nil {
+		return nil, fmt.Errorf("bind stream %s: %w", StreamEvents, err)
+	}
+	handlerCtx := context.WithoutCancel(ctx)
+	sub, err := c.js.Conn().QueueSubscribe(subject, "kg-dlq-"+c.cfg.Consumer, func(m *nats.Msg) {
+		var adv struct {
+			StreamSeq  uint64 `json:"stream_seq"`
+			Deliveries uint64 `json:"deliveries"`
+		}
+		if err := json.Unmarshal(m.Data, &adv); err != nil {
+			c.log.Error("unreadable max-deliveries advisory", "err", err)
+			return
+		}
+		sctx, cancel := context.WithTimeout(handlerCtx, 30*time.Second)
+		defer cancel()
+		orig, err := stream.GetMsg(sctx, adv.StreamSeq)
+		if err != nil {
+			c.log.Error("fetch message that exceeded max deliveries", "stream_seq", adv.StreamSeq, "err", err)
+			return
+		}
+		raw := rawMsg{subject: orig.Subject, header: orig.Header, data: orig.Data, streamSeq: adv.StreamSeq, deliveries: adv.Deliveries}
+		reason := fmt.Errorf("no ack after %d deliveries (handler crashed or timed out)", adv.Deliveries)
+		if err := c.publishDeadLetter(sctx, raw, reason); err != nil {
+			c.log.Error("dead-letter publish failed", "stream_seq", adv.StreamSeq, "err", err)
+			return
+		}
+		if env, err := events.DecodeEnvelope(orig.Header, orig.Data); err == nil {
+			if err := c.failJob(sctx, &env, reason); err != nil {
+				c.log.Error("job.failed publish failed", "err", err)
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch max deliveries of %s: %w", c.cfg.Consumer, err)
+	}
+	return sub, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
