@@ -253,7 +253,9 @@ func TestMalformedAndUnknownEventsAreDeadLettered(t *testing.T) {
 	}
 	// The pipeline keeps going: a valid event after the bad ones is handled.
 	require.NoError(t, bus.Publish(ctx, e.pub, submitted("ok")))
-	require.Eventually(t, func() bool { return handled.Load() == 1 && len(deadLetters(t, e, bus.ConsumerProjection)) == len(cases) },
+	require.Eventually(t, func() bool {
+		return handled.Load() == 1 && len(deadLetters(t, e, bus.ConsumerProjection)) == len(cases)
+	},
 		5*time.Second, 20*time.Millisecond)
 	dls := deadLetters(t, e, bus.ConsumerProjection)
 	for i, c := range cases {

@@ -1,0 +1,312 @@
+// Package sqlitevec is an embedded vector store persisted in one SQLite file.
+//
+// Vectors are stored L2-normalised as little-endian float32 blobs, so the
+// cosine similarity of a row is one dot product with the normalised query.
+// Search is exact: it scans the rows of (namespace, kind[, doc]) and keeps
+// the best TopK in a bounded min-heap. That is fast enough for the tens of
+// thousands of vectors a namespace holds here and never misses a neighbour.
+//
+// The file may be shared by several processes on one machine (the vector
+// indexer writes while the query service reads): the database runs in WAL
+// mode, so readers never block the writer, every connection waits on a busy
+// lock instead of failing, and write transactions begin IMMEDIATE so two
+// writers queue on the lock rather than deadlocking on a read-to-write
+// upgrade.
+package sqlitevec
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/kgraph-dev/kgraph/libs/vector"
+)
+
+// busyTimeoutMillis bounds how long a connection waits for another process's
+// lock before reporting SQLITE_BUSY.
+const busyTimeoutMillis = 10000
+
+const schema = `
+CREATE TABLE IF NOT EXISTS vectors (
+	namespace TEXT NOT NULL,
+	kind      TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	doc_id    TEXT NOT NULL,
+	dim       INTEGER NOT NULL,
+	vector    BLOB NOT NULL,
+	PRIMARY KEY (namespace, kind, id)
+);
+CREATE INDEX IF NOT EXISTS vectors_namespace_doc ON vectors (namespace, doc_id);
+`
+
+// Store is a vector store over one SQLite file. It is safe for concurrent use
+// by goroutines and by other processes opening the same file.
+type Store struct {
+	db *sql.DB
+}
+
+// Open opens (creating if needed) the vector store at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("open vector store: invalid path %q", path)
+	}
+	dsn := fmt.Sprintf("%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate", path, busyTimeoutMillis)
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open vector store %s: %w", path, err)
+	}
+	s := &Store{db: db}
+	if err := s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, schema)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("create vector schema in %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the underlying database.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close vector store: %w", err)
+	}
+	return nil
+}
+
+type partition struct{ namespace, kind string }
+
+// Upsert inserts or replaces items, atomically: if any item is invalid
+// nothing is written. All vectors of one (namespace, kind) must share a
+// dimension; to change it, delete the old vectors first.
+func (s *Store) Upsert(ctx context.Context, items []vector.Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	blobs := make([][]byte, len(items))
+	dims := map[partition]int{}
+	for i, it := range items {
+		if it.Namespace == "" || it.Kind == "" || it.ID == "" {
+			return fmt.Errorf("upsert vector %q: namespace, kind and id are required (namespace %q, kind %q)", it.ID, it.Namespace, it.Kind)
+		}
+		unit, err := normalise(it.Vector)
+		if err != nil {
+			return fmt.Errorf("upsert vector %s/%s/%s: %w", it.Namespace, it.Kind, it.ID, err)
+		}
+		p := partition{it.Namespace, it.Kind}
+		if d, ok := dims[p]; ok && d != len(unit) {
+			return fmt.Errorf("upsert vector %s/%s/%s: dimension %d, batch has %d", it.Namespace, it.Kind, it.ID, len(unit), d)
+		}
+		dims[p] = len(unit)
+		blobs[i] = encode(unit)
+	}
+
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		for p, dim := range dims {
+			var stored int
+			err := tx.QueryRowContext(ctx,
+				`SELECT dim FROM vectors WHERE namespace = ? AND kind = ? LIMIT 1`, p.namespace, p.kind).Scan(&stored)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return fmt.Errorf("read dimension of %s/%s: %w", p.namespace, p.kind, err)
+			case stored != dim:
+				return fmt.Errorf("upsert into %s/%s: dimension %d, stored vectors have %d", p.namespace, p.kind, dim, stored)
+			}
+		}
+		stmt, err := tx.PrepareContext(ctx, `
+			INSERT INTO vectors (namespace, kind, id, doc_id, dim, vector) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (namespace, kind, id) DO UPDATE SET
+				doc_id = excluded.doc_id, dim = excluded.dim, vector = excluded.vector`)
+		if err != nil {
+			return fmt.Errorf("prepare vector upsert: %w", err)
+		}
+		defer stmt.Close()
+		for i, it := range items {
+			if _, err := stmt.ExecContext(ctx, it.Namespace, it.Kind, it.ID, it.DocID, len(it.Vector), blobs[i]); err != nil {
+				return fmt.Errorf("upsert vector %s/%s/%s: %w", it.Namespace, it.Kind, it.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Search returns the q.TopK items most similar to q.Vector, best first; ties
+// are broken by ID so results are deterministic.
+func (s *Store) Search(ctx context.Context, q vector.Query) ([]vector.Hit, error) {
+	if q.TopK < 1 {
+		return nil, fmt.Errorf("search %s/%s: TopK %d, want at least 1", q.Namespace, q.Kind, q.TopK)
+	}
+	unit, err := normalise(q.Vector)
+	if err != nil {
+		return nil, fmt.Errorf("search %s/%s: query %w", q.Namespace, q.Kind, err)
+	}
+
+	query := `SELECT id, doc_id, vector FROM vectors WHERE namespace = ? AND kind = ?`
+	args := []any{q.Namespace, q.Kind}
+	if q.DocID != "" {
+		query += ` AND doc_id = ?`
+		args = append(args, q.DocID)
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("search %s/%s: %w", q.Namespace, q.Kind, err)
+	}
+	defer rows.Close()
+
+	best := make(hitHeap, 0, min(q.TopK, 1024))
+	var id, docID, blob sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&id, &docID, &blob); err != nil {
+			return nil, fmt.Errorf("search %s/%s: scan row: %w", q.Namespace, q.Kind, err)
+		}
+		if len(blob) != 4*len(unit) {
+			return nil, fmt.Errorf("search %s/%s: query dimension %d, stored vectors have %d", q.Namespace, q.Kind, len(unit), len(blob)/4)
+		}
+		score := dot(unit, blob)
+		if len(best) == q.TopK && !ranksAbove(score, id, best[0]) {
+			continue
+		}
+		// Only now copy out of the driver's buffers: most rows never get here.
+		h := vector.Hit{ID: string(id), DocID: string(docID), Score: score}
+		if len(best) < q.TopK {
+			heap.Push(&best, h)
+		} else {
+			best[0] = h
+			heap.Fix(&best, 0)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search %s/%s: %w", q.Namespace, q.Kind, err)
+	}
+
+	hits := make([]vector.Hit, len(best))
+	for i := len(hits) - 1; i >= 0; i-- {
+		hits[i] = heap.Pop(&best).(vector.Hit)
+	}
+	return hits, nil
+}
+
+// DeleteDocument removes every item of docID in namespace, whatever its kind.
+func (s *Store) DeleteDocument(ctx context.Context, namespace, docID string) error {
+	if namespace == "" || docID == "" {
+		return fmt.Errorf("delete document %q in namespace %q: namespace and document id are required", docID, namespace)
+	}
+	return s.withTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM vectors WHERE namespace = ? AND doc_id = ?`, namespace, docID); err != nil {
+			return fmt.Errorf("delete vectors of document %s in %s: %w", docID, namespace, err)
+		}
+		return nil
+	})
+}
+
+// Count returns how many items (namespace, kind) holds.
+func (s *Store) Count(ctx context.Context, namespace, kind string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx,
+		`SELECT COUNT(*) FROM vectors WHERE namespace = ? AND kind = ?`, namespace, kind).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count vectors of %s/%s: %w", namespace, kind, err)
+	}
+	return n, nil
+}
+
+func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		return errors.Join(err, rollback(tx))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
+}
+
+func rollback(tx *sql.Tx) error {
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("roll back transaction: %w", err)
+	}
+	return nil
+}
+
+// normalise returns v scaled to unit length, rejecting vectors that have no
+// direction (empty or zero) or that would poison every score (NaN, Inf).
+func normalise(v []float32) ([]float32, error) {
+	if len(v) == 0 {
+		return nil, errors.New("vector is empty")
+	}
+	var sumSquares float64
+	for i, x := range v {
+		f := float64(x)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("vector component %d is %v", i, x)
+		}
+		sumSquares += f * f
+	}
+	if sumSquares == 0 {
+		return nil, errors.New("vector is zero")
+	}
+	norm := math.Sqrt(sumSquares)
+	unit := make([]float32, len(v))
+	for i, x := range v {
+		unit[i] = float32(float64(x) / norm)
+	}
+	return unit, nil
+}
+
+func encode(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+// dot multiplies q with a vector still in its encoded form, sparing a
+// decode allocation per row. len(b) must be 4*len(q).
+func dot(q []float32, b []byte) float32 {
+	var sum float32
+	for i, x := range q {
+		sum += x * math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return sum
+}
+
+// ranksAbove reports whether a row with score and id beats hit: a higher
+// score wins, and on equal scores the smaller ID does.
+func ranksAbove(score float32, id []byte, hit vector.Hit) bool {
+	if score != hit.Score {
+		return score > hit.Score
+	}
+	return string(id) < hit.ID
+}
+
+// hitHeap is a min-heap whose root is the worst of the hits kept so far.
+type hitHeap []vector.Hit
+
+func (h hitHeap) Len() int { return len(h) }
+func (h hitHeap) Less(i, j int) bool {
+	if c := cmp.Compare(h[i].Score, h[j].Score); c != 0 {
+		return c < 0
+	}
+	return h[i].ID > h[j].ID
+}
+func (h hitHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *hitHeap) Push(x any)   { *h = append(*h, x.(vector.Hit)) }
+func (h *hitHeap) Pop() any {
+	old := *h
+	last := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return last
+}

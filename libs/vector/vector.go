@@ -1,0 +1,37 @@
+// Package vector holds the value types shared by vector stores: the items
+// they index, the queries they answer and the hits they return.
+//
+// Stores are partitioned by Namespace (a tenant or knowledge graph) and by
+// Kind (what the vector embeds, e.g. "chunk" or "entity"); a search never
+// crosses either boundary. Scores are cosine similarities, so callers may
+// pass vectors of any non-zero length.
+package vector
+
+// Item is one indexed vector. (Namespace, Kind, ID) identifies it; DocID
+// names the source document so that every vector derived from a document can
+// be removed together. DocID may be empty for vectors not tied to a document.
+type Item struct {
+	Namespace string
+	Kind      string
+	ID        string
+	DocID     string
+	Vector    []float32
+}
+
+// Query asks for the TopK items of (Namespace, Kind) most similar to Vector.
+// A non-empty DocID restricts the search to that document's items.
+type Query struct {
+	Namespace string
+	Kind      string
+	Vector    []float32
+	TopK      int
+	DocID     string
+}
+
+// Hit is one search result. Score is the cosine similarity in [-1, 1];
+// hits are ordered by descending score.
+type Hit struct {
+	ID    string
+	DocID string
+	Score float32
+}
