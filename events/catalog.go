@@ -29,17 +29,17 @@ const (
 //
 //	kgraph.events.<noun>.<verb>   every event of the flow (stream EVENTS)
 //	kgraph.dlq.<consumer>         dead letters, per consumer (stream DEADLETTER)
-//	kgraph.svc.query.<mode>       query request/reply (core NATS, no stream)
+//	kgraph.svc.query.ask          query request/reply (core NATS, no stream)
 //
 // Event subjects carry no version: a consumer filters by subject and the
 // codec checks the versioned type, so v1 and v2 of an event can share a
 // subject during a migration.
 const (
-	SubjectPrefix     = "kgraph.events."
-	SubjectAllEvents  = "kgraph.events.>"
-	DeadLetterPrefix  = "kgraph.dlq."
-	SubjectAllDead    = "kgraph.dlq.>"
-	QuerySubjectGroup = "kgraph.svc.query"
+	SubjectPrefix    = "kgraph.events."
+	SubjectAllEvents = "kgraph.events.>"
+	DeadLetterPrefix = "kgraph.dlq."
+	SubjectAllDead   = "kgraph.dlq.>"
+	QuerySubject     = "kgraph.svc.query.ask"
 )
 
 // Spec describes one catalogue entry.
@@ -98,6 +98,3 @@ func SubjectOf(t Type) (string, error) {
 
 // DeadLetterSubject is where a consumer's dead letters go.
 func DeadLetterSubject(consumer string) string { return DeadLetterPrefix + consumer }
-
-// QuerySubject is the request/reply subject of a query mode.
-func QuerySubject(mode string) string { return QuerySubjectGroup + "." + mode }

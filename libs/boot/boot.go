@@ -104,3 +104,40 @@ func NewBus(ctx context.Context, nc *nats.Conn, s bus.Settings, log *slog.Logger
 	}
 	return bus.Bus{JS: js, Pub: bus.NewPublisher(js), Validator: v, Settings: s, Logger: log}, nil
 }
+
+// Process is what a service binary has after the shared start-up steps.
+type Process struct {
+	Log *slog.Logger
+	NC  *nats.Conn
+	Bus bus.Bus
+}
+
+// Start runs the shared start-up steps of a service binary: it validates
+// the common settings (with the service's own config errors, so one message
+// names every problem), builds the logger, connects to NATS and ensures the
+// topology. Close the process when done.
+func Start(ctx context.Context, service string, c Common, configErr error, stdout io.Writer) (*Process, error) {
+	if err := errors.Join(configErr, c.Validate()); err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	log := Logger(stdout, service, c.LogLevel)
+	nc, err := Connect(ctx, c.NATSURL, "kgraph-"+service, log)
+	if err != nil {
+		return nil, err
+	}
+	b, err := NewBus(ctx, nc, c.Bus, log)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	log.Info("started", "nats", c.NATSURL, "data_dir", c.DataDir)
+	return &Process{Log: log, NC: nc, Bus: b}, nil
+}
+
+// Close drains the NATS connection: pending publishes are flushed.
+func (p *Process) Close() {
+	if err := p.NC.Drain(); err != nil {
+		p.Log.Warn("drain nats connection", "err", err)
+	}
+	p.Log.Info("stopped")
+}

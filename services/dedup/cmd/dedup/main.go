@@ -1,0 +1,48 @@
+// Command dedup runs kgraph's dedup service as its own process, configured
+// from the environment (see the README's configuration table).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kgraph-dev/kgraph/libs/boot"
+	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/envconf"
+	"github.com/kgraph-dev/kgraph/libs/natsdocs"
+	"github.com/kgraph-dev/kgraph/libs/natskv"
+	"github.com/kgraph-dev/kgraph/services/dedup"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "dedup:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	env := envconf.New(getenv)
+	common := boot.ReadCommon(env)
+	cfg := dedup.Config{Concurrency: env.Int("KG_CONCURRENCY", 4)}
+	p, err := boot.Start(ctx, "dedup", common, env.Err(), stdout)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	claims, err := natskv.Open(ctx, p.Bus.JS, bus.BucketDedup)
+	if err != nil {
+		return err
+	}
+	docs, err := natsdocs.Open(ctx, p.Bus.JS, bus.BucketDocuments)
+	if err != nil {
+		return err
+	}
+	return dedup.New(cfg, p.Bus, claims, docs).Run(ctx)
+}

@@ -1,0 +1,43 @@
+// Command projection runs kgraph's projection service as its own process,
+// configured from the environment (see the README's configuration table).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kgraph-dev/kgraph/libs/boot"
+	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/envconf"
+	"github.com/kgraph-dev/kgraph/libs/natskv"
+	"github.com/kgraph-dev/kgraph/services/projection"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "projection:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	env := envconf.New(getenv)
+	common := boot.ReadCommon(env)
+	cfg := projection.Config{Concurrency: env.Int("KG_CONCURRENCY", 8)}
+	p, err := boot.Start(ctx, "projection", common, env.Err(), stdout)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	jobs, err := natskv.Open(ctx, p.Bus.JS, bus.BucketJobs)
+	if err != nil {
+		return err
+	}
+	return projection.New(cfg, p.Bus, jobs).Run(ctx)
+}

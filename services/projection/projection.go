@@ -1,0 +1,182 @@
+// Package projection is the projection service, the only writer of job
+// state. It folds every event of a job into the job record with
+// compare-and-set updates, in whatever order the events arrive, and derives
+// completion: when every chunk is both merged and indexed it marks the job
+// completed and publishes job.completed.
+package projection
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kgraph-dev/kgraph/events"
+	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/jobstate"
+	"github.com/kgraph-dev/kgraph/libs/kv"
+)
+
+// Source is the CloudEvents source of the events this service emits.
+const Source = "kgraph/projection"
+
+// Jobs is the job record store (JetStream KV or Redis).
+type Jobs interface {
+	Get(ctx context.Context, key string) ([]byte, uint64, error)
+	Create(ctx context.Context, key string, value []byte) (uint64, error)
+	Update(ctx context.Context, key string, value []byte, lastRevision uint64) (uint64, error)
+}
+
+// Config of the service.
+type Config struct {
+	Concurrency int
+}
+
+// Service is the projection.
+type Service struct {
+	cfg  Config
+	bus  bus.Bus
+	jobs Jobs
+	now  func() time.Time
+}
+
+// New builds the service.
+func New(cfg Config, b bus.Bus, jobs Jobs) *Service {
+	if cfg.Concurrency < 1 {
+		cfg.Concurrency = 8
+	}
+	return &Service{cfg: cfg, bus: b, jobs: jobs, now: time.Now}
+}
+
+// Run consumes every event until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	c, err := s.bus.Consumer(bus.ConsumerProjection, Source, s.cfg.Concurrency,
+		on(s, func(j *job, e events.DocumentSubmitted, at time.Time) {
+			j.Submitted = true
+			j.ClientID = e.ClientID
+			if !e.SubmittedAt.IsZero() {
+				j.CreatedAt = e.SubmittedAt.UTC()
+			}
+		}),
+		on(s, func(j *job, e events.DocumentDuplicate, _ time.Time) {
+			j.ExistingJobID = e.ExistingJobID
+			j.finish(jobstate.StatusDuplicate)
+		}),
+		on(s, func(j *job, _ events.DocumentAccepted, _ time.Time) { j.Accepted = true }),
+		on(s, func(j *job, e events.DocumentChunked, _ time.Time) {
+			j.Accepted, j.Chunked, j.ChunksTotal = true, true, e.ChunksTotal
+		}),
+		bus.Ignore(events.TypeChunkCreated),
+		on(s, func(j *job, e events.ChunkExtracted, _ time.Time) { j.Extractor = e.Extractor }),
+		on(s, func(j *job, e events.ChunkMerged, _ time.Time) {
+			j.Accepted = true
+			j.Merged.Set(e.Index)
+			j.Entities = max(j.Entities, e.DocEntities)
+			j.Relations = max(j.Relations, e.DocRelations)
+		}),
+		on(s, func(j *job, e events.ChunkIndexed, _ time.Time) {
+			j.Accepted = true
+			j.Indexed.Set(e.Index)
+		}),
+		on(s, func(j *job, _ events.JobCompleted, _ time.Time) {}),
+		on(s, func(j *job, e events.JobFailed, _ time.Time) {
+			if !j.Status.Terminal() {
+				j.FailedStage, j.Error = e.Stage, e.Reason
+				j.finish(jobstate.StatusFailed)
+			}
+		}),
+	)
+	if err != nil {
+		return err
+	}
+	return c.Run(ctx)
+}
+
+// job wraps the record with the projection's rules.
+type job struct{ jobstate.Job }
+
+func (j *job) finish(st jobstate.Status) {
+	if !j.Status.Terminal() {
+		j.Status = st
+	}
+}
+
+// derive recomputes the status from the facts gathered so far.
+func (j *job) derive() {
+	if j.Status.Terminal() {
+		return
+	}
+	switch {
+	case j.Chunked && j.Merged.Count() >= j.ChunksTotal && j.Indexed.Count() >= j.ChunksTotal && j.ChunksProcessed() >= j.ChunksTotal:
+		j.Status = jobstate.StatusCompleted
+	case j.Accepted:
+		j.Status = jobstate.StatusProcessing
+	default:
+		j.Status = jobstate.StatusPending
+	}
+}
+
+// on adapts a fold function of one event type into a route that applies it
+// to the job record with optimistic concurrency.
+func on[T events.Payload](s *Service, fold func(j *job, e T, at time.Time)) bus.Route {
+	return bus.On(func(ctx context.Context, e events.Event[T]) error {
+		return s.apply(ctx, e.Data.Ref(), e.ID, func(j *job) { fold(j, e.Data, e.Time) })
+	})
+}
+
+const maxCASAttempts = 100
+
+func (s *Service) apply(ctx context.Context, ref events.JobRef, eventID string, fold func(j *job)) error {
+	key := jobstate.JobKey(ref.JobID)
+	for range maxCASAttempts {
+		raw, rev, err := s.jobs.Get(ctx, key)
+		j := &job{}
+		switch {
+		case errors.Is(err, kv.ErrNotFound):
+			now := s.now().UTC()
+			j.Job = jobstate.Job{JobID: ref.JobID, DocID: ref.DocID, Namespace: ref.Namespace, Status: jobstate.StatusPending, CreatedAt: now}
+		case err != nil:
+			return fmt.Errorf("read job %s: %w", ref.JobID, err)
+		default:
+			if err := json.Unmarshal(raw, &j.Job); err != nil {
+				return fmt.Errorf("decode job %s: %w", ref.JobID, err)
+			}
+		}
+		wasTerminal := j.Status.Terminal()
+		fold(j)
+		j.derive()
+		if !wasTerminal && j.Status.Terminal() {
+			j.FinishedAt = s.now().UTC()
+		}
+		j.UpdatedAt = s.now().UTC()
+		val, err := json.Marshal(j.Job)
+		if err != nil {
+			return fmt.Errorf("encode job %s: %w", ref.JobID, err)
+		}
+		if rev == 0 {
+			_, err = s.jobs.Create(ctx, key, val)
+		} else {
+			_, err = s.jobs.Update(ctx, key, val, rev)
+		}
+		if errors.Is(err, kv.ErrExists) || errors.Is(err, kv.ErrConflict) {
+			continue // another event of the same job won the race; fold again
+		}
+		if err != nil {
+			return fmt.Errorf("write job %s: %w", ref.JobID, err)
+		}
+		// Published after the commit, and again on any later event of a
+		// completed job: a crash in between cannot lose job.completed, and
+		// its derived id makes the copies disappear in the stream.
+		if j.Status == jobstate.StatusCompleted {
+			done := events.JobCompleted{JobRef: events.JobRef{JobID: j.JobID, DocID: j.DocID, Namespace: j.Namespace},
+				ChunksTotal: j.ChunksTotal, Entities: j.Entities, Relations: j.Relations}
+			e := events.New(events.DerivedID(j.JobID, string(events.TypeJobCompleted)), Source, done, s.now())
+			if err := bus.Publish(ctx, s.bus.Pub, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("update job %s: still conflicting after %d attempts", ref.JobID, maxCASAttempts)
+}

@@ -1,0 +1,47 @@
+// Command vector-indexer runs kgraph's vector-indexer service as its own
+// process, configured from the environment (see the README's configuration
+// table).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kgraph-dev/kgraph/libs/boot"
+	"github.com/kgraph-dev/kgraph/libs/envconf"
+	"github.com/kgraph-dev/kgraph/libs/hashembed"
+	"github.com/kgraph-dev/kgraph/libs/sqlitevec"
+	vectorindexer "github.com/kgraph-dev/kgraph/services/vector-indexer"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "vector-indexer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	env := envconf.New(getenv)
+	common := boot.ReadCommon(env)
+	cfg := vectorindexer.Config{Concurrency: env.Int("KG_CONCURRENCY", 4)}
+	vectorPath := env.String("KG_VECTOR_PATH", common.DataPath("vectors.db"))
+	dim := env.Int("KG_EMBED_DIM", 256)
+	p, err := boot.Start(ctx, "vector-indexer", common, env.Err(), stdout)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	store, err := sqlitevec.Open(ctx, vectorPath)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return vectorindexer.New(cfg, p.Bus, hashembed.New(dim), store).Run(ctx)
+}
