@@ -59,9 +59,18 @@ func Encode[T Payload](e Event[T]) (*nats.Msg, error) {
 	}
 	if e.TraceParent != "" {
 		set(HeaderTrace, e.TraceParent)
-		m.Header[HeaderTraceW3C] = []string{e.TraceParent}
+		// The plain W3C header is for tracing middleware that knows nothing of
+		// CloudEvents; a well-formed traceparent never needs escaping, and a
+		// malformed one is still carried by ce-traceparent.
+		if PercentEncode(e.TraceParent) == e.TraceParent {
+			m.Header[HeaderTraceW3C] = []string{e.TraceParent}
+		}
 	}
-	m.Header[HeaderMsgID] = []string{e.ID}
+	// nats.go trims header values and turns CR/LF into spaces, so a raw id
+	// could reach JetStream altered and collide with another id; the encoded
+	// id is exactly the ce-id header value and is the id itself for every id
+	// made of printable ASCII without space, '"' or '%'.
+	m.Header[HeaderMsgID] = []string{PercentEncode(e.ID)}
 	return m, nil
 }
 
@@ -82,30 +91,37 @@ type Envelope struct {
 // when Content-Type starts with application/cloudevents, binary otherwise.
 // Header names are matched case-insensitively, values percent-decoded.
 func DecodeEnvelope(h nats.Header, data []byte) (Envelope, error) {
+	for k, vs := range h {
+		if len(vs) > 0 && strings.EqualFold(k, "content-type") &&
+			strings.HasPrefix(strings.ToLower(vs[0]), "application/cloudevents") {
+			// A structured event carries its attributes in the body; ce-
+			// headers beside it are not part of the event.
+			return decodeStructured(data)
+		}
+	}
 	attrs := make(map[string]string, len(h))
-	var contentType string
+	var plainTrace string
 	for k, vs := range h {
 		if len(vs) == 0 {
 			continue
 		}
 		lk := strings.ToLower(k)
-		if lk == "content-type" {
-			contentType = vs[0]
+		if lk == HeaderTraceW3C {
+			plainTrace = vs[0]
+			continue
 		}
-		if !strings.HasPrefix(lk, headerPrefix) {
-			if lk == HeaderTraceW3C {
-				attrs["traceparent-w3c"] = vs[0]
-			}
+		name, ok := strings.CutPrefix(lk, headerPrefix)
+		if !ok {
 			continue
 		}
 		v, err := PercentDecode(vs[0])
 		if err != nil {
 			return Envelope{}, fmt.Errorf("%w: header %s: %v", ErrInvalidEvent, k, err)
 		}
-		attrs[strings.TrimPrefix(lk, headerPrefix)] = v
+		attrs[name] = v
 	}
-	if strings.HasPrefix(strings.ToLower(contentType), "application/cloudevents") {
-		return decodeStructured(data)
+	if sv := attrs["specversion"]; sv != SpecVersion {
+		return Envelope{}, fmt.Errorf("%w: ce-specversion %q, want %q", ErrInvalidEvent, sv, SpecVersion)
 	}
 	env := Envelope{Extensions: map[string]string{}, Data: data}
 	for k, v := range attrs {
@@ -122,7 +138,7 @@ func DecodeEnvelope(h nats.Header, data []byte) (Envelope, error) {
 			env.DataContentType = v
 		case "traceparent":
 			env.TraceParent = v
-		case "specversion", "traceparent-w3c":
+		case "specversion":
 		case "time":
 			t, err := time.Parse(time.RFC3339Nano, v)
 			if err != nil {
@@ -130,19 +146,49 @@ func DecodeEnvelope(h nats.Header, data []byte) (Envelope, error) {
 			}
 			env.Time = t
 		default:
-			env.Extensions[k] = v
+			if isAttributeName(k) {
+				env.Extensions[k] = v
+			}
 		}
 	}
-	if env.TraceParent == "" {
-		env.TraceParent = attrs["traceparent-w3c"]
-	}
-	if sv := attrs["specversion"]; sv != SpecVersion {
-		return Envelope{}, fmt.Errorf("%w: ce-specversion %q, want %q", ErrInvalidEvent, sv, SpecVersion)
+	// Tracing is best effort: a plain traceparent that is not printable
+	// ASCII is ignored rather than failing the event.
+	if env.TraceParent == "" && plainTrace != "" && PercentEncode(plainTrace) == plainTrace {
+		env.TraceParent = plainTrace
 	}
 	return env, env.check()
 }
 
+// isStructuredAttr reports whether decodeStructured maps a member of a
+// structured event to an Envelope field; every other string member is an
+// extension.
+func isStructuredAttr(name string) bool {
+	switch name {
+	case "specversion", "id", "source", "type", "subject", "time", "traceparent", "datacontenttype", "data", "data_base64":
+		return true
+	}
+	return false
+}
+
+// isAttributeName reports whether name is a valid CloudEvents attribute name
+// (lower-case ASCII letters and digits). Other headers or members that look
+// like attributes are not part of the event and are ignored.
+func isAttributeName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
 func decodeStructured(data []byte) (Envelope, error) {
+	if !utf8.Valid(data) {
+		return Envelope{}, fmt.Errorf("%w: structured event is not valid UTF-8", ErrInvalidEvent)
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return Envelope{}, fmt.Errorf("%w: structured event is not a JSON object: %v", ErrInvalidEvent, err)
@@ -164,6 +210,11 @@ func decodeStructured(data []byte) (Envelope, error) {
 		}
 		env.Time = t
 	}
+	for k := range raw {
+		if v := str(k); !isStructuredAttr(k) && isAttributeName(k) && v != "" {
+			env.Extensions[k] = v
+		}
+	}
 	return env, env.check()
 }
 
@@ -175,7 +226,7 @@ func (e Envelope) check() error {
 		return fmt.Errorf("%w: missing source", ErrInvalidEvent)
 	case e.Type == "":
 		return fmt.Errorf("%w: missing type", ErrInvalidEvent)
-	case e.DataContentType != "" && !strings.HasPrefix(e.DataContentType, contentTypeJSON):
+	case e.DataContentType != "" && !isJSONMediaType(e.DataContentType):
 		return fmt.Errorf("%w: datacontenttype %q, want %s", ErrInvalidEvent, e.DataContentType, contentTypeJSON)
 	case !utf8.Valid(e.Data):
 		return fmt.Errorf("%w: payload is not valid UTF-8", ErrInvalidEvent)
@@ -183,8 +234,15 @@ func (e Envelope) check() error {
 	return nil
 }
 
+// isJSONMediaType accepts application/json with any parameters, in any case,
+// as media types are case-insensitive.
+func isJSONMediaType(mt string) bool {
+	base, _, _ := strings.Cut(mt, ";")
+	return strings.EqualFold(strings.TrimSpace(base), contentTypeJSON)
+}
+
 // Decode turns an envelope into a typed event: the type must be T's, the
-// payload must satisfy T's JSON Schema, then it is unmarshalled.
+// payload must satisfy T's JSON Schema both as sent and as unmarshalled.
 func Decode[T Payload](env Envelope, v *Validator) (Event[T], error) {
 	var zero T
 	if env.Type != zero.EventType() {
@@ -200,6 +258,16 @@ func Decode[T Payload](env Envelope, v *Validator) (Event[T], error) {
 	dec := json.NewDecoder(bytes.NewReader(env.Data))
 	if err := dec.Decode(&data); err != nil {
 		return Event[T]{}, fmt.Errorf("%w: %s payload: %v", ErrInvalidEvent, env.Type, err)
+	}
+	// encoding/json matches member names case-insensitively and keeps the
+	// last match, so {"namespace":"ok","NAMESPACE":"../x"} passes the schema
+	// yet decodes to "../x". Validating what was decoded closes that gap.
+	decoded, err := json.Marshal(data)
+	if err != nil {
+		return Event[T]{}, fmt.Errorf("%w: re-encode %s payload: %v", ErrInvalidEvent, env.Type, err)
+	}
+	if err := v.Validate(env.Type, decoded); err != nil {
+		return Event[T]{}, fmt.Errorf("decoded payload: %w", err)
 	}
 	return Event[T]{ID: env.ID, Source: env.Source, Subject: env.Subject, Time: env.Time, TraceParent: env.TraceParent, Data: data}, nil
 }

@@ -1,6 +1,11 @@
 package events
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/invopop/jsonschema"
+)
 
 // Patterns shared by the payloads. Namespaces and job ids end up in KV keys
 // and subjects, so they are restricted to characters that are safe there.
@@ -40,6 +45,21 @@ type DocumentSubmitted struct {
 	SubmittedAt   time.Time         `json:"submitted_at"`
 }
 
+// JSONSchemaExtend makes the schema require the text, inline or by reference.
+func (DocumentSubmitted) JSONSchemaExtend(s *jsonschema.Schema) { requireContent(s) }
+
+// requireContent adds "content or content_ref, non-empty" to a schema: a
+// document without text cannot be deduplicated or chunked, so it must not
+// pass validation.
+func requireContent(s *jsonschema.Schema) {
+	nonEmpty := func(field string) *jsonschema.Schema {
+		props := jsonschema.NewProperties()
+		props.Set(field, &jsonschema.Schema{MinLength: new(uint64(1))})
+		return &jsonschema.Schema{Required: []string{field}, Properties: props}
+	}
+	s.AnyOf = []*jsonschema.Schema{nonEmpty("content"), nonEmpty("content_ref")}
+}
+
 // DocumentDuplicate ends a job whose content was already claimed in its
 // namespace.
 type DocumentDuplicate struct {
@@ -57,6 +77,9 @@ type DocumentAccepted struct {
 	ContentSHA256 string            `json:"content_sha256" jsonschema:"pattern=^[0-9a-f]{64}$"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
 }
+
+// JSONSchemaExtend makes the schema require the text, inline or by reference.
+func (DocumentAccepted) JSONSchemaExtend(s *jsonschema.Schema) { requireContent(s) }
 
 // DocumentChunked announces how many chunks a document has.
 type DocumentChunked struct {
@@ -109,6 +132,20 @@ type ChunkExtracted struct {
 	// Extractor names what produced the result ("offline" for the built-in
 	// heuristic extractor), so lower-quality results are visible.
 	Extractor string `json:"extractor" jsonschema:"minLength=1"`
+}
+
+// MarshalJSON writes empty entity and relation lists as [] rather than null:
+// a chunk with nothing extracted is valid, and its schema wants arrays.
+func (c ChunkExtracted) MarshalJSON() ([]byte, error) {
+	type plain ChunkExtracted // drops this method, so Marshal does not recurse
+	p := plain(c)
+	if p.Entities == nil {
+		p.Entities = []Entity{}
+	}
+	if p.Relations == nil {
+		p.Relations = []Relation{}
+	}
+	return json.Marshal(p)
 }
 
 // ChunkMerged reports one chunk merged into the graph.

@@ -44,3 +44,5 @@ replace (
 	github.com/kgraph-dev/kgraph/services/query => ../services/query
 	github.com/kgraph-dev/kgraph/services/vector-indexer => ../services/vector-indexer
 )
+
+tool github.com/nats-io/nats-server/v2

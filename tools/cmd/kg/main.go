@@ -1,0 +1,94 @@
+// Command kg is kgraph's command-line tool. `kg serve` runs every service in
+// one process with embedded NATS and embedded stores.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kgraph-dev/kgraph/libs/boot"
+	"github.com/kgraph-dev/kgraph/libs/envconf"
+	"github.com/kgraph-dev/kgraph/tools/internal/serve"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "kg:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `kg — kgraph command-line tool
+
+Usage:
+  kg serve [flags]   run kgraph in one process (embedded NATS and stores)
+  kg version         print the version
+
+Run 'kg serve -h' for the flags of serve.
+`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "kg 0.1.0")
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	env := envconf.New(getenv)
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", env.String("KG_DATA_DIR", "data"), "directory for all data (env KG_DATA_DIR)")
+	httpAddr := fs.String("http", env.String("KG_HTTP_ADDR", "127.0.0.1:8080"), "REST listen address (env KG_HTTP_ADDR)")
+	natsAddr := fs.String("nats", env.String("KG_NATS_LISTEN", "127.0.0.1:4222"), "NATS listen address for outside publishers; empty disables (env KG_NATS_LISTEN)")
+	logLevel := fs.String("log-level", env.String("KG_LOG_LEVEL", "info"), "debug, info, warn or error (env KG_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	common := boot.ReadCommon(env)
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("log level %q: %w", *logLevel, err)
+	}
+	cfg := serve.Config{
+		DataDir: *dataDir, HTTPAddr: *httpAddr, NATSListen: *natsAddr, Bus: common.Bus,
+		MaxBodyBytes: int64(env.Int("KG_MAX_BODY_BYTES", 8<<20)),
+		Logger:       boot.Logger(stdout, "kg-serve", level),
+	}
+	cfg.Extractor.ChunkTokens = env.Int("KG_CHUNK_TOKENS", 1200)
+	cfg.Extractor.OverlapTokens = env.Int("KG_CHUNK_OVERLAP", 100)
+	cfg.EmbedDim = env.Int("KG_EMBED_DIM", 0)
+	if err := env.Err(); err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	return serve.Run(ctx, cfg, func(r serve.Ready) {
+		cfg.Logger.Info("kgraph is running",
+			"http", "http://"+r.HTTPAddr, "api_docs", "http://"+r.HTTPAddr+"/docs",
+			"nats", r.NATSURL, "data", cfg.DataDir, "extractor", r.Extractor)
+		if r.Extractor == "offline" {
+			cfg.Logger.Warn("no LLM configured: using the built-in offline extractor (heuristic, lower quality) and hashed embeddings")
+		}
+	})
+}

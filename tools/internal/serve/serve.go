@@ -1,0 +1,213 @@
+// Package serve composes every kgraph service in one process around an
+// embedded nats-server and the embedded stores: the `kg serve` mode. The
+// services are the same code the separate binaries run; only the wiring
+// differs.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kgraph-dev/kgraph/libs/boot"
+	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/hashembed"
+	"github.com/kgraph-dev/kgraph/libs/natsdocs"
+	"github.com/kgraph-dev/kgraph/libs/natsembed"
+	"github.com/kgraph-dev/kgraph/libs/natskv"
+	"github.com/kgraph-dev/kgraph/libs/sqlitegraph"
+	"github.com/kgraph-dev/kgraph/libs/sqlitevec"
+	"github.com/kgraph-dev/kgraph/services/dedup"
+	"github.com/kgraph-dev/kgraph/services/extractor"
+	graphwriter "github.com/kgraph-dev/kgraph/services/graph-writer"
+	ingestapi "github.com/kgraph-dev/kgraph/services/ingest-api"
+	"github.com/kgraph-dev/kgraph/services/projection"
+	"github.com/kgraph-dev/kgraph/services/query"
+	vectorindexer "github.com/kgraph-dev/kgraph/services/vector-indexer"
+)
+
+// Config of the one-process mode.
+type Config struct {
+	// DataDir holds everything: JetStream files, graph.db, vectors.db.
+	DataDir string
+	// HTTPAddr of the REST edge (port 0 picks one).
+	HTTPAddr string
+	// NATSListen lets outside systems publish events ("" = no TCP listener).
+	NATSListen string
+	Bus        bus.Settings
+	Extractor  extractor.Config
+	EmbedDim   int
+	// MaxBodyBytes bounds request bodies.
+	MaxBodyBytes int64
+	// ShutdownTimeout bounds the drain at shutdown.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Validate checks the config.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir is required"))
+	}
+	if c.HTTPAddr == "" {
+		errs = append(errs, errors.New("http address is required"))
+	}
+	if c.EmbedDim == 0 {
+		c.EmbedDim = 256
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		errs = append(errs, errors.New("a logger is required"))
+	}
+	if err := c.Bus.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Extractor.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Ready describes the running process.
+type Ready struct {
+	HTTPAddr  string
+	NATSURL   string
+	Extractor string
+}
+
+// Run starts everything, calls ready once it serves, and runs until ctx
+// ends; then it drains in order: HTTP first (no new submissions), then the
+// consumers (in-flight events finish and are acked, the rest stay in the
+// stream), then the NATS connection and server, then the stores.
+func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("serve config: %w", err)
+	}
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	srv, err := natsembed.Start(natsembed.Config{StoreDir: filepath.Join(cfg.DataDir, "nats"), Listen: cfg.NATSListen})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	nc, err := srv.Connect("kg-serve")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	b, err := boot.NewBus(ctx, nc, cfg.Bus, log)
+	if err != nil {
+		return err
+	}
+	jobs, err := natskv.Open(ctx, b.JS, bus.BucketJobs)
+	if err != nil {
+		return err
+	}
+	claims, err := natskv.Open(ctx, b.JS, bus.BucketDedup)
+	if err != nil {
+		return err
+	}
+	docs, err := natsdocs.Open(ctx, b.JS, bus.BucketDocuments)
+	if err != nil {
+		return err
+	}
+	graphStore, err := sqlitegraph.Open(ctx, filepath.Join(cfg.DataDir, "graph.db"))
+	if err != nil {
+		return err
+	}
+	defer graphStore.Close()
+	vectors, err := sqlitevec.Open(ctx, filepath.Join(cfg.DataDir, "vectors.db"))
+	if err != nil {
+		return err
+	}
+	defer vectors.Close()
+	embed := hashembed.New(cfg.EmbedDim)
+
+	ext, err := extractor.New(cfg.Extractor, withLog(b, log, "extractor"), docs, nil)
+	if err != nil {
+		return err
+	}
+	runners := map[string]func(context.Context) error{
+		"dedup":          dedup.New(dedup.Config{}, withLog(b, log, "dedup"), claims, docs).Run,
+		"extractor":      ext.Run,
+		"graph-writer":   graphwriter.New(graphwriter.Config{}, withLog(b, log, "graph-writer"), graphStore).Run,
+		"vector-indexer": vectorindexer.New(vectorindexer.Config{}, withLog(b, log, "vector-indexer"), embed, vectors).Run,
+		"projection":     projection.New(projection.Config{}, withLog(b, log, "projection"), jobs).Run,
+		"query":          query.New(query.Config{}, nc, log.With("service", "query"), embed, vectors, graphStore).Run,
+	}
+	edge := ingestapi.New(ingestapi.Config{MaxBodyBytes: cfg.MaxBodyBytes}, ingestapi.Deps{
+		Publisher: b.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: nc, Logger: log.With("service", "ingest-api"),
+		Health: []ingestapi.HealthCheck{
+			{Name: "nats", Check: func(context.Context) error { return natsHealth(nc) }},
+			{Name: "kv", Check: func(ctx context.Context) error { _, err := b.JS.KeyValue(ctx, bus.BucketJobs); return err }},
+			{Name: "graph", Check: func(ctx context.Context) error { _, err := graphStore.Counts(ctx, "default"); return err }},
+			{Name: "vectors", Check: func(ctx context.Context) error { _, err := vectors.Count(ctx, "default", "chunk"); return err }},
+		},
+	})
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	httpSrv := &http.Server{Handler: edge.Handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	g, gctx := errgroup.WithContext(ctx)
+	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServices()
+	for name, run := range runners {
+		g.Go(func() error {
+			if err := run(svcCtx); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down: draining HTTP, then consumers")
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+		defer cancel()
+		err := httpSrv.Shutdown(sctx)
+		stopServices()
+		return err
+	})
+	if ready != nil {
+		ready(Ready{HTTPAddr: ln.Addr().String(), NATSURL: srv.ClientURL(), Extractor: ext.ExtractorName()})
+	}
+	err = g.Wait()
+	if derr := nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+		log.Warn("drain nats connection", "err", derr)
+	}
+	return err
+}
+
+func withLog(b bus.Bus, log *slog.Logger, service string) bus.Bus {
+	b.Logger = log.With("service", service)
+	return b
+}
+
+func natsHealth(nc *nats.Conn) error {
+	if !nc.IsConnected() {
+		return fmt.Errorf("nats connection is %s", nc.Status())
+	}
+	return nil
+}
