@@ -323,3 +323,44 @@ func TestCrashedHandlerIsRedelivered(t *testing.T) {
 		t.Fatal("unacked event was not redelivered after AckWait")
 	}
 }
+
+// A delivery whose every attempt timed out without an ack (the handler's
+// process crashed each time) is dead-lettered by the next replica to see it,
+// without calling the handler, and its job is failed: nothing stalls unseen.
+func TestDeliveryPastTheBoundIsDeadLettered(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	require.NoError(t, bus.Publish(ctx, e.pub, submitted("j9")))
+	cons, err := e.js.Consumer(ctx, bus.StreamEvents, bus.ConsumerDedup)
+	require.NoError(t, err)
+	for attempt := 1; attempt <= e.set.MaxDeliver; attempt++ { // each fetch is a crashed process
+		b, err := cons.Fetch(1, jetstream.FetchMaxWait(3*time.Second))
+		require.NoError(t, err)
+		n := 0
+		for m := range b.Messages() {
+			meta, err := m.Metadata()
+			require.NoError(t, err)
+			require.EqualValues(t, attempt, meta.NumDelivered)
+			n++
+		}
+		require.Equal(t, 1, n, "attempt %d", attempt)
+	}
+	failed := make(chan events.Event[events.JobFailed], 1)
+	run(t, e, bus.ConsumerProjection,
+		bus.Ignore(events.TypeDocumentSubmitted),
+		bus.On(func(_ context.Context, ev events.Event[events.JobFailed]) error { failed <- ev; return nil }))
+	var calls atomic.Int32
+	run(t, e, bus.ConsumerDedup, bus.On(func(_ context.Context, _ events.Event[events.DocumentSubmitted]) error {
+		calls.Add(1)
+		return nil
+	}))
+	select {
+	case ev := <-failed:
+		require.Equal(t, "j9", ev.Data.JobID)
+		require.Contains(t, ev.Data.Reason, "no ack after 3 deliveries")
+	case <-time.After(10 * time.Second):
+		t.Fatal("no job.failed for the over-delivered event")
+	}
+	require.Len(t, deadLetters(t, e, bus.ConsumerDedup), 1)
+	require.Zero(t, calls.Load(), "the handler is not called past the bound")
+}

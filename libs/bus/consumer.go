@@ -136,12 +136,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bind consumer %s: %w", c.cfg.Consumer, err)
 	}
-	adv, err := c.watchMaxDeliveries(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = adv.Unsubscribe() }()
-
 	it, err := cons.Messages(jetstream.PullMaxMessages(2 * c.cfg.Concurrency))
 	if err != nil {
 		return fmt.Errorf("pull from consumer %s: %w", c.cfg.Consumer, err)
@@ -210,6 +204,16 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	if route.handle == nil {
 		c.ack(msg, log)
+		return
+	}
+	// The bound on deliveries is enforced here rather than by the server:
+	// a delivery past it means every earlier attempt crashed or timed out
+	// without an answer, and whichever replica sees it next dead-letters it.
+	// (With the server's MaxDeliver the message would just stop being
+	// delivered, and only an advisory that nobody may be listening to would
+	// say so.)
+	if meta.NumDelivered > uint64(c.cfg.Settings.MaxDeliver) {
+		c.deadLetter(ctx, msg, rawOf(msg, meta), fmt.Errorf("no ack after %d deliveries (handler crashed or timed out)", meta.NumDelivered-1), &env)
 		return
 	}
 
@@ -352,50 +356,6 @@ func (c *Consumer) failJob(ctx context.Context, env *events.Envelope, reason err
 	e := events.New(events.DerivedID(env.ID, string(events.TypeJobFailed), c.cfg.Consumer), c.cfg.Source, failed, c.now())
 	e.TraceParent = env.TraceParent
 	return Publish(ctx, c.pub, e)
-}
-
-// watchMaxDeliveries dead-letters the messages that the server stops
-// delivering because every attempt timed out without an ack (a handler that
-// crashed or hung on its last delivery), so they are not dropped silently.
-func (c *Consumer) watchMaxDeliveries(ctx context.Context) (*nats.Subscription, error) {
-	subject := "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + StreamEvents + "." + c.cfg.Consumer
-	stream, err := c.js.Stream(ctx, StreamEvents)
-	if err != nil {
-		return nil, fmt.Errorf("bind stream %s: %w", StreamEvents, err)
-	}
-	handlerCtx := context.WithoutCancel(ctx)
-	sub, err := c.js.Conn().QueueSubscribe(subject, "kg-dlq-"+c.cfg.Consumer, func(m *nats.Msg) {
-		var adv struct {
-			StreamSeq  uint64 `json:"stream_seq"`
-			Deliveries uint64 `json:"deliveries"`
-		}
-		if err := json.Unmarshal(m.Data, &adv); err != nil {
-			c.log.Error("unreadable max-deliveries advisory", "err", err)
-			return
-		}
-		sctx, cancel := context.WithTimeout(handlerCtx, 30*time.Second)
-		defer cancel()
-		orig, err := stream.GetMsg(sctx, adv.StreamSeq)
-		if err != nil {
-			c.log.Error("fetch message that exceeded max deliveries", "stream_seq", adv.StreamSeq, "err", err)
-			return
-		}
-		raw := rawMsg{subject: orig.Subject, header: orig.Header, data: orig.Data, streamSeq: adv.StreamSeq, deliveries: adv.Deliveries}
-		reason := fmt.Errorf("no ack after %d deliveries (handler crashed or timed out)", adv.Deliveries)
-		if err := c.publishDeadLetter(sctx, raw, reason); err != nil {
-			c.log.Error("dead-letter publish failed", "stream_seq", adv.StreamSeq, "err", err)
-			return
-		}
-		if env, err := events.DecodeEnvelope(orig.Header, orig.Data); err == nil {
-			if err := c.failJob(sctx, &env, reason); err != nil {
-				c.log.Error("job.failed publish failed", "err", err)
-			}
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("watch max deliveries of %s: %w", c.cfg.Consumer, err)
-	}
-	return sub, nil
 }
 
 func truncate(s string, n int) string {

@@ -96,7 +96,9 @@ type Settings struct {
 	// AckWait before an unacknowledged delivery is redelivered (a crashed
 	// handler's messages come back after this).
 	AckWait time.Duration
-	// MaxDeliver bounds redelivery; the last failing attempt dead-letters.
+	// MaxDeliver bounds the deliveries of one event: the last failing attempt
+	// dead-letters it, and so does a delivery past the bound (every earlier
+	// attempt crashed). The consumer adapter enforces it, not the server.
 	MaxDeliver int
 	// Backoff is the nak delay by attempt (the last entry repeats).
 	Backoff []time.Duration
@@ -209,7 +211,9 @@ func consumerConfig(c ConsumerSpec, s Settings) jetstream.ConsumerConfig {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckWait:       s.AckWait,
-		MaxDeliver:    s.MaxDeliver,
+		// Unbounded on the server: the adapter bounds deliveries itself and
+		// dead-letters, so no message can stall unseen (see Settings.MaxDeliver).
+		MaxDeliver:    -1,
 		MaxAckPending: s.MaxAckPending,
 	}
 	subjects := c.Subjects()
