@@ -23,10 +23,13 @@ import (
 
 // Common are the settings every service binary reads.
 type Common struct {
-	NATSURL  string
-	LogLevel slog.Level
-	DataDir  string
-	Bus      bus.Settings
+	NATSURL string
+	// MetricsAddr serves /health/live, /health/ready and /metrics
+	// (KG_METRICS_ADDR, default :9090; "off" disables it).
+	MetricsAddr string
+	LogLevel    slog.Level
+	DataDir     string
+	Bus         bus.Settings
 }
 
 // ReadCommon reads NATS_URL, KG_LOG_LEVEL, KG_DATA_DIR and the bus settings
@@ -34,6 +37,10 @@ type Common struct {
 func ReadCommon(r *envconf.Reader) Common {
 	c := Common{Bus: bus.DefaultSettings()}
 	c.NATSURL = r.String("NATS_URL", nats.DefaultURL)
+	c.MetricsAddr = r.String("KG_METRICS_ADDR", ":9090")
+	if c.MetricsAddr == "off" {
+		c.MetricsAddr = ""
+	}
 	c.DataDir = r.String("KG_DATA_DIR", "data")
 	c.Bus.AckWait = r.Duration("KG_ACK_WAIT", c.Bus.AckWait)
 	c.Bus.MaxDeliver = r.Int("KG_MAX_DELIVER", c.Bus.MaxDeliver)
@@ -107,9 +114,17 @@ func NewBus(ctx context.Context, nc *nats.Conn, s bus.Settings, log *slog.Logger
 
 // Process is what a service binary has after the shared start-up steps.
 type Process struct {
-	Log *slog.Logger
-	NC  *nats.Conn
-	Bus bus.Bus
+	Log         *slog.Logger
+	NC          *nats.Conn
+	Bus         bus.Bus
+	Ops         *Ops
+	metricsAddr string
+}
+
+// Run runs the service with its ops endpoint beside it; ready while the
+// NATS connection is up.
+func (p *Process) Run(ctx context.Context, run func(context.Context) error) error {
+	return p.Ops.Run(ctx, p.metricsAddr, run)
 }
 
 // Start runs the shared start-up steps of a service binary: it validates
@@ -130,8 +145,14 @@ func Start(ctx context.Context, service string, c Common, configErr error, stdou
 		nc.Close()
 		return nil, err
 	}
-	log.Info("started", "nats", c.NATSURL, "data_dir", c.DataDir)
-	return &Process{Log: log, NC: nc, Bus: b}, nil
+	log.Info("started", "nats", c.NATSURL, "data_dir", c.DataDir, "metrics_addr", c.MetricsAddr)
+	ops := NewOps(func(context.Context) error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("nats connection is %s", nc.Status())
+		}
+		return nil
+	})
+	return &Process{Log: log, NC: nc, Bus: b, Ops: ops, metricsAddr: c.MetricsAddr}, nil
 }
 
 // Close drains the NATS connection: pending publishes are flushed.

@@ -260,6 +260,29 @@ func (s *Server) routes() {
 		return &struct{ Body QueryReply }{r}, nil
 	})
 	huma.Register(s.api, huma.Operation{
+		OperationID: "health-live", Method: http.MethodGet, Path: "/api/v1/health/live", Tags: []string{"health"},
+		Summary: "Liveness: the process serves requests",
+	}, func(context.Context, *struct{}) (*struct{ Body HealthReply }, error) {
+		return &struct{ Body HealthReply }{HealthReply{Status: "healthy", Backends: map[string]BackendHealth{}}}, nil
+	})
+	huma.Register(s.api, huma.Operation{
+		OperationID: "health-ready", Method: http.MethodGet, Path: "/api/v1/health/ready", Tags: []string{"health"},
+		Summary: "Readiness: every backend answers (503 otherwise)",
+	}, func(ctx context.Context, _ *struct{}) (*struct {
+		Status int
+		Body   HealthReply
+	}, error) {
+		h := s.health(ctx)
+		status := http.StatusOK
+		if h.Status != "healthy" {
+			status = http.StatusServiceUnavailable
+		}
+		return &struct {
+			Status int
+			Body   HealthReply
+		}{status, h}, nil
+	})
+	huma.Register(s.api, huma.Operation{
 		OperationID: "health", Method: http.MethodGet, Path: "/api/v1/health", Tags: []string{"health"}, Summary: "Health of the edge and its backends",
 	}, func(ctx context.Context, _ *struct{}) (*struct {
 		Status int

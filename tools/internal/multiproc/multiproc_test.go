@@ -94,6 +94,7 @@ func (c *cluster) env(service string) []string {
 		"KG_ACK_WAIT=2s",
 		"KG_CONCURRENCY=2",
 		"KG_LOG_LEVEL=warn",
+		"KG_METRICS_ADDR=127.0.0.1:0",
 	)
 }
 

@@ -44,5 +44,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return dedup.New(cfg, p.Bus, claims, docs).Run(ctx)
+	return p.Run(ctx, dedup.New(cfg, p.Bus, claims, docs).Run)
 }

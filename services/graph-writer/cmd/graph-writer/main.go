@@ -41,5 +41,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer store.Close()
-	return graphwriter.New(cfg, p.Bus, store).Run(ctx)
+	return p.Run(ctx, graphwriter.New(cfg, p.Bus, store).Run)
 }

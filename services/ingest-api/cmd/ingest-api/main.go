@@ -68,18 +68,20 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		},
 	})
 	srv := &http.Server{Addr: addr, Handler: edge.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	p.Log.Info("listening", "addr", addr)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("http: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http shutdown: %w", err)
-	}
-	return nil
+	return p.Run(ctx, func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.ListenAndServe() }()
+		p.Log.Info("listening", "addr", addr)
+		select {
+		case err := <-errc:
+			return fmt.Errorf("http: %w", err)
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http shutdown: %w", err)
+		}
+		return nil
+	})
 }

@@ -39,5 +39,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	return projection.New(cfg, p.Bus, jobs).Run(ctx)
+	return p.Run(ctx, projection.New(cfg, p.Bus, jobs).Run)
 }

@@ -49,5 +49,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer vectors.Close()
-	return query.New(cfg, p.NC, p.Log, hashembed.New(dim), vectors, graphStore).Run(ctx)
+	return p.Run(ctx, query.New(cfg, p.NC, p.Log, hashembed.New(dim), vectors, graphStore).Run)
 }

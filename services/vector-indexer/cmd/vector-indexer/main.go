@@ -43,5 +43,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer store.Close()
-	return vectorindexer.New(cfg, p.Bus, hashembed.New(dim), store).Run(ctx)
+	return p.Run(ctx, vectorindexer.New(cfg, p.Bus, hashembed.New(dim), store).Run)
 }

@@ -1,0 +1,53 @@
+// Command extractor runs kgraph's extractor service as its own process,
+// configured from the environment (see the README's configuration table).
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kgraph-dev/kgraph/libs/boot"
+	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/envconf"
+	"github.com/kgraph-dev/kgraph/libs/natsdocs"
+	"github.com/kgraph-dev/kgraph/services/extractor"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "extractor:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	env := envconf.New(getenv)
+	common := boot.ReadCommon(env)
+	cfg := extractor.Config{
+		ChunkTokens:         env.Int("KG_CHUNK_TOKENS", 1200),
+		OverlapTokens:       env.Int("KG_CHUNK_OVERLAP", 100),
+		DocumentConcurrency: env.Int("KG_DOCUMENT_CONCURRENCY", 2),
+		ChunkConcurrency:    env.Int("KG_CONCURRENCY", 8),
+	}
+	p, err := boot.Start(ctx, "extractor", common, env.Err(), stdout)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	docs, err := natsdocs.Open(ctx, p.Bus.JS, bus.BucketDocuments)
+	if err != nil {
+		return err
+	}
+	svc, err := extractor.New(cfg, p.Bus, docs, nil)
+	if err != nil {
+		return err
+	}
+	p.Log.Info("extraction", "extractor", svc.ExtractorName())
+	return p.Run(ctx, svc.Run)
+}

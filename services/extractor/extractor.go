@@ -1,0 +1,162 @@
+// Package extractor is the extractor service. It splits an accepted
+// document into token chunks and publishes one chunk.created per chunk; the
+// chunks are then consumed in parallel (across goroutines and replicas) and
+// each is run through the extraction step.
+package extractor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kgraph-dev/kgraph/events"
+	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/kv"
+	"github.com/kgraph-dev/kgraph/services/extractor/internal/chunk"
+	"github.com/kgraph-dev/kgraph/services/extractor/internal/offline"
+)
+
+// Source is the CloudEvents source of the events this service emits.
+const Source = "kgraph/extractor"
+
+// Extraction turns one chunk of text into entities and relations.
+type Extraction interface {
+	Name() string
+	Extract(ctx context.Context, text string) ([]events.Entity, []events.Relation, error)
+}
+
+// Documents reads document text from the object store.
+type Documents interface {
+	Get(ctx context.Context, name string) (string, error)
+}
+
+// Config of the service.
+type Config struct {
+	// ChunkTokens and OverlapTokens size the chunks (defaults 1200 and 100).
+	ChunkTokens   int
+	OverlapTokens int
+	// DocumentConcurrency and ChunkConcurrency are the events handled at once.
+	DocumentConcurrency int
+	ChunkConcurrency    int
+}
+
+// Validate checks the config after defaults.
+func (c *Config) Validate() error {
+	if c.ChunkTokens == 0 {
+		c.ChunkTokens = 1200
+	}
+	if c.OverlapTokens == 0 {
+		c.OverlapTokens = 100
+	}
+	if c.DocumentConcurrency < 1 {
+		c.DocumentConcurrency = 2
+	}
+	if c.ChunkConcurrency < 1 {
+		c.ChunkConcurrency = 8
+	}
+	return chunk.Config{MaxTokens: c.ChunkTokens, OverlapTokens: c.OverlapTokens}.Validate()
+}
+
+// Service is the extractor.
+type Service struct {
+	cfg     Config
+	bus     bus.Bus
+	docs    Documents
+	chunker *chunk.Chunker
+	extract Extraction
+	now     func() time.Time
+}
+
+// New builds the service. A nil extraction selects the built-in offline
+// extractor (deterministic heuristics, no network; lower quality, and every
+// chunk.extracted says so in its extractor field).
+func New(cfg Config, b bus.Bus, docs Documents, extract Extraction) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("extractor config: %w", err)
+	}
+	ch, err := chunk.New(chunk.Config{MaxTokens: cfg.ChunkTokens, OverlapTokens: cfg.OverlapTokens})
+	if err != nil {
+		return nil, fmt.Errorf("chunker: %w", err)
+	}
+	if extract == nil {
+		extract = offline.New()
+	}
+	return &Service{cfg: cfg, bus: b, docs: docs, chunker: ch, extract: extract, now: time.Now}, nil
+}
+
+// ExtractorName names the extraction in use.
+func (s *Service) ExtractorName() string { return s.extract.Name() }
+
+// Run consumes accepted documents and created chunks until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	docs, err := s.bus.Consumer(bus.ConsumerExtractorDocuments, Source, s.cfg.DocumentConcurrency, bus.On(s.handleAccepted))
+	if err != nil {
+		return err
+	}
+	chunks, err := s.bus.Consumer(bus.ConsumerExtractorChunks, Source, s.cfg.ChunkConcurrency, bus.On(s.handleChunk))
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- docs.Run(ctx) }()
+	go func() { errc <- chunks.Run(ctx) }()
+	return errors.Join(<-errc, <-errc)
+}
+
+// ChunkID is a chunk's stable id: the same document text always gives the
+// same ids, whatever job carries it.
+func ChunkID(namespace, docID string, index int, text string) string {
+	return events.DerivedID(namespace, docID, fmt.Sprint(index), text)
+}
+
+func (s *Service) handleAccepted(ctx context.Context, e events.Event[events.DocumentAccepted]) error {
+	d := e.Data
+	text := d.Content
+	if text == "" {
+		var err error
+		text, err = s.docs.Get(ctx, d.ContentRef)
+		if errors.Is(err, kv.ErrNotFound) {
+			return bus.Permanent(fmt.Errorf("document text %q not found", d.ContentRef))
+		}
+		if err != nil {
+			return fmt.Errorf("read document text %q: %w", d.ContentRef, err)
+		}
+	}
+	chunks := s.chunker.Split(text)
+	tokens := 0
+	for _, c := range chunks {
+		tokens += c.Tokens
+	}
+	chunked := events.DocumentChunked{JobRef: d.JobRef, ChunksTotal: len(chunks), TokensTotal: tokens}
+	if err := bus.Publish(ctx, s.bus.Pub, events.Caused(e, Source, chunked, s.now())); err != nil {
+		return err
+	}
+	// Publishing all chunks again after a crash halfway is harmless: the ids
+	// are derived from the cause and the index, so the stream drops copies.
+	for _, c := range chunks {
+		created := events.ChunkCreated{JobRef: d.JobRef, Text: c.Text, Tokens: c.Tokens, ChunkPosition: events.ChunkPosition{
+			ChunkID: ChunkID(d.Namespace, d.DocID, c.Index, c.Text), Index: c.Index, ChunksTotal: len(chunks)}}
+		if err := bus.Publish(ctx, s.bus.Pub, events.Caused(e, Source, created, s.now(), fmt.Sprint(c.Index))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Service) handleChunk(ctx context.Context, e events.Event[events.ChunkCreated]) error {
+	d := e.Data
+	ents, rels, err := s.extract.Extract(ctx, d.Text)
+	if err != nil {
+		return fmt.Errorf("extract chunk %s: %w", d.ChunkID, err)
+	}
+	if ents == nil {
+		ents = []events.Entity{}
+	}
+	if rels == nil {
+		rels = []events.Relation{}
+	}
+	out := events.ChunkExtracted{JobRef: d.JobRef, ChunkPosition: d.ChunkPosition, Text: d.Text, Tokens: d.Tokens,
+		Entities: ents, Relations: rels, Extractor: s.extract.Name()}
+	return bus.Publish(ctx, s.bus.Pub, events.Caused(e, Source, out, s.now()))
+}

@@ -1,0 +1,27 @@
+package chunk
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// FuzzSplit checks Split's invariants (valid UTF-8 chunks cut from the input,
+// full coverage, ordered offsets, overlap only as configured, no panic) on
+// arbitrary input, including invalid UTF-8, with small windows so that
+// boundaries often fall inside multi-byte characters. The seed corpus is
+// testdata/fuzz/FuzzSplit; `go test` runs only the seeds.
+func FuzzSplit(f *testing.F) {
+	f.Fuzz(func(t *testing.T, text string, maxTokens, overlapTokens uint8) {
+		cfg := Config{MaxTokens: 1 + int(maxTokens)%64}
+		cfg.OverlapTokens = int(overlapTokens) % cfg.MaxTokens
+		c, err := New(cfg)
+		require.NoError(t, err)
+
+		chunks := c.Split(text)
+
+		requireInvariants(t, text, cfg, chunks)
+		requireCoverage(t, text, chunks)
+		require.Equal(t, chunks, c.Split(text), "split is deterministic")
+	})
+}
