@@ -1,0 +1,101 @@
+// Package graph holds the domain types shared by the knowledge-graph stores
+// and their users: what one chunk's extraction contributes, and the
+// aggregated entities and relations the stores derive from all contributions.
+//
+// Stores keep each chunk's contribution separately (per-chunk provenance) and
+// aggregate at read time, so re-merging a chunk is idempotent and deleting a
+// document subtracts exactly what it added.
+package graph
+
+import "github.com/kgraph-dev/kgraph/events"
+
+// UnknownType is the type of an entity mention that only appears as a
+// relation endpoint; aggregation prefers any other type over it.
+const UnknownType = "UNKNOWN"
+
+// ChunkGraph is one chunk's extraction result, the unit of merging. A chunk
+// is identified by (Namespace, DocID, ChunkID).
+type ChunkGraph struct {
+	Namespace string
+	DocID     string
+	JobID     string
+	ChunkID   string
+	Index     int
+	Text      string
+	Tokens    int
+	Entities  []events.Entity
+	Relations []events.Relation
+}
+
+// MergeResult reports what one merge left in the store: Entities and
+// Relations count the distinct entities and relations the merged chunk
+// contributes, DocEntities and DocRelations those its whole document
+// contributes after the merge.
+type MergeResult struct {
+	Entities     int
+	Relations    int
+	DocEntities  int
+	DocRelations int
+}
+
+// Entity is the aggregated view of every mention of one entity key in a
+// namespace.
+type Entity struct {
+	// Key is events.EntityKey of the names the entity was mentioned by.
+	Key string
+	// Name is the most frequent name as written (ties: the smallest).
+	Name string
+	// Type is the most frequent type other than UnknownType, if there is
+	// one (ties: the smallest).
+	Type string
+	// Description joins the distinct non-empty descriptions with "\n",
+	// ordered by document id and chunk index.
+	Description string
+	// Mentions is the number of chunks mentioning the entity.
+	Mentions int
+	// ChunkIDs are the mentioning chunks, sorted.
+	ChunkIDs []string
+}
+
+// Relation is the aggregated view of an undirected relation between two
+// entities in a namespace.
+type Relation struct {
+	// Source and Target are entity keys, Source < Target.
+	Source string
+	Target string
+	// Description joins the distinct non-empty descriptions with "\n",
+	// ordered by document id and chunk index.
+	Description string
+	// Keywords is the sorted union of the keywords of all mentions.
+	Keywords []string
+	// Weight is the sum of the weights of all mentions.
+	Weight float64
+	// Mentions is the number of chunks mentioning the relation.
+	Mentions int
+	// ChunkIDs are the mentioning chunks, sorted.
+	ChunkIDs []string
+}
+
+// Chunk is a merged chunk's text and position.
+type Chunk struct {
+	ID     string
+	DocID  string
+	Index  int
+	Text   string
+	Tokens int
+}
+
+// Counts sizes a namespace.
+type Counts struct {
+	Documents int
+	Chunks    int
+	Entities  int
+	Relations int
+}
+
+// Snapshot is everything a namespace holds, entities sorted by key and
+// relations by (Source, Target), so two stores can be compared for equality.
+type Snapshot struct {
+	Entities  []Entity
+	Relations []Relation
+}

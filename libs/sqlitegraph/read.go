@@ -1,0 +1,304 @@
+package sqlitegraph
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+
+	"github.com/kgraph-dev/kgraph/libs/graph"
+)
+
+const (
+	entityColumns   = `entity_key, doc_id, chunk_id, chunk_index, name, type, description`
+	relationColumns = `src, dst, doc_id, chunk_id, chunk_index, description, keywords, weight`
+)
+
+// Entities returns the entities with the given keys, in the order of the
+// keys; keys nothing mentions are skipped, repeated keys returned once.
+func (s *Store) Entities(ctx context.Context, namespace string, keys []string) ([]graph.Entity, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read entities: %w", err)
+	}
+	keys = distinct(keys)
+	found := make(map[string]graph.Entity, len(keys))
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		for _, batch := range batches(keys) {
+			rows, err := tx.QueryContext(ctx,
+				`SELECT `+entityColumns+` FROM entity_mentions
+				WHERE namespace = ? AND entity_key IN (`+placeholders(len(batch))+`)
+				ORDER BY entity_key`,
+				withNamespace(namespace, batch)...)
+			if err != nil {
+				return err
+			}
+			if err := scanEntities(rows, func(e graph.Entity) { found[e.Key] = e }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read entities: %w", err)
+	}
+	var out []graph.Entity
+	for _, key := range keys {
+		if e, ok := found[key]; ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// RelationsOf returns the relations touching any of the keys, highest
+// weight first, then by (Source, Target); at most limit of them unless
+// limit <= 0.
+func (s *Store) RelationsOf(ctx context.Context, namespace string, keys []string, limit int) ([]graph.Relation, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read relations: %w", err)
+	}
+	keys = distinct(keys)
+	found := make(map[relationKey]graph.Relation)
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		for _, batch := range batches(keys) {
+			in := placeholders(len(batch))
+			// Two queries rather than one with "src IN .. OR dst IN ..", for
+			// which SQLite scans the whole namespace; INDEXED BY pins the
+			// plan the ORDER BY would otherwise talk the planner out of.
+			for _, query := range []string{
+				`SELECT ` + relationColumns + ` FROM relation_mentions
+				WHERE namespace = ? AND src IN (` + in + `) ORDER BY src, dst`,
+				`SELECT ` + relationColumns + ` FROM relation_mentions INDEXED BY relation_mentions_by_dst
+				WHERE namespace = ? AND dst IN (` + in + `) ORDER BY dst, src`,
+			} {
+				rows, err := tx.QueryContext(ctx, query, withNamespace(namespace, batch)...)
+				if err != nil {
+					return err
+				}
+				if err := scanRelations(rows, func(r graph.Relation) { found[relationKey{r.Source, r.Target}] = r }); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read relations: %w", err)
+	}
+	out := make([]graph.Relation, 0, len(found))
+	for _, r := range found {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b graph.Relation) int {
+		return cmp.Or(cmp.Compare(b.Weight, a.Weight), cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Chunks returns the chunks with the given ids, in the order of the ids;
+// unknown ids are skipped. Chunks are identified within their document, so
+// an id two documents share returns both chunks.
+func (s *Store) Chunks(ctx context.Context, namespace string, ids []string) ([]graph.Chunk, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read chunks: %w", err)
+	}
+	ids = distinct(ids)
+	found := make(map[string][]graph.Chunk, len(ids))
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		for _, batch := range batches(ids) {
+			rows, err := tx.QueryContext(ctx,
+				`SELECT chunk_id, doc_id, chunk_index, text, tokens FROM chunks
+				WHERE namespace = ? AND chunk_id IN (`+placeholders(len(batch))+`)
+				ORDER BY chunk_id, doc_id`,
+				withNamespace(namespace, batch)...)
+			if err != nil {
+				return err
+			}
+			if err := scanChunks(rows, func(c graph.Chunk) { found[c.ID] = append(found[c.ID], c) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read chunks: %w", err)
+	}
+	var out []graph.Chunk
+	for _, id := range ids {
+		out = append(out, found[id]...)
+	}
+	return out, nil
+}
+
+// Counts sizes the namespace.
+func (s *Store) Counts(ctx context.Context, namespace string) (graph.Counts, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return graph.Counts{}, fmt.Errorf("count: %w", err)
+	}
+	var c graph.Counts
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx,
+			`SELECT
+				(SELECT COUNT(*) FROM documents WHERE namespace = ?),
+				(SELECT COUNT(*) FROM chunks WHERE namespace = ?),
+				(SELECT COUNT(*) FROM (SELECT DISTINCT entity_key FROM entity_mentions WHERE namespace = ?)),
+				(SELECT COUNT(*) FROM (SELECT DISTINCT src, dst FROM relation_mentions WHERE namespace = ?))`,
+			namespace, namespace, namespace, namespace).Scan(&c.Documents, &c.Chunks, &c.Entities, &c.Relations)
+	})
+	if err != nil {
+		return graph.Counts{}, fmt.Errorf("count namespace %s: %w", namespace, err)
+	}
+	return c, nil
+}
+
+// Snapshot returns every entity and relation of the namespace, sorted by
+// key.
+func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return graph.Snapshot{}, fmt.Errorf("snapshot: %w", err)
+	}
+	var snap graph.Snapshot
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx,
+			`SELECT `+entityColumns+` FROM entity_mentions WHERE namespace = ?
+			ORDER BY entity_key`, namespace)
+		if err != nil {
+			return err
+		}
+		if err := scanEntities(rows, func(e graph.Entity) { snap.Entities = append(snap.Entities, e) }); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx,
+			`SELECT `+relationColumns+` FROM relation_mentions WHERE namespace = ?
+			ORDER BY src, dst`, namespace)
+		if err != nil {
+			return err
+		}
+		return scanRelations(rows, func(r graph.Relation) { snap.Relations = append(snap.Relations, r) })
+	})
+	if err != nil {
+		return graph.Snapshot{}, fmt.Errorf("snapshot namespace %s: %w", namespace, err)
+	}
+	return snap, nil
+}
+
+// scanEntities aggregates rows of entityColumns, grouped by key, emitting
+// one entity per key; it closes rows.
+func scanEntities(rows *sql.Rows, emit func(graph.Entity)) error {
+	defer rows.Close()
+	var (
+		key   string
+		group []entityRow
+	)
+	for rows.Next() {
+		var (
+			rowKey string
+			r      entityRow
+		)
+		if err := rows.Scan(&rowKey, &r.docID, &r.chunkID, &r.index, &r.name, &r.typ, &r.description); err != nil {
+			return err
+		}
+		if len(group) > 0 && rowKey != key {
+			emit(aggregateEntity(key, group))
+			group = group[:0]
+		}
+		key = rowKey
+		group = append(group, r)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(group) > 0 {
+		emit(aggregateEntity(key, group))
+	}
+	return nil
+}
+
+// scanRelations aggregates rows of relationColumns, grouped by (src, dst),
+// emitting one relation per key; it closes rows.
+func scanRelations(rows *sql.Rows, emit func(graph.Relation)) error {
+	defer rows.Close()
+	var (
+		key   relationKey
+		group []relationRow
+	)
+	for rows.Next() {
+		var (
+			rowKey   relationKey
+			r        relationRow
+			keywords string
+		)
+		if err := rows.Scan(&rowKey.src, &rowKey.dst, &r.docID, &r.chunkID, &r.index, &r.description, &keywords, &r.weight); err != nil {
+			return err
+		}
+		var err error
+		if r.keywords, err = decodeKeywords(keywords); err != nil {
+			return fmt.Errorf("relation %q-%q: %w", rowKey.src, rowKey.dst, err)
+		}
+		if len(group) > 0 && rowKey != key {
+			emit(aggregateRelation(key, group))
+			group = group[:0]
+		}
+		key = rowKey
+		group = append(group, r)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(group) > 0 {
+		emit(aggregateRelation(key, group))
+	}
+	return nil
+}
+
+func scanRelationKeys(rows *sql.Rows) ([]relationKey, error) {
+	defer rows.Close()
+	var out []relationKey
+	for rows.Next() {
+		var k relationKey
+		if err := rows.Scan(&k.src, &k.dst); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+func scanChunks(rows *sql.Rows, emit func(graph.Chunk)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var c graph.Chunk
+		if err := rows.Scan(&c.ID, &c.DocID, &c.Index, &c.Text, &c.Tokens); err != nil {
+			return err
+		}
+		emit(c)
+	}
+	return rows.Err()
+}
+
+// withNamespace returns the query arguments namespace, values...
+func withNamespace(namespace string, values []string) []any {
+	args := make([]any, 0, len(values)+1)
+	args = append(args, namespace)
+	for _, v := range values {
+		args = append(args, v)
+	}
+	return args
+}
+
+// distinct returns values without repeats, keeping first occurrences.
+func distinct(values []string) []string {
+	seen := make(map[string]bool, len(values))
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}

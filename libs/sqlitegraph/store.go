@@ -1,0 +1,229 @@
+// Package sqlitegraph is the embedded knowledge-graph store: an SQLite file
+// holding every chunk's contribution (per-chunk provenance), aggregated into
+// entities and relations at read time.
+//
+// Several processes on one machine may open the same file at once (the graph
+// writer writes while the query service reads): the database runs in WAL
+// mode, so readers never block the writer, and write transactions take the
+// write lock up front (BEGIN IMMEDIATE), so concurrent writers queue on the
+// busy timeout instead of failing half-way through a transaction.
+package sqlitegraph
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+const (
+	// schemaVersion is stored in PRAGMA user_version; a file written by a
+	// newer schema is refused rather than misread.
+	schemaVersion = 1
+	// busyTimeoutMillis bounds how long a statement waits for another
+	// process's lock before failing with SQLITE_BUSY.
+	busyTimeoutMillis = 10000
+	// maxOpenConns is small: writes are serialised anyway, the pool only
+	// lets reads run next to a write.
+	maxOpenConns = 4
+	// maxKeysPerQuery keeps IN lists well below SQLite's variable limit.
+	maxKeysPerQuery = 500
+)
+
+// schemaStatements create the schema; each is idempotent.
+func schemaStatements() []string {
+	return []string{
+		`CREATE TABLE IF NOT EXISTS documents (
+		namespace TEXT NOT NULL,
+		doc_id    TEXT NOT NULL,
+		entities  INTEGER NOT NULL,
+		relations INTEGER NOT NULL,
+		PRIMARY KEY (namespace, doc_id)
+	) WITHOUT ROWID`,
+		`CREATE TABLE IF NOT EXISTS chunks (
+		namespace   TEXT NOT NULL,
+		chunk_id    TEXT NOT NULL,
+		doc_id      TEXT NOT NULL,
+		job_id      TEXT NOT NULL,
+		chunk_index INTEGER NOT NULL,
+		text        TEXT NOT NULL,
+		tokens      INTEGER NOT NULL,
+		PRIMARY KEY (namespace, chunk_id, doc_id)
+	) WITHOUT ROWID`,
+		`CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (namespace, doc_id)`,
+		// The primary key also serves lookups by (namespace, entity_key).
+		`CREATE TABLE IF NOT EXISTS entity_mentions (
+		namespace   TEXT NOT NULL,
+		entity_key  TEXT NOT NULL,
+		doc_id      TEXT NOT NULL,
+		chunk_id    TEXT NOT NULL,
+		chunk_index INTEGER NOT NULL,
+		name        TEXT NOT NULL,
+		type        TEXT NOT NULL,
+		description TEXT NOT NULL,
+		PRIMARY KEY (namespace, entity_key, doc_id, chunk_id)
+	) WITHOUT ROWID`,
+		`CREATE INDEX IF NOT EXISTS entity_mentions_by_chunk ON entity_mentions (namespace, doc_id, chunk_id)`,
+		// The primary key also serves lookups by (namespace, src).
+		`CREATE TABLE IF NOT EXISTS relation_mentions (
+		namespace   TEXT NOT NULL,
+		src         TEXT NOT NULL,
+		dst         TEXT NOT NULL,
+		doc_id      TEXT NOT NULL,
+		chunk_id    TEXT NOT NULL,
+		chunk_index INTEGER NOT NULL,
+		description TEXT NOT NULL,
+		keywords    TEXT NOT NULL,
+		weight      REAL NOT NULL,
+		PRIMARY KEY (namespace, src, dst, doc_id, chunk_id),
+		CHECK (src < dst)
+	) WITHOUT ROWID`,
+		`CREATE INDEX IF NOT EXISTS relation_mentions_by_dst ON relation_mentions (namespace, dst)`,
+		`CREATE INDEX IF NOT EXISTS relation_mentions_by_chunk ON relation_mentions (namespace, doc_id, chunk_id)`,
+	}
+}
+
+// Store is a knowledge-graph store in one SQLite file. It is safe for
+// concurrent use, also by several processes opening the same file.
+type Store struct {
+	db *sql.DB
+	st *statements
+	// writeSlot serialises this process's write transactions so they queue
+	// in Go (honouring their contexts) instead of polling SQLite's lock.
+	writeSlot chan struct{}
+}
+
+// Open opens (creating if needed) the store in the SQLite file at path.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open graph store: empty path")
+	}
+	params := url.Values{}
+	params.Set("_txlock", "immediate")
+	params.Set("_busy_timeout", strconv.Itoa(busyTimeoutMillis))
+	params.Set("_journal_mode", "WAL")
+	params.Set("_synchronous", "NORMAL")
+	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + params.Encode()
+
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open graph store %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxOpenConns)
+	s := &Store{db: db, writeSlot: make(chan struct{}, 1)}
+	if err := s.migrate(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("open graph store %s: %w", path, err), db.Close())
+	}
+	if s.st, err = prepareStatements(ctx, db); err != nil {
+		return nil, errors.Join(fmt.Errorf("open graph store %s: %w", path, err), db.Close())
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		var version int
+		if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if version > schemaVersion {
+			return fmt.Errorf("schema version %d is newer than supported %d", version, schemaVersion)
+		}
+		if version == schemaVersion {
+			return nil
+		}
+		for _, stmt := range schemaStatements() {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("create schema: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+			return fmt.Errorf("set schema version: %w", err)
+		}
+		return nil
+	})
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if err := errors.Join(s.st.close(), s.db.Close()); err != nil {
+		return fmt.Errorf("close graph store: %w", err)
+	}
+	return nil
+}
+
+// write runs fn in a write transaction, committing if fn succeeds.
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	select {
+	case s.writeSlot <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.writeSlot }()
+
+	// The DSN's _txlock=immediate makes this BEGIN IMMEDIATE.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin write: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		return errors.Join(err, ignoreDone(tx.Rollback()))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// read runs fn in a read transaction, so multi-statement reads see one
+// consistent state while another process writes.
+func (s *Store) read(ctx context.Context, fn func(*sql.Tx) error) error {
+	// ReadOnly makes the driver issue a plain (deferred) BEGIN despite
+	// _txlock=immediate, so reads do not take the write lock.
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin read: %w", err)
+	}
+	err = fn(tx)
+	return errors.Join(err, ignoreDone(tx.Rollback()))
+}
+
+// ignoreDone drops the error of rolling back a transaction database/sql
+// already ended (it rolls back by itself when the context is cancelled).
+func ignoreDone(err error) error {
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// placeholders returns "?, ?, ..." for n parameters.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// batches splits values into runs of at most maxKeysPerQuery.
+func batches(values []string) [][]string {
+	var out [][]string
+	for len(values) > maxKeysPerQuery {
+		out = append(out, values[:maxKeysPerQuery])
+		values = values[maxKeysPerQuery:]
+	}
+	if len(values) > 0 {
+		out = append(out, values)
+	}
+	return out
+}
+
+func checkNamespace(namespace string) error {
+	if namespace == "" {
+		return errors.New("empty namespace")
+	}
+	return nil
+}
