@@ -57,12 +57,18 @@ type cluster struct {
 	natsURL string
 	http    string
 	mu      sync.Mutex
-	procs   map[string]*exec.Cmd
+	procs   map[string]*proc
+}
+
+// proc is a started process; done closes when it has exited.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 func newCluster(t *testing.T, bin string) *cluster {
 	dir := t.TempDir()
-	c := &cluster{t: t, bin: bin, dir: dir, procs: map[string]*exec.Cmd{}}
+	c := &cluster{t: t, bin: bin, dir: dir, procs: map[string]*proc{}}
 	natsPort := freePort(t)
 	c.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	c.start("nats-server", filepath.Join(bin, "nats-server"), []string{"-js", "-a", "127.0.0.1", "-p", fmt.Sprint(natsPort), "-sd", filepath.Join(dir, "nats")}, nil)
@@ -110,43 +116,48 @@ func (c *cluster) start(name, path string, args, env []string) {
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	require.NoError(c.t, cmd.Start(), name)
+	p := &proc{cmd: cmd, done: make(chan struct{})}
 	c.mu.Lock()
-	c.procs[name] = cmd
+	c.procs[name] = p
 	c.mu.Unlock()
-	go func() { _ = cmd.Wait(); logf.Close() }()
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(p.done)
+	}()
 }
 
 // kill9 kills a process without letting it clean up.
 func (c *cluster) kill9(name string) {
 	c.mu.Lock()
-	cmd := c.procs[name]
+	p := c.procs[name]
 	delete(c.procs, name)
 	c.mu.Unlock()
-	require.NoError(c.t, cmd.Process.Signal(syscall.SIGKILL), name)
+	require.NoError(c.t, p.cmd.Process.Signal(syscall.SIGKILL), name)
+	<-p.done
 }
 
 // stopAll stops the services with SIGTERM (they drain), then nats-server.
 func (c *cluster) stopAll() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	stop := func(name string, cmd *exec.Cmd) {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) && cmd.ProcessState == nil {
-			if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
+	stop := func(p *proc) {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			c.t.Errorf("%s did not stop within 20s of SIGTERM", p.cmd.Path)
+			_ = p.cmd.Process.Kill()
+			<-p.done
 		}
-		_ = cmd.Process.Kill()
 	}
-	for name, cmd := range c.procs {
+	for name, p := range c.procs {
 		if name != "nats-server" {
-			stop(name, cmd)
+			stop(p)
 		}
 	}
-	if cmd, ok := c.procs["nats-server"]; ok {
-		stop("nats-server", cmd)
+	if p, ok := c.procs["nats-server"]; ok {
+		stop(p)
 	}
 	if c.t.Failed() {
 		for _, s := range append(services, "nats-server") {
@@ -154,7 +165,7 @@ func (c *cluster) stopAll() {
 			c.t.Logf("---- %s log (tail) ----\n%s", s, tail(string(b), 3000))
 		}
 	}
-	c.procs = map[string]*exec.Cmd{}
+	c.procs = map[string]*proc{}
 }
 
 func tail(s string, n int) string {
