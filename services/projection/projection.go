@@ -60,8 +60,10 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}),
 		on(s, func(j *job, e events.DocumentDuplicate, _ time.Time) {
-			j.ExistingJobID = e.ExistingJobID
-			j.finish(jobstate.StatusDuplicate)
+			if !j.Status.Terminal() {
+				j.ExistingJobID = e.ExistingJobID
+				j.finish(jobstate.StatusDuplicate)
+			}
 		}),
 		on(s, func(j *job, _ events.DocumentAccepted, _ time.Time) { j.Accepted = true }),
 		on(s, func(j *job, e events.DocumentChunked, _ time.Time) {
