@@ -197,10 +197,11 @@ type JobView struct {
 	Error         string            `json:"error,omitempty"`
 }
 
-// QueryBody is a question.
+// QueryBody is a question. Mode is omitempty so that the schema does not
+// require it; huma fills in its default.
 type QueryBody struct {
 	Question  string `json:"question" minLength:"1" maxLength:"4000"`
-	Mode      string `json:"mode" enum:"local,global,naive" default:"local"`
+	Mode      string `json:"mode,omitempty" enum:"local,global,naive" default:"local"`
 	Namespace string `json:"namespace,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9][A-Za-z0-9_-]*$"`
 	TopK      int    `json:"top_k,omitempty" minimum:"0" maximum:"100"`
 }
@@ -230,7 +231,7 @@ type HealthReply struct {
 func (s *Server) routes() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "submit-document", Method: http.MethodPost, Path: "/api/v1/documents", Tags: []string{"documents"},
-		Summary: "Submit a document", DefaultStatus: http.StatusAccepted, MaxBodyBytes: s.cfg.MaxBodyBytes,
+		Summary: "Submit a document", DefaultStatus: http.StatusAccepted, MaxBodyBytes: humaBodyLimit(s.cfg.MaxBodyBytes),
 	}, func(ctx context.Context, in *struct{ Body SubmitBody }) (*struct{ Body SubmitReply }, error) {
 		r, err := s.submit(ctx, in.Body)
 		if err != nil {
@@ -251,7 +252,7 @@ func (s *Server) routes() {
 	})
 	huma.Register(s.api, huma.Operation{
 		OperationID: "query", Method: http.MethodPost, Path: "/api/v1/query", Tags: []string{"query"},
-		Summary: "Ask a question (local, global or naive mode)", MaxBodyBytes: 64 << 10,
+		Summary: "Ask a question (local, global or naive mode)", MaxBodyBytes: humaBodyLimit(64 << 10),
 	}, func(ctx context.Context, in *struct{ Body QueryBody }) (*struct{ Body QueryReply }, error) {
 		r, err := s.query(ctx, in.Body)
 		if err != nil {
@@ -299,6 +300,10 @@ func (s *Server) routes() {
 		}{status, h}, nil
 	})
 }
+
+// humaBodyLimit converts "at most n bytes" into huma's MaxBodyBytes, which
+// rejects a body of exactly MaxBodyBytes.
+func humaBodyLimit(n int64) int64 { return n + 1 }
 
 func newJobID() string {
 	var b [12]byte
@@ -350,9 +355,16 @@ func (s *Server) submit(ctx context.Context, in SubmitBody) (SubmitReply, error)
 }
 
 func (s *Server) job(ctx context.Context, id string) (JobView, error) {
+	notFound := huma.Error404NotFound(fmt.Sprintf("no job %q (a job just submitted appears within moments)", id))
+	// An id no job can have is not looked up: as a KV key it could name
+	// another key or a wildcard, and the store rejects it with an error that
+	// is not "not found".
+	if !validJobID(id) {
+		return JobView{}, notFound
+	}
 	raw, _, err := s.deps.Jobs.Get(ctx, jobstate.JobKey(id))
-	if errors.Is(err, kv.ErrNotFound) || (err != nil && strings.ContainsAny(id, ". *>")) {
-		return JobView{}, huma.Error404NotFound(fmt.Sprintf("no job %q (a job just submitted appears within moments)", id))
+	if errors.Is(err, kv.ErrNotFound) {
+		return JobView{}, notFound
 	}
 	if err != nil {
 		return JobView{}, huma.Error503ServiceUnavailable("job store unavailable, retry later")
@@ -364,6 +376,22 @@ func (s *Server) job(ctx context.Context, id string) (JobView, error) {
 	return JobView{JobID: j.JobID, DocID: j.DocID, Namespace: j.Namespace, Status: string(j.Status), Progress: j.Progress(),
 		Duplicate: j.Status == jobstate.StatusDuplicate, ExistingJobID: j.ExistingJobID, Extractor: j.Extractor,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Error: j.Error}, nil
+}
+
+// validJobID reports whether id matches events.IDPattern and length, as every
+// job id does.
+func validJobID(id string) bool {
+	if id == "" || len(id) > events.MaxIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) query(ctx context.Context, in QueryBody) (QueryReply, error) {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -103,11 +104,21 @@ func (e *Error) Error() string { return e.Msg }
 // drains its subscription; requests in flight finish first.
 func (s *Service) Run(ctx context.Context) error {
 	slots := make(chan struct{}, s.cfg.Concurrency)
+	// stopped closes once Run holds every slot for good. The draining
+	// subscription may still deliver requests after that; they are refused
+	// with a retryable 503 instead of blocking its goroutine forever and
+	// leaving the caller without a reply.
+	stopped := make(chan struct{})
 	handlerCtx := context.WithoutCancel(ctx)
 	svc, err := micro.AddService(s.nc, micro.Config{
 		Name: "kgraph-query", Version: "0.1.0", Description: "kgraph local/global/naive queries",
 		Endpoint: &micro.EndpointConfig{Subject: events.QuerySubject, Handler: micro.HandlerFunc(func(r micro.Request) {
-			slots <- struct{}{}
+			select {
+			case slots <- struct{}{}:
+			case <-stopped:
+				s.replyError(r, &Error{Status: http.StatusServiceUnavailable, Msg: "query service is stopping, retry"})
+				return
+			}
 			go func() {
 				defer func() { <-slots }()
 				rctx, cancel := context.WithTimeout(handlerCtx, s.cfg.Timeout)
@@ -126,13 +137,14 @@ func (s *Service) Run(ctx context.Context) error {
 	for range s.cfg.Concurrency { // wait for the requests in flight
 		slots <- struct{}{}
 	}
+	close(stopped)
 	return nil
 }
 
 func (s *Service) serve(ctx context.Context, r micro.Request) {
 	var req events.QueryRequest
 	if err := json.Unmarshal(r.Data(), &req); err != nil {
-		_ = r.Error("400", "query request is not valid JSON", nil)
+		s.replyError(r, &Error{Status: http.StatusBadRequest, Msg: "query request is not valid JSON"})
 		return
 	}
 	res, err := s.Answer(ctx, req)
@@ -145,10 +157,37 @@ func (s *Service) serve(ctx context.Context, r micro.Request) {
 				qe = &Error{Status: http.StatusGatewayTimeout, Msg: "query timed out"}
 			}
 		}
-		_ = r.Error(fmt.Sprint(qe.Status), qe.Msg, nil)
+		s.replyError(r, qe)
 		return
 	}
-	_ = r.RespondJSON(res)
+	data, err := json.Marshal(res)
+	if err != nil {
+		s.log.Error("encode query answer", "err", err)
+		s.replyError(r, &Error{Status: http.StatusInternalServerError, Msg: "query answer could not be encoded"})
+		return
+	}
+	s.reply(r, &nats.Msg{Data: data})
+}
+
+// reply publishes m to r's reply subject. It does not use r's Respond or
+// Error: those record the outcome in fields that micro's dispatcher reads as
+// soon as the handler returns, a data race when the answer comes from
+// another goroutine later.
+func (s *Service) reply(r micro.Request, m *nats.Msg) {
+	if m.Subject = r.Reply(); m.Subject == "" {
+		return // published without a reply subject: nobody waits for an answer
+	}
+	if err := s.nc.PublishMsg(m); err != nil {
+		s.log.Warn("send query reply", "err", err)
+	}
+}
+
+// replyError answers with a NATS service error whose code is the HTTP status.
+func (s *Service) replyError(r micro.Request, qe *Error) {
+	s.reply(r, &nats.Msg{Header: nats.Header{
+		micro.ErrorCodeHeader: []string{strconv.Itoa(qe.Status)},
+		micro.ErrorHeader:     []string{qe.Msg},
+	}})
 }
 
 // Answer answers one request.
