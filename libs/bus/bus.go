@@ -15,12 +15,14 @@ type Bus struct {
 	Validator *events.Validator
 	Settings  Settings
 	Logger    *slog.Logger
+	// Unavailable classifies store errors as outages (see ConsumerConfig).
+	Unavailable func(error) bool
 }
 
 // Consumer builds a consumer adapter for the declared durable consumer name.
 func (b Bus) Consumer(name, source string, concurrency int, routes ...Route) (*Consumer, error) {
 	return NewConsumer(b.JS, b.Pub, ConsumerConfig{
 		Consumer: name, Routes: routes, Concurrency: concurrency, Settings: b.Settings,
-		Source: source, Logger: b.Logger, Validator: b.Validator,
+		Source: source, Logger: b.Logger, Validator: b.Validator, Unavailable: b.Unavailable,
 	})
 }

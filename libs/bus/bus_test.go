@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -257,11 +258,15 @@ func TestMalformedAndUnknownEventsAreDeadLettered(t *testing.T) {
 		return handled.Load() == 1 && len(deadLetters(t, e, bus.ConsumerProjection)) == len(cases)
 	},
 		5*time.Second, 20*time.Millisecond)
-	dls := deadLetters(t, e, bus.ConsumerProjection)
-	for i, c := range cases {
-		require.Contains(t, dls[i].Header.Get(bus.HeaderDLQReason), c.reason, c.name)
-		require.Equal(t, c.subject, dls[i].Header.Get(bus.HeaderDLQSubject), c.name)
-		require.Equal(t, c.data, string(dls[i].Data), c.name)
+	// Handled concurrently, so the dead letters may be in any order.
+	bySubjectAndData := map[string]*jetstream.RawStreamMsg{}
+	for _, dl := range deadLetters(t, e, bus.ConsumerProjection) {
+		bySubjectAndData[dl.Header.Get(bus.HeaderDLQSubject)+"|"+string(dl.Data)] = dl
+	}
+	for _, c := range cases {
+		dl, ok := bySubjectAndData[c.subject+"|"+c.data]
+		require.True(t, ok, "no dead letter for %s", c.name)
+		require.Contains(t, dl.Header.Get(bus.HeaderDLQReason), c.reason, c.name)
 	}
 }
 
@@ -363,4 +368,58 @@ func TestDeliveryPastTheBoundIsDeadLettered(t *testing.T) {
 	}
 	require.Len(t, deadLetters(t, e, bus.ConsumerDedup), 1)
 	require.Zero(t, calls.Load(), "the handler is not called past the bound")
+}
+
+// During a backend outage a delivery is retried for as long as it lasts,
+// past the delivery bound, and is handled once the backend is back.
+func TestOutageIsRetriedPastTheBound(t *testing.T) {
+	e := setup(t)
+	var calls atomic.Int32
+	done := make(chan struct{})
+	run(t, e, bus.ConsumerDedup, bus.On(func(_ context.Context, _ events.Event[events.DocumentSubmitted]) error {
+		if calls.Add(1) <= int32(3*e.set.MaxDeliver) {
+			return bus.Unavailable(errors.New("dial tcp 127.0.0.1:7687: connection refused"))
+		}
+		close(done)
+		return nil
+	}))
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j1")))
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not handled after the outage; calls=%d", calls.Load())
+	}
+	require.Empty(t, deadLetters(t, e, bus.ConsumerDedup), "an outage must not dead-letter")
+}
+
+// A classifier given by the composition root marks store errors as outages.
+func TestUnavailableClassifier(t *testing.T) {
+	e := setup(t)
+	outage := errors.New("neo4j: connectivity error")
+	var calls atomic.Int32
+	done := make(chan struct{})
+	c, err := bus.NewConsumer(e.js, e.pub, bus.ConsumerConfig{
+		Consumer: bus.ConsumerDedup, Concurrency: 1, Settings: e.set, Source: "test",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validator: e.val,
+		Unavailable: func(err error) bool { return errors.Is(err, outage) },
+		Routes: []bus.Route{bus.On(func(_ context.Context, _ events.Event[events.DocumentSubmitted]) error {
+			if calls.Add(1) <= int32(2*e.set.MaxDeliver) {
+				return fmt.Errorf("merge chunk: %w", outage)
+			}
+			close(done)
+			return nil
+		})},
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- c.Run(ctx) }()
+	defer func() { cancel(); require.NoError(t, <-ran) }()
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j1")))
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not handled; calls=%d", calls.Load())
+	}
+	require.Empty(t, deadLetters(t, e, bus.ConsumerDedup))
 }

@@ -50,6 +50,29 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p) || errors.Is(err, events.ErrInvalidEvent) || errors.Is(err, events.ErrUnknownType)
 }
 
+// unavailableError marks an error caused by a backend being down.
+type unavailableError struct{ err error }
+
+func (u unavailableError) Error() string { return u.err.Error() }
+func (u unavailableError) Unwrap() error { return u.err }
+
+// Unavailable marks err as caused by an unreachable backend (a database
+// restarting, a network partition). Such deliveries are retried with capped
+// backoff for as long as the outage lasts and do not count toward the
+// delivery bound, so an outage never dead-letters healthy events.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailableError{err: err}
+}
+
+// IsUnavailable reports whether err was marked with Unavailable.
+func IsUnavailable(err error) bool {
+	var u unavailableError
+	return errors.As(err, &u)
+}
+
 // Route binds an event type to its handler.
 type Route struct {
 	Type   events.Type
@@ -88,6 +111,10 @@ type ConsumerConfig struct {
 	Source    string
 	Logger    *slog.Logger
 	Validator *events.Validator
+	// Unavailable classifies errors of the stores this consumer's handlers
+	// use (connection refused, a driver's connectivity error) as outages,
+	// in addition to errors marked with Unavailable. Optional.
+	Unavailable func(error) bool
 }
 
 // Consumer pulls from a durable consumer and runs the handlers.
@@ -98,6 +125,12 @@ type Consumer struct {
 	routes map[events.Type]Route
 	log    *slog.Logger
 	now    func() time.Time
+	// outages counts, per stream sequence, the deliveries that failed
+	// because a backend was down; they are not held against the bound.
+	// In memory: after a restart the count starts again, which errs on
+	// the side of retrying.
+	outagesMu sync.Mutex
+	outages   map[uint64]uint64
 }
 
 // NewConsumer builds the adapter. The durable consumer must exist (see
@@ -125,7 +158,8 @@ func NewConsumer(js jetstream.JetStream, pub MsgPublisher, cfg ConsumerConfig) (
 		}
 		routes[r.Type] = r
 	}
-	return &Consumer{cfg: cfg, js: js, pub: pub, routes: routes, log: cfg.Logger.With("consumer", cfg.Consumer), now: time.Now}, nil
+	return &Consumer{cfg: cfg, js: js, pub: pub, routes: routes, log: cfg.Logger.With("consumer", cfg.Consumer), now: time.Now,
+		outages: map[uint64]uint64{}}, nil
 }
 
 // Run handles events until ctx is cancelled, then drains: it stops pulling,
@@ -212,8 +246,11 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	// (With the server's MaxDeliver the message would just stop being
 	// delivered, and only an advisory that nobody may be listening to would
 	// say so.)
-	if meta.NumDelivered > uint64(c.cfg.Settings.MaxDeliver) {
-		c.deadLetter(ctx, msg, rawOf(msg, meta), fmt.Errorf("no ack after %d deliveries (handler crashed or timed out)", meta.NumDelivered-1), &env)
+	seq := meta.Sequence.Stream
+	attempts := meta.NumDelivered - c.outageCount(seq)
+	if attempts > uint64(c.cfg.Settings.MaxDeliver) {
+		c.forget(seq)
+		c.deadLetter(ctx, msg, rawOf(msg, meta), fmt.Errorf("no ack after %d deliveries (handler crashed or timed out)", attempts-1), &env)
 		return
 	}
 
@@ -225,18 +262,51 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	switch {
 	case err == nil:
 		log.Debug("handled", "took", time.Since(start))
+		c.forget(seq)
 		c.ack(msg, log)
 	case IsPermanent(err):
+		c.forget(seq)
 		c.deadLetter(ctx, msg, rawOf(msg, meta), err, &env)
-	case meta.NumDelivered >= uint64(c.cfg.Settings.MaxDeliver):
-		c.deadLetter(ctx, msg, rawOf(msg, meta), fmt.Errorf("gave up after %d deliveries: %w", meta.NumDelivered, err), &env)
+	case c.isUnavailable(err):
+		n := c.countOutage(seq)
+		delay := c.cfg.Settings.Delay(int(n))
+		log.Warn("backend unavailable, will retry", "err", err, "retry_in", delay, "outage_deliveries", n)
+		if nerr := msg.NakWithDelay(delay); nerr != nil {
+			log.Warn("nak", "err", nerr)
+		}
+	case attempts >= uint64(c.cfg.Settings.MaxDeliver):
+		c.forget(seq)
+		c.deadLetter(ctx, msg, rawOf(msg, meta), fmt.Errorf("gave up after %d deliveries: %w", attempts, err), &env)
 	default:
-		delay := c.cfg.Settings.Delay(int(meta.NumDelivered))
+		delay := c.cfg.Settings.Delay(int(attempts))
 		log.Warn("handler failed, will retry", "err", err, "retry_in", delay)
 		if nerr := msg.NakWithDelay(delay); nerr != nil {
 			log.Warn("nak", "err", nerr)
 		}
 	}
+}
+
+func (c *Consumer) isUnavailable(err error) bool {
+	return IsUnavailable(err) || (c.cfg.Unavailable != nil && c.cfg.Unavailable(err))
+}
+
+func (c *Consumer) outageCount(seq uint64) uint64 {
+	c.outagesMu.Lock()
+	defer c.outagesMu.Unlock()
+	return c.outages[seq]
+}
+
+func (c *Consumer) countOutage(seq uint64) uint64 {
+	c.outagesMu.Lock()
+	defer c.outagesMu.Unlock()
+	c.outages[seq]++
+	return c.outages[seq]
+}
+
+func (c *Consumer) forget(seq uint64) {
+	c.outagesMu.Lock()
+	defer c.outagesMu.Unlock()
+	delete(c.outages, seq)
 }
 
 func (c *Consumer) ack(msg jetstream.Msg, log *slog.Logger) {
