@@ -132,6 +132,26 @@ type ChunkExtracted struct {
 	// Extractor names what produced the result ("offline" for the built-in
 	// heuristic extractor), so lower-quality results are visible.
 	Extractor string `json:"extractor" jsonschema:"minLength=1"`
+	// Usage is what the extraction of this chunk cost (absent offline).
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Usage accounts for LLM work: calls made, calls answered from the LLM
+// cache, tokens and the priced cost. The projection sums it per job.
+type Usage struct {
+	Calls            int     `json:"calls" jsonschema:"minimum=0"`
+	CachedCalls      int     `json:"cached_calls" jsonschema:"minimum=0"`
+	PromptTokens     int     `json:"prompt_tokens" jsonschema:"minimum=0"`
+	CompletionTokens int     `json:"completion_tokens" jsonschema:"minimum=0"`
+	CostUSD          float64 `json:"cost_usd" jsonschema:"minimum=0"`
+	// SkippedRecords counts malformed records in the LLM's output.
+	SkippedRecords int `json:"skipped_records" jsonschema:"minimum=0"`
+}
+
+// Add returns the sum of two usages.
+func (u Usage) Add(o Usage) Usage {
+	return Usage{Calls: u.Calls + o.Calls, CachedCalls: u.CachedCalls + o.CachedCalls, PromptTokens: u.PromptTokens + o.PromptTokens,
+		CompletionTokens: u.CompletionTokens + o.CompletionTokens, CostUSD: u.CostUSD + o.CostUSD, SkippedRecords: u.SkippedRecords + o.SkippedRecords}
 }
 
 // MarshalJSON writes empty entity and relation lists as [] rather than null:

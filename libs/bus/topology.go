@@ -22,6 +22,8 @@ const (
 	BucketJobs       = "kg_jobs"
 	BucketDedup      = "kg_dedup"
 	BucketDocuments  = "kg_documents"
+	// BucketLLMCache holds LLM responses keyed on model and prompt.
+	BucketLLMCache = "kg_llm_cache"
 )
 
 // Durable consumer names. Each is bound to one service.
@@ -188,7 +190,7 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, s Settings) err
 	}); err != nil {
 		return fmt.Errorf("ensure stream %s: %w", StreamDeadLetter, err)
 	}
-	for _, b := range []string{BucketJobs, BucketDedup} {
+	for _, b := range []string{BucketJobs, BucketDedup, BucketLLMCache} {
 		if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: b, History: 1, Storage: s.Storage, Replicas: s.Replicas}); err != nil {
 			return fmt.Errorf("ensure bucket %s: %w", b, err)
 		}

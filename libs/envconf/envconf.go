@@ -42,6 +42,20 @@ func (r *Reader) Int(name string, def int) int {
 	return n
 }
 
+// Float returns the variable as a float64.
+func (r *Reader) Float(name string, def float64) float64 {
+	v := r.String(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s=%q is not a number", name, v))
+		return def
+	}
+	return f
+}
+
 // Duration returns the variable as a time.Duration ("30s", "5m").
 func (r *Reader) Duration(name string, def time.Duration) time.Duration {
 	v := r.String(name, "")

@@ -6,6 +6,8 @@ package jobstate
 import (
 	"math/bits"
 	"time"
+
+	"github.com/kgraph-dev/kgraph/events"
 )
 
 // Status of a job.
@@ -42,26 +44,28 @@ type Claim struct {
 
 // Job is the job record.
 type Job struct {
-	JobID         string    `json:"job_id"`
-	DocID         string    `json:"doc_id"`
-	Namespace     string    `json:"namespace"`
-	ClientID      string    `json:"client_id,omitempty"`
-	Status        Status    `json:"status"`
-	Submitted     bool      `json:"submitted"`
-	Accepted      bool      `json:"accepted"`
-	Chunked       bool      `json:"chunked"`
-	ChunksTotal   int       `json:"chunks_total"`
-	Merged        Bitset    `json:"merged,omitempty"`
-	Indexed       Bitset    `json:"indexed,omitempty"`
-	Entities      int       `json:"entities"`
-	Relations     int       `json:"relations"`
-	Extractor     string    `json:"extractor,omitempty"`
-	ExistingJobID string    `json:"existing_job_id,omitempty"`
-	FailedStage   string    `json:"failed_stage,omitempty"`
-	Error         string    `json:"error,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
-	UpdatedAt     time.Time `json:"updated_at"`
-	FinishedAt    time.Time `json:"finished_at,omitzero"`
+	JobID         string       `json:"job_id"`
+	DocID         string       `json:"doc_id"`
+	Namespace     string       `json:"namespace"`
+	ClientID      string       `json:"client_id,omitempty"`
+	Status        Status       `json:"status"`
+	Submitted     bool         `json:"submitted"`
+	Accepted      bool         `json:"accepted"`
+	Chunked       bool         `json:"chunked"`
+	ChunksTotal   int          `json:"chunks_total"`
+	Extracted     Bitset       `json:"extracted,omitempty"`
+	Merged        Bitset       `json:"merged,omitempty"`
+	Indexed       Bitset       `json:"indexed,omitempty"`
+	Entities      int          `json:"entities"`
+	Relations     int          `json:"relations"`
+	Extractor     string       `json:"extractor,omitempty"`
+	Usage         events.Usage `json:"usage"`
+	ExistingJobID string       `json:"existing_job_id,omitempty"`
+	FailedStage   string       `json:"failed_stage,omitempty"`
+	Error         string       `json:"error,omitempty"`
+	CreatedAt     time.Time    `json:"created_at"`
+	UpdatedAt     time.Time    `json:"updated_at"`
+	FinishedAt    time.Time    `json:"finished_at,omitzero"`
 }
 
 // Progress is the job's progress as the API shows it.

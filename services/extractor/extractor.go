@@ -20,10 +20,19 @@ import (
 // Source is the CloudEvents source of the events this service emits.
 const Source = "kgraph/extractor"
 
-// Extraction turns one chunk of text into entities and relations.
+// Extraction turns one chunk of text into entities and relations, and says
+// what it cost.
 type Extraction interface {
 	Name() string
-	Extract(ctx context.Context, text string) ([]events.Entity, []events.Relation, error)
+	Extract(ctx context.Context, text string) ([]events.Entity, []events.Relation, events.Usage, error)
+}
+
+// offlineExtraction adapts the built-in extractor, which costs nothing.
+type offlineExtraction struct{ *offline.Extractor }
+
+func (o offlineExtraction) Extract(ctx context.Context, text string) ([]events.Entity, []events.Relation, events.Usage, error) {
+	ents, rels, err := o.Extractor.Extract(ctx, text)
+	return ents, rels, events.Usage{}, err
 }
 
 // Documents reads document text from the object store.
@@ -80,7 +89,7 @@ func New(cfg Config, b bus.Bus, docs Documents, extract Extraction) (*Service, e
 		return nil, fmt.Errorf("chunker: %w", err)
 	}
 	if extract == nil {
-		extract = offline.New()
+		extract = offlineExtraction{offline.New()}
 	}
 	return &Service{cfg: cfg, bus: b, docs: docs, chunker: ch, extract: extract, now: time.Now}, nil
 }
@@ -146,7 +155,7 @@ func (s *Service) handleAccepted(ctx context.Context, e events.Event[events.Docu
 
 func (s *Service) handleChunk(ctx context.Context, e events.Event[events.ChunkCreated]) error {
 	d := e.Data
-	ents, rels, err := s.extract.Extract(ctx, d.Text)
+	ents, rels, usage, err := s.extract.Extract(ctx, d.Text)
 	if err != nil {
 		return fmt.Errorf("extract chunk %s: %w", d.ChunkID, err)
 	}
@@ -158,5 +167,8 @@ func (s *Service) handleChunk(ctx context.Context, e events.Event[events.ChunkCr
 	}
 	out := events.ChunkExtracted{JobRef: d.JobRef, ChunkPosition: d.ChunkPosition, Text: d.Text, Tokens: d.Tokens,
 		Entities: ents, Relations: rels, Extractor: s.extract.Name()}
+	if usage != (events.Usage{}) {
+		out.Usage = &usage
+	}
 	return bus.Publish(ctx, s.bus.Pub, events.Caused(e, Source, out, s.now()))
 }

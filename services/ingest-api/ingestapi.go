@@ -192,6 +192,7 @@ type JobView struct {
 	Duplicate     bool              `json:"duplicate"`
 	ExistingJobID string            `json:"existing_job_id,omitempty"`
 	Extractor     string            `json:"extractor,omitempty"`
+	Usage         events.Usage      `json:"usage" doc:"LLM calls, cache hits, tokens and cost so far."`
 	CreatedAt     time.Time         `json:"created_at"`
 	UpdatedAt     time.Time         `json:"updated_at"`
 	Error         string            `json:"error,omitempty"`
@@ -374,7 +375,7 @@ func (s *Server) job(ctx context.Context, id string) (JobView, error) {
 		return JobView{}, huma.Error503ServiceUnavailable("job record unreadable")
 	}
 	return JobView{JobID: j.JobID, DocID: j.DocID, Namespace: j.Namespace, Status: string(j.Status), Progress: j.Progress(),
-		Duplicate: j.Status == jobstate.StatusDuplicate, ExistingJobID: j.ExistingJobID, Extractor: j.Extractor,
+		Duplicate: j.Status == jobstate.StatusDuplicate, ExistingJobID: j.ExistingJobID, Extractor: j.Extractor, Usage: j.Usage,
 		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Error: j.Error}, nil
 }
 

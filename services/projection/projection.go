@@ -70,7 +70,13 @@ func (s *Service) Run(ctx context.Context) error {
 			j.Accepted, j.Chunked, j.ChunksTotal = true, true, e.ChunksTotal
 		}),
 		bus.Ignore(events.TypeChunkCreated),
-		on(s, func(j *job, e events.ChunkExtracted, _ time.Time) { j.Extractor = e.Extractor }),
+		on(s, func(j *job, e events.ChunkExtracted, _ time.Time) {
+			j.Extractor = e.Extractor
+			// Usage counts once per chunk, however often it is redelivered.
+			if j.Extracted.Set(e.Index) && e.Usage != nil {
+				j.Usage = j.Usage.Add(*e.Usage)
+			}
+		}),
 		on(s, func(j *job, e events.ChunkMerged, _ time.Time) {
 			j.Accepted = true
 			j.Merged.Set(e.Index)

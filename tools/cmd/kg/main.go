@@ -15,6 +15,8 @@ import (
 
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
+	"github.com/kgraph-dev/kgraph/libs/llm"
+	"github.com/kgraph-dev/kgraph/services/extractor"
 	"github.com/kgraph-dev/kgraph/tools/internal/serve"
 )
 
@@ -80,6 +82,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg.Extractor.ChunkTokens = env.Int("KG_CHUNK_TOKENS", 1200)
 	cfg.Extractor.OverlapTokens = env.Int("KG_CHUNK_OVERLAP", 100)
 	cfg.EmbedDim = env.Int("KG_EMBED_DIM", 0)
+	if llmCfg, ok := extractor.ReadLLMConfig(env); ok {
+		cfg.LLM = &llmCfg
+	}
+	if embedCfg, ok := llm.ReadEmbedConfig(env); ok {
+		cfg.Embed = &embedCfg
+	}
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
@@ -87,6 +95,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		cfg.Logger.Info("kgraph is running",
 			"http", "http://"+r.HTTPAddr, "api_docs", "http://"+r.HTTPAddr+"/docs",
 			"nats", r.NATSURL, "data", cfg.DataDir, "extractor", r.Extractor)
+		if cfg.Embed == nil {
+			cfg.Logger.Warn("no embedding provider configured (KG_EMBED_BASE_URL): using hashed embeddings, which match words, not meaning")
+		}
 		if r.Extractor == "offline" {
 			cfg.Logger.Warn("no LLM configured: using the built-in offline extractor (heuristic, lower quality) and hashed embeddings")
 		}

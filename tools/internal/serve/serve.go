@@ -21,6 +21,7 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/hashembed"
+	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/libs/natsdocs"
 	"github.com/kgraph-dev/kgraph/libs/natsembed"
 	"github.com/kgraph-dev/kgraph/libs/natskv"
@@ -45,7 +46,12 @@ type Config struct {
 	NATSListen string
 	Bus        bus.Settings
 	Extractor  extractor.Config
-	EmbedDim   int
+	// LLM selects LLM extraction; nil means the offline extractor.
+	LLM *extractor.LLMConfig
+	// Embed selects a provider's embeddings; nil means hashed embeddings of
+	// EmbedDim dimensions.
+	Embed    *llm.EmbedConfig
+	EmbedDim int
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64
 	// ShutdownTimeout bounds the drain at shutdown.
@@ -135,9 +141,23 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		return err
 	}
 	defer vectors.Close()
-	embed := hashembed.New(cfg.EmbedDim)
-
-	ext, err := extractor.New(cfg.Extractor, withLog(b, log, "extractor"), docs, nil)
+	var embed embedder = hashembed.New(cfg.EmbedDim)
+	if cfg.Embed != nil {
+		if embed, err = llm.NewEmbedder(*cfg.Embed); err != nil {
+			return fmt.Errorf("embedding provider: %w", err)
+		}
+	}
+	var extraction extractor.Extraction
+	if cfg.LLM != nil {
+		cache, err := natskv.Open(ctx, b.JS, bus.BucketLLMCache)
+		if err != nil {
+			return err
+		}
+		if extraction, err = extractor.NewLLMExtraction(*cfg.LLM, cache); err != nil {
+			return err
+		}
+	}
+	ext, err := extractor.New(cfg.Extractor, withLog(b, log, "extractor"), docs, extraction)
 	if err != nil {
 		return err
 	}
@@ -198,6 +218,11 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		log.Warn("drain nats connection", "err", derr)
 	}
 	return err
+}
+
+// embedder is what the vector-indexer and the query service embed with.
+type embedder interface {
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
 }
 
 func withLog(b bus.Bus, log *slog.Logger, service string) bus.Bus {

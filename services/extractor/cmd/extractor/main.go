@@ -14,6 +14,7 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/natsdocs"
+	"github.com/kgraph-dev/kgraph/libs/natskv"
 	"github.com/kgraph-dev/kgraph/services/extractor"
 )
 
@@ -35,6 +36,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		DocumentConcurrency: env.Int("KG_DOCUMENT_CONCURRENCY", 2),
 		ChunkConcurrency:    env.Int("KG_CONCURRENCY", 8),
 	}
+	llmCfg, useLLM := extractor.ReadLLMConfig(env)
 	p, err := boot.Start(ctx, "extractor", common, env.Err(), stdout)
 	if err != nil {
 		return err
@@ -44,7 +46,17 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
-	svc, err := extractor.New(cfg, p.Bus, docs, nil)
+	var extraction extractor.Extraction // nil: the offline extractor
+	if useLLM {
+		cache, err := natskv.Open(ctx, p.Bus.JS, bus.BucketLLMCache)
+		if err != nil {
+			return err
+		}
+		if extraction, err = extractor.NewLLMExtraction(llmCfg, cache); err != nil {
+			return err
+		}
+	}
+	svc, err := extractor.New(cfg, p.Bus, docs, extraction)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/hashembed"
+	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/libs/sqlitegraph"
 	"github.com/kgraph-dev/kgraph/libs/sqlitevec"
 	"github.com/kgraph-dev/kgraph/services/query"
@@ -34,6 +35,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	graphPath := env.String("KG_GRAPH_PATH", common.DataPath("graph.db"))
 	vectorPath := env.String("KG_VECTOR_PATH", common.DataPath("vectors.db"))
 	dim := env.Int("KG_EMBED_DIM", 256)
+	embedCfg, useProvider := llm.ReadEmbedConfig(env)
 	p, err := boot.Start(ctx, "query", common, env.Err(), stdout)
 	if err != nil {
 		return err
@@ -49,5 +51,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer vectors.Close()
-	return p.Run(ctx, query.New(cfg, p.NC, p.Log, hashembed.New(dim), vectors, graphStore).Run)
+	var embed query.Embedder = hashembed.New(dim)
+	if useProvider {
+		if embed, err = llm.NewEmbedder(embedCfg); err != nil {
+			return fmt.Errorf("embedding provider: %w", err)
+		}
+	}
+	return p.Run(ctx, query.New(cfg, p.NC, p.Log, embed, vectors, graphStore).Run)
 }

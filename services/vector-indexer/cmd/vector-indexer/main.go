@@ -14,6 +14,7 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/hashembed"
+	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/libs/sqlitevec"
 	vectorindexer "github.com/kgraph-dev/kgraph/services/vector-indexer"
 )
@@ -33,6 +34,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	cfg := vectorindexer.Config{Concurrency: env.Int("KG_CONCURRENCY", 4)}
 	vectorPath := env.String("KG_VECTOR_PATH", common.DataPath("vectors.db"))
 	dim := env.Int("KG_EMBED_DIM", 256)
+	embedCfg, useProvider := llm.ReadEmbedConfig(env)
 	p, err := boot.Start(ctx, "vector-indexer", common, env.Err(), stdout)
 	if err != nil {
 		return err
@@ -43,5 +45,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer store.Close()
-	return p.Run(ctx, vectorindexer.New(cfg, p.Bus, hashembed.New(dim), store).Run)
+	var embed vectorindexer.Embedder = hashembed.New(dim)
+	if useProvider {
+		if embed, err = llm.NewEmbedder(embedCfg); err != nil {
+			return fmt.Errorf("embedding provider: %w", err)
+		}
+	}
+	return p.Run(ctx, vectorindexer.New(cfg, p.Bus, embed, store).Run)
 }
