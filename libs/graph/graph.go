@@ -99,3 +99,29 @@ type Snapshot struct {
 	Entities  []Entity
 	Relations []Relation
 }
+
+// Community is one community of the hierarchical Leiden clustering of a
+// namespace's entity graph, with its report (GraphRAG's community report).
+type Community struct {
+	// ID is stable for the same members at the same level.
+	ID     string
+	Level  int
+	Parent string // "" at level 0
+	// Keys are the member entity keys, sorted.
+	Keys []string
+	// Report fields, in GraphRAG's JSON shape.
+	Title             string
+	Summary           string
+	Rating            float64
+	RatingExplanation string
+	Findings          []Finding
+	// Hash covers the members and their descriptions and relations: a
+	// report is regenerated only when it changes.
+	Hash string
+}
+
+// Finding is one finding of a community report.
+type Finding struct {
+	Summary     string `json:"summary"`
+	Explanation string `json:"explanation"`
+}
