@@ -10,7 +10,7 @@ DATA ?= data
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build run test test-short bench lint fmt tidy generate check-generate clean help
+.PHONY: all build run test test-short bench lint fmt tidy generate clean help neo4j-start neo4j-stop
 
 all: lint test
 
@@ -26,9 +26,8 @@ build: ## build kg and the seven service binaries into bin/
 run: ## run kgraph in one process (embedded NATS and stores, data in ./data)
 	$(GO) run ./tools/cmd/kg serve --data $(DATA)
 
-test: ## run every module's tests (GOWORK=off, -race), end-to-end tests included
-	@set -e; for m in $(MODULES); do echo "== go test $$m"; \
-		(cd $$m && GOWORK=off $(GO) test $(TEST_FLAGS) ./...); done
+test: ## install/start the test backends (Redis, Neo4j test server), run every module's tests
+	@TEST_FLAGS="$(TEST_FLAGS)" tools/scripts/test.sh
 
 test-short: ## the tests without the multi-process end-to-end test
 	@$(MAKE) --no-print-directory test TEST_FLAGS="-race -count=1 -short"
@@ -38,6 +37,12 @@ bench: ## run the benchmarks and print the machine
 	cd libs && GOWORK=off $(GO) test -run='^$$' -bench=. -benchmem ./sqlitegraph/ ./sqlitevec/
 	cd services/extractor && GOWORK=off $(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 	cd tools && GOWORK=off $(GO) test -run='^$$' -bench=. -benchmem -benchtime=3x ./internal/serve/
+
+neo4j-start: ## start the Neo4j test server on 127.0.0.1:7687 (data in .tmp/neo4j)
+	tools/neo4j-testserver/start.sh 7687 .tmp/neo4j
+
+neo4j-stop: ## stop it
+	tools/neo4j-testserver/stop.sh .tmp/neo4j
 
 lint: ## gofmt, go vet and staticcheck on every module
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
