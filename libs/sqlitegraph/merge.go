@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/kgraph-dev/kgraph/libs/graph"
@@ -43,6 +44,69 @@ type merger struct {
 	chunk graph.ChunkGraph
 }
 
+// Arguments per row of the multi-row statements.
+const (
+	entityKeyWidth   = 1 // entity_key
+	relationKeyWidth = 2 // src, dst
+	entityRowWidth   = 4 // entity_key, name, type, description
+	relationRowWidth = 5 // src, dst, description, keywords, weight
+)
+
+// storedChunk is a chunk row's values.
+type storedChunk struct {
+	jobID  string
+	index  int
+	text   string
+	tokens int
+}
+
+// storedEntity and storedRelation are a chunk's mention rows' values
+// besides their keys, as stored and as about to be stored.
+type storedEntity struct {
+	index       int
+	name        string
+	typ         string
+	description string
+}
+
+type storedRelation struct {
+	index       int
+	description string
+	keywords    string
+	weight      float64
+}
+
+// rowChanges are the writes that turn a chunk's stored mention rows of one
+// kind into its new ones, as flat statement arguments.
+type rowChanges struct {
+	gained  []any // keys the chunk did not mention before
+	lost    []any // keys the chunk no longer mentions
+	changed []any // keys the chunk still mentions with other values
+	rows    []any // the new rows of the gained and changed keys
+}
+
+// diffRows compares a chunk's stored rows (consumed) with its new ones.
+func diffRows[K, V comparable](stored map[K]V, keys []K, values []V, keyArgs func(K) []any, rowArgs func(K, V) []any) rowChanges {
+	var c rowChanges
+	for i, k := range keys {
+		old, had := stored[k]
+		delete(stored, k)
+		switch {
+		case !had:
+			c.gained = append(c.gained, keyArgs(k)...)
+		case old != values[i]:
+			c.changed = append(c.changed, keyArgs(k)...)
+		default:
+			continue
+		}
+		c.rows = append(c.rows, rowArgs(k, values[i])...)
+	}
+	for k := range stored {
+		c.lost = append(c.lost, keyArgs(k)...)
+	}
+	return c
+}
+
 // stmt binds a prepared statement to the transaction.
 func (m merger) stmt(stmt *sql.Stmt) *sql.Stmt { return m.tx.StmtContext(m.ctx, stmt) }
 
@@ -52,64 +116,192 @@ func (m merger) chunkArgs(more ...any) []any {
 }
 
 // replace swaps the chunk's stored contribution for contrib and returns the
-// document's distinct entity and relation counts afterwards.
+// document's distinct entity and relation counts afterwards. It only writes
+// rows that differ from the stored ones: a new chunk only inserts, and a
+// redelivered one writes nothing, where deleting and re-inserting its rows
+// would rewrite hundreds of pages.
 func (m merger) replace(contrib contribution) (docEntities, docRelations int, err error) {
-	oldEntities, err := m.previousEntities()
+	if err := m.writeChunkRow(); err != nil {
+		return 0, 0, err
+	}
+	entities, err := m.entityChanges(contrib.entities)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read previous entities: %w", err)
 	}
-	rows, err := m.stmt(m.st.chunkRelationKeys).QueryContext(m.ctx, m.chunkArgs()...)
+	relations, err := m.relationChanges(contrib.relations)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read previous relations: %w", err)
-	}
-	oldRelations, err := scanRelationKeys(rows)
-	if err != nil {
-		return 0, 0, fmt.Errorf("read previous relations: %w", err)
-	}
-	for _, stmt := range []*sql.Stmt{m.st.deleteChunkEntities, m.st.deleteChunkRelations, m.st.deleteChunk} {
-		if _, err := m.stmt(stmt).ExecContext(m.ctx, m.chunkArgs()...); err != nil {
-			return 0, 0, fmt.Errorf("delete previous contribution: %w", err)
-		}
 	}
 
-	if _, err := m.stmt(m.st.insertChunk).ExecContext(m.ctx,
-		m.chunkArgs(m.chunk.JobID, m.chunk.Index, m.chunk.Text, m.chunk.Tokens)...); err != nil {
-		return 0, 0, fmt.Errorf("insert chunk: %w", err)
+	// Changed rows are deleted and inserted again; updating them in place
+	// would take an upsert, whose statement journal costs more than the
+	// rare change saves.
+	if err := m.exec(m.st.deleteEntities, m.chunkArgs(), append(entities.lost, entities.changed...), entityKeyWidth); err != nil {
+		return 0, 0, fmt.Errorf("delete previous entities: %w", err)
 	}
-	newEntities := make([]string, len(contrib.entities))
-	insertEntity := m.stmt(m.st.insertEntity)
-	for i, e := range contrib.entities {
-		newEntities[i] = e.key
-		if _, err := insertEntity.ExecContext(m.ctx, m.chunkArgs(m.chunk.Index, e.key, e.name, e.typ, e.description)...); err != nil {
-			return 0, 0, fmt.Errorf("insert entity %q: %w", e.key, err)
-		}
+	if err := m.exec(m.st.deleteRelations, m.chunkArgs(), append(relations.lost, relations.changed...), relationKeyWidth); err != nil {
+		return 0, 0, fmt.Errorf("delete previous relations: %w", err)
 	}
-	newRelations := make([]relationKey, len(contrib.relations))
-	insertRelation := m.stmt(m.st.insertRelation)
-	for i, r := range contrib.relations {
-		newRelations[i] = relationKey{r.src, r.dst}
-		keywords, err := encodeKeywords(r.keywords)
-		if err != nil {
-			return 0, 0, fmt.Errorf("relation %q-%q: %w", r.src, r.dst, err)
-		}
-		if _, err := insertRelation.ExecContext(m.ctx,
-			m.chunkArgs(m.chunk.Index, r.src, r.dst, r.description, keywords, r.weight)...); err != nil {
-			return 0, 0, fmt.Errorf("insert relation %q-%q: %w", r.src, r.dst, err)
-		}
+	if err := m.exec(m.st.insertEntities, m.chunkArgs(m.chunk.Index), entities.rows, entityRowWidth); err != nil {
+		return 0, 0, fmt.Errorf("insert entities: %w", err)
+	}
+	if err := m.exec(m.st.insertRelations, m.chunkArgs(m.chunk.Index), relations.rows, relationRowWidth); err != nil {
+		return 0, 0, fmt.Errorf("insert relations: %w", err)
 	}
 
 	// The document's counts only change for keys this chunk gained or lost
 	// that no other chunk of the document mentions; checking just those
 	// keeps a merge proportional to the chunk, not to the document.
-	entityDelta, err := docDelta(m, oldEntities, newEntities, m.st.entityElsewhere,
-		func(key string) []any { return m.chunkArgs(key) })
+	entityDelta, err := m.docDelta(m.st.entitiesNotElsewhere, entities, entityKeyWidth)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count document entities: %w", err)
 	}
-	relationDelta, err := docDelta(m, oldRelations, newRelations, m.st.relationElsewhere,
-		func(key relationKey) []any { return m.chunkArgs(key.src, key.dst) })
+	relationDelta, err := m.docDelta(m.st.relationsNotElsewhere, relations, relationKeyWidth)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count document relations: %w", err)
+	}
+	return m.documentCounts(entityDelta, relationDelta)
+}
+
+// writeChunkRow stores the chunk's row unless it is stored as it is.
+func (m merger) writeChunkRow() error {
+	var stored storedChunk
+	err := m.stmt(m.st.storedChunk).QueryRowContext(m.ctx, m.chunkArgs()...).
+		Scan(&stored.jobID, &stored.index, &stored.text, &stored.tokens)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read previous chunk: %w", err)
+	case stored == storedChunk{jobID: m.chunk.JobID, index: m.chunk.Index, text: m.chunk.Text, tokens: m.chunk.Tokens}:
+		return nil
+	}
+	if _, err := m.stmt(m.st.upsertChunk).ExecContext(m.ctx,
+		m.chunkArgs(m.chunk.JobID, m.chunk.Index, m.chunk.Text, m.chunk.Tokens)...); err != nil {
+		return fmt.Errorf("write chunk: %w", err)
+	}
+	return nil
+}
+
+func (m merger) entityChanges(entities []entityMention) (rowChanges, error) {
+	rows, err := m.stmt(m.st.storedEntities).QueryContext(m.ctx, m.chunkArgs()...)
+	if err != nil {
+		return rowChanges{}, err
+	}
+	stored, err := scanStored(rows, func(key *string, e *storedEntity) []any {
+		return []any{key, &e.index, &e.name, &e.typ, &e.description}
+	})
+	if err != nil {
+		return rowChanges{}, err
+	}
+	keys := make([]string, len(entities))
+	values := make([]storedEntity, len(entities))
+	for i, e := range entities {
+		keys[i] = e.key
+		values[i] = storedEntity{m.chunk.Index, e.name, e.typ, e.description}
+	}
+	return diffRows(stored, keys, values,
+		func(key string) []any { return []any{key} },
+		func(key string, e storedEntity) []any { return []any{key, e.name, e.typ, e.description} },
+	), nil
+}
+
+func (m merger) relationChanges(relations []relationMention) (rowChanges, error) {
+	rows, err := m.stmt(m.st.storedRelations).QueryContext(m.ctx, m.chunkArgs()...)
+	if err != nil {
+		return rowChanges{}, err
+	}
+	stored, err := scanStored(rows, func(k *relationKey, r *storedRelation) []any {
+		return []any{&k.src, &k.dst, &r.index, &r.description, &r.keywords, &r.weight}
+	})
+	if err != nil {
+		return rowChanges{}, err
+	}
+	keys := make([]relationKey, len(relations))
+	values := make([]storedRelation, len(relations))
+	for i, r := range relations {
+		keywords, err := encodeKeywords(r.keywords)
+		if err != nil {
+			return rowChanges{}, fmt.Errorf("relation %q-%q: %w", r.src, r.dst, err)
+		}
+		keys[i] = relationKey{r.src, r.dst}
+		values[i] = storedRelation{m.chunk.Index, r.description, keywords, r.weight}
+	}
+	return diffRows(stored, keys, values,
+		func(k relationKey) []any { return []any{k.src, k.dst} },
+		func(k relationKey, r storedRelation) []any {
+			return []any{k.src, k.dst, r.description, r.keywords, r.weight}
+		},
+	), nil
+}
+
+// scanStored reads rows of a key and its values, scanned into the
+// destinations dest returns; it closes rows.
+func scanStored[K comparable, V any](rows *sql.Rows, dest func(*K, *V) []any) (map[K]V, error) {
+	defer rows.Close()
+	out := make(map[K]V)
+	for rows.Next() {
+		var (
+			k K
+			v V
+		)
+		if err := rows.Scan(dest(&k, &v)...); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// exec runs a multi-row statement over rows.
+func (m merger) exec(b batchStatement, shared, rows []any, width int) error {
+	return b.run(shared, rows, width, func(stmt *sql.Stmt, args []any) error {
+		_, err := m.stmt(stmt).ExecContext(m.ctx, args...)
+		return err
+	})
+}
+
+// docDelta returns how much the document's distinct count of one kind of
+// key changes with the chunk's changes (width arguments a key): +1 for each
+// gained and -1 for each lost key no other chunk of the document mentions,
+// as notElsewhere counts them.
+func (m merger) docDelta(notElsewhere batchStatement, c rowChanges, width int) (int, error) {
+	count := func(keys []any) (int, error) {
+		total := 0
+		err := notElsewhere.run(m.chunkArgs(), keys, width, func(stmt *sql.Stmt, args []any) error {
+			var n int
+			if err := m.stmt(stmt).QueryRowContext(m.ctx, args...).Scan(&n); err != nil {
+				return err
+			}
+			total += n
+			return nil
+		})
+		return total, err
+	}
+	added, err := count(c.gained)
+	if err != nil {
+		return 0, err
+	}
+	removed, err := count(c.lost)
+	if err != nil {
+		return 0, err
+	}
+	return added - removed, nil
+}
+
+// documentCounts applies the deltas to the document's counts and returns
+// them. Unchanged counts are only read, so the document row is not
+// rewritten by every merge.
+func (m merger) documentCounts(entityDelta, relationDelta int) (docEntities, docRelations int, err error) {
+	if entityDelta == 0 && relationDelta == 0 {
+		err := m.stmt(m.st.documentCounts).QueryRowContext(m.ctx, m.chunk.Namespace, m.chunk.DocID).
+			Scan(&docEntities, &docRelations)
+		if err == nil {
+			return docEntities, docRelations, nil
+		}
+		// The document's first chunk creates its row below.
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, fmt.Errorf("read document counts: %w", err)
+		}
 	}
 	err = m.stmt(m.st.addDocumentCounts).QueryRowContext(m.ctx,
 		m.chunk.Namespace, m.chunk.DocID, entityDelta, relationDelta).Scan(&docEntities, &docRelations)
@@ -121,68 +313,6 @@ func (m merger) replace(contrib contribution) (docEntities, docRelations int, er
 			m.chunk.DocID, docEntities, docRelations)
 	}
 	return docEntities, docRelations, nil
-}
-
-func (m merger) previousEntities() ([]string, error) {
-	rows, err := m.stmt(m.st.chunkEntityKeys).QueryContext(m.ctx, m.chunkArgs()...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var keys []string
-	for rows.Next() {
-		var key string
-		if err := rows.Scan(&key); err != nil {
-			return nil, err
-		}
-		keys = append(keys, key)
-	}
-	return keys, rows.Err()
-}
-
-// docDelta returns how much the document's distinct count of K changes when
-// the chunk's keys go from before to after: +1 for each gained key and -1
-// for each lost key that no other chunk of the document mentions (the
-// elsewhere statement, given elsewhereArgs(key), answers that).
-func docDelta[K comparable](m merger, before, after []K, elsewhere *sql.Stmt, elsewhereArgs func(K) []any) (int, error) {
-	inBefore := make(map[K]bool, len(before))
-	for _, k := range before {
-		inBefore[k] = true
-	}
-	inAfter := make(map[K]bool, len(after))
-	for _, k := range after {
-		inAfter[k] = true
-	}
-	var changed []K
-	for _, k := range before {
-		if !inAfter[k] {
-			changed = append(changed, k)
-		}
-	}
-	for _, k := range after {
-		if !inBefore[k] {
-			changed = append(changed, k)
-		}
-	}
-	if len(changed) == 0 {
-		return 0, nil
-	}
-	stmt := m.stmt(elsewhere)
-	delta := 0
-	for _, k := range changed {
-		var mentioned bool
-		if err := stmt.QueryRowContext(m.ctx, elsewhereArgs(k)...).Scan(&mentioned); err != nil {
-			return 0, err
-		}
-		switch {
-		case mentioned:
-		case inAfter[k]:
-			delta++
-		default:
-			delta--
-		}
-	}
-	return delta, nil
 }
 
 // DeleteDocument removes the document's chunks and every mention they made;

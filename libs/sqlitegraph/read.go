@@ -255,19 +255,6 @@ func scanRelations(rows *sql.Rows, emit func(graph.Relation)) error {
 	return nil
 }
 
-func scanRelationKeys(rows *sql.Rows) ([]relationKey, error) {
-	defer rows.Close()
-	var out []relationKey
-	for rows.Next() {
-		var k relationKey
-		if err := rows.Scan(&k.src, &k.dst); err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
-}
-
 func scanChunks(rows *sql.Rows, emit func(graph.Chunk)) error {
 	defer rows.Close()
 	for rows.Next() {
