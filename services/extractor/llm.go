@@ -43,6 +43,16 @@ func ReadLLMConfig(r *envconf.Reader) (cfg LLMConfig, ok bool) {
 // Cache stores LLM responses keyed on model and prompt.
 type Cache = llmextract.Cache
 
+// ChunkConcurrency is the number of chunks to extract at once so that every
+// one of the provider's concurrent calls is used: one chunk has at most one
+// call in flight (extraction, then each gleaning round, in turn).
+func (c LLMConfig) ChunkConcurrency() int {
+	if c.Chat.MaxConcurrency > 0 {
+		return c.Chat.MaxConcurrency
+	}
+	return llm.DefaultMaxConcurrency
+}
+
 // NewLLMExtraction builds the LLM extraction step.
 func NewLLMExtraction(cfg LLMConfig, cache Cache) (Extraction, error) {
 	chat, err := llm.NewChat(cfg.Chat)

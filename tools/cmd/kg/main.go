@@ -82,9 +82,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg.Extractor.ChunkTokens = env.Int("KG_CHUNK_TOKENS", 1200)
 	cfg.Extractor.OverlapTokens = env.Int("KG_CHUNK_OVERLAP", 100)
 	cfg.EmbedDim = env.Int("KG_EMBED_DIM", 0)
+	cfg.Extractor.ChunkConcurrency = 8
 	if llmCfg, ok := extractor.ReadLLMConfig(env); ok {
 		cfg.LLM = &llmCfg
+		cfg.Extractor.ChunkConcurrency = llmCfg.ChunkConcurrency()
 	}
+	cfg.Extractor.ChunkConcurrency = env.Int("KG_EXTRACT_CONCURRENCY", cfg.Extractor.ChunkConcurrency)
 	if embedCfg, ok := llm.ReadEmbedConfig(env); ok {
 		cfg.Embed = &embedCfg
 	}
