@@ -20,7 +20,19 @@ import (
 type Ops struct {
 	Registry *prometheus.Registry
 	ready    func(context.Context) error
+	checks   []namedCheck
 	stopping atomic.Bool
+}
+
+type namedCheck struct {
+	name  string
+	check func(context.Context) error
+}
+
+// AddCheck makes readiness also depend on a backend's check: a worker whose
+// store is unreachable is not ready. Call it before Run.
+func (o *Ops) AddCheck(name string, check func(context.Context) error) {
+	o.checks = append(o.checks, namedCheck{name, check})
 }
 
 // NewOps returns an ops endpoint whose readiness is ready's verdict.
@@ -47,6 +59,12 @@ func (o *Ops) Handler() http.Handler {
 		if err := o.ready(ctx); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
+		}
+		for _, c := range o.checks {
+			if err := c.check(ctx); err != nil {
+				http.Error(w, c.name+": "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})

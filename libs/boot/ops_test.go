@@ -53,3 +53,22 @@ func TestOpsRunTurnsUnreadyBeforeDraining(t *testing.T) {
 	require.True(t, <-sawUnready, "readiness must be off while the service drains")
 	require.NoError(t, <-done)
 }
+
+func TestOpsReadinessIncludesBackendChecks(t *testing.T) {
+	o := NewOps(func(context.Context) error { return nil })
+	var neo4jErr error
+	o.AddCheck("neo4j", func(context.Context) error { return neo4jErr })
+	srv := httptest.NewServer(o.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/health/ready")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	neo4jErr = errors.New("connection refused")
+	resp, err = http.Get(srv.URL + "/health/ready")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 503, resp.StatusCode)
+	require.Contains(t, string(body), "neo4j: connection refused")
+}

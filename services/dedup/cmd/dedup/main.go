@@ -4,17 +4,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/natsdocs"
-	"github.com/kgraph-dev/kgraph/libs/natskv"
 	"github.com/kgraph-dev/kgraph/services/dedup"
 )
 
@@ -31,15 +32,19 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
 	cfg := dedup.Config{Concurrency: env.Int("KG_CONCURRENCY", 4)}
-	p, err := boot.Start(ctx, "dedup", common, env.Err(), stdout)
+	stores := backends.ReadConfig(env, common.DataDir)
+	p, err := boot.Start(ctx, "dedup", common, errors.Join(env.Err(), stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	claims, err := natskv.Open(ctx, p.Bus.JS, bus.BucketDedup)
+	p.Bus.Unavailable = backends.IsUnavailable
+	claims, check, closeClaims, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketDedup)
 	if err != nil {
 		return err
 	}
+	defer closeClaims()
+	p.Ops.AddCheck(check.Name, check.Check)
 	docs, err := natsdocs.Open(ctx, p.Bus.JS, bus.BucketDocuments)
 	if err != nil {
 		return err

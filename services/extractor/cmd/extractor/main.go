@@ -4,17 +4,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/natsdocs"
-	"github.com/kgraph-dev/kgraph/libs/natskv"
 	"github.com/kgraph-dev/kgraph/services/extractor"
 )
 
@@ -34,24 +35,32 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		ChunkTokens:         env.Int("KG_CHUNK_TOKENS", 1200),
 		OverlapTokens:       env.Int("KG_CHUNK_OVERLAP", 100),
 		DocumentConcurrency: env.Int("KG_DOCUMENT_CONCURRENCY", 2),
-		ChunkConcurrency:    env.Int("KG_CONCURRENCY", 8),
 	}
 	llmCfg, useLLM := extractor.ReadLLMConfig(env)
-	p, err := boot.Start(ctx, "extractor", common, env.Err(), stdout)
+	defaultConcurrency := 8
+	if useLLM {
+		defaultConcurrency = llmCfg.ChunkConcurrency()
+	}
+	cfg.ChunkConcurrency = env.Int("KG_CONCURRENCY", defaultConcurrency)
+	stores := backends.ReadConfig(env, common.DataDir)
+	p, err := boot.Start(ctx, "extractor", common, errors.Join(env.Err(), stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	p.Bus.Unavailable = backends.IsUnavailable
 	docs, err := natsdocs.Open(ctx, p.Bus.JS, bus.BucketDocuments)
 	if err != nil {
 		return err
 	}
 	var extraction extractor.Extraction // nil: the offline extractor
 	if useLLM {
-		cache, err := natskv.Open(ctx, p.Bus.JS, bus.BucketLLMCache)
+		cache, check, closeCache, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketLLMCache)
 		if err != nil {
 			return err
 		}
+		defer closeCache()
+		p.Ops.AddCheck(check.Name, check.Check)
 		if extraction, err = extractor.NewLLMExtraction(llmCfg, cache); err != nil {
 			return err
 		}

@@ -13,11 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/natsdocs"
-	"github.com/kgraph-dev/kgraph/libs/natskv"
 	ingestapi "github.com/kgraph-dev/kgraph/services/ingest-api"
 )
 
@@ -38,19 +38,22 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		MaxBodyBytes: int64(env.Int("KG_MAX_BODY_BYTES", 8<<20)),
 		QueryTimeout: env.Duration("KG_QUERY_TIMEOUT", 30*time.Second),
 	}
-	p, err := boot.Start(ctx, "ingest-api", common, env.Err(), stdout)
+	stores := backends.ReadConfig(env, common.DataDir)
+	p, err := boot.Start(ctx, "ingest-api", common, errors.Join(env.Err(), stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	jobs, err := natskv.Open(ctx, p.Bus.JS, bus.BucketJobs)
+	jobs, jobsCheck, closeJobs, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketJobs)
 	if err != nil {
 		return err
 	}
-	claims, err := natskv.Open(ctx, p.Bus.JS, bus.BucketDedup)
+	defer closeJobs()
+	claims, _, closeClaims, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketDedup)
 	if err != nil {
 		return err
 	}
+	defer closeClaims()
 	docs, err := natsdocs.Open(ctx, p.Bus.JS, bus.BucketDocuments)
 	if err != nil {
 		return err
@@ -64,7 +67,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 				}
 				return nil
 			}},
-			{Name: "kv", Check: func(ctx context.Context) error { _, err := p.Bus.JS.KeyValue(ctx, bus.BucketJobs); return err }},
+			{Name: jobsCheck.Name, Check: jobsCheck.Check},
 		},
 	})
 	srv := &http.Server{Addr: addr, Handler: edge.Handler(), ReadHeaderTimeout: 10 * time.Second}

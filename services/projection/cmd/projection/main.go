@@ -4,16 +4,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
-	"github.com/kgraph-dev/kgraph/libs/natskv"
 	"github.com/kgraph-dev/kgraph/services/projection"
 )
 
@@ -30,14 +31,18 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
 	cfg := projection.Config{Concurrency: env.Int("KG_CONCURRENCY", 8)}
-	p, err := boot.Start(ctx, "projection", common, env.Err(), stdout)
+	stores := backends.ReadConfig(env, common.DataDir)
+	p, err := boot.Start(ctx, "projection", common, errors.Join(env.Err(), stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	jobs, err := natskv.Open(ctx, p.Bus.JS, bus.BucketJobs)
+	p.Bus.Unavailable = backends.IsUnavailable
+	jobs, check, closeJobs, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketJobs)
 	if err != nil {
 		return err
 	}
+	defer closeJobs()
+	p.Ops.AddCheck(check.Name, check.Check)
 	return p.Run(ctx, projection.New(cfg, p.Bus, jobs).Run)
 }

@@ -5,17 +5,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/hashembed"
 	"github.com/kgraph-dev/kgraph/libs/llm"
-	"github.com/kgraph-dev/kgraph/libs/sqlitevec"
 	vectorindexer "github.com/kgraph-dev/kgraph/services/vector-indexer"
 )
 
@@ -32,19 +33,21 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
 	cfg := vectorindexer.Config{Concurrency: env.Int("KG_CONCURRENCY", 4)}
-	vectorPath := env.String("KG_VECTOR_PATH", common.DataPath("vectors.db"))
 	dim := env.Int("KG_EMBED_DIM", 256)
 	embedCfg, useProvider := llm.ReadEmbedConfig(env)
-	p, err := boot.Start(ctx, "vector-indexer", common, env.Err(), stdout)
+	stores := backends.ReadConfig(env, common.DataDir)
+	p, err := boot.Start(ctx, "vector-indexer", common, errors.Join(env.Err(), stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	store, err := sqlitevec.Open(ctx, vectorPath)
+	p.Bus.Unavailable = backends.IsUnavailable
+	store, check, err := backends.OpenVectors(ctx, stores)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	p.Ops.AddCheck(check.Name, check.Check)
 	var embed vectorindexer.Embedder = hashembed.New(dim)
 	if useProvider {
 		if embed, err = llm.NewEmbedder(embedCfg); err != nil {

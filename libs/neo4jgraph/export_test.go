@@ -1,0 +1,129 @@
+package neo4jgraph
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/neo4j/neo4j-go-driver/v6/neo4j"
+
+	"github.com/kgraph-dev/kgraph/libs/graph"
+)
+
+// DeletePartition deletes every node of the store's partition, so tests
+// sharing one database leave nothing behind.
+func (s *Store) DeletePartition(ctx context.Context) error {
+	params := map[string]any{"prefix": identity(s.partition)}
+	// Up to 10,000 nodes a transaction; the labels are fixed text.
+	for _, query := range []string{
+		`MATCH (n:Document) WHERE n.scope STARTS WITH $prefix WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted`,
+		`MATCH (n:Chunk) WHERE n.scope STARTS WITH $prefix WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted`,
+		`MATCH (n:Entity) WHERE n.scope STARTS WITH $prefix WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted`,
+	} {
+		for {
+			deleted, err := s.write(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+				counts, err := collect(ctx, tx, query, params, func(r *neo4j.Record) (int, error) { return recordInt(r, "deleted") })
+				if err != nil {
+					return 0, err
+				}
+				return counts[0], nil
+			})
+			if err != nil {
+				return fmt.Errorf("delete partition %q: %w", s.partition, err)
+			}
+			if deleted.(int) == 0 {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// NodesInPartition counts the partition's nodes of every label.
+func (s *Store) NodesInPartition(ctx context.Context) (int, error) {
+	var total int
+	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		counts, err := collect(ctx, tx,
+			`MATCH (n) WHERE (n:Document OR n:Chunk OR n:Entity) AND n.scope STARTS WITH $prefix RETURN count(n) AS nodes`,
+			map[string]any{"prefix": identity(s.partition)},
+			func(r *neo4j.Record) (int, error) { return recordInt(r, "nodes") })
+		if err != nil {
+			return nil, err
+		}
+		total = counts[0]
+		return nil, nil
+	})
+	return total, err
+}
+
+// The one-by-one write path exists only to measure what batching saves: it
+// writes a chunk's entities and relations one transaction each, as a naive
+// client would. It neither replaces a previous contribution nor keeps the
+// document's counts, so it is no substitute for MergeChunk.
+const (
+	oneByOneChunk = `
+MERGE (d:Document {uid: $doc})
+  ON CREATE SET d.scope = $scope, d.namespace = $namespace, d.doc_id = $docID, d.entities = 0, d.relations = 0
+MERGE (c:Chunk {uid: $chunk})
+  ON CREATE SET c.scope = $scope, c.namespace = $namespace, c.doc = $doc, c.doc_id = $docID, c.chunk_id = $chunkID
+SET c.job_id = $jobID, c.chunk_index = $index, c.text = $text, c.tokens = $tokens
+MERGE (d)-[:HAS_CHUNK]->(c)`
+	oneByOneEntity = `
+MATCH (c:Chunk {uid: $chunk})
+MERGE (e:Entity {uid: $uid})
+  ON CREATE SET e.scope = $scope, e.namespace = $namespace, e.key = $key
+CREATE (c)-[:MENTIONS {name: $name, type: $type, description: $description}]->(e)`
+	oneByOneRelation = `
+MATCH (s:Entity {uid: $src})
+MATCH (t:Entity {uid: $dst})
+CREATE (s)-[:RELATED {chunk: $chunk, doc: $doc, doc_id: $docID, chunk_id: $chunkID, chunk_index: $index,
+  description: $description, keywords: $keywords, weight: $weight}]->(t)`
+)
+
+// MergeChunkOneByOne writes the chunk, then each entity mention and each
+// relation mention in a transaction of its own.
+func (s *Store) MergeChunkOneByOne(ctx context.Context, chunk graph.ChunkGraph) error {
+	m := s.newMerge(chunk)
+	writeOne := func(cypher string, params map[string]any) error {
+		_, err := s.write(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+			return nil, run(ctx, tx, cypher, params)
+		})
+		return err
+	}
+	if err := writeOne(oneByOneChunk, m.params); err != nil {
+		return err
+	}
+	for _, e := range m.entities {
+		err := writeOne(oneByOneEntity, m.with(map[string]any{
+			"uid": e.uid, "key": e.key, "name": e.name, "type": e.typ, "description": e.description,
+		}))
+		if err != nil {
+			return err
+		}
+	}
+	for _, r := range m.relations {
+		err := writeOne(oneByOneRelation, m.with(map[string]any{
+			"src": r.src, "dst": r.dst, "description": r.description, "keywords": r.keywords, "weight": r.weight,
+		}))
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SearchEntityKeys queries the full-text index on entity keys within a
+// namespace of the store's partition.
+func (s *Store) SearchEntityKeys(ctx context.Context, namespace, query string) ([]string, error) {
+	var keys []string
+	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		var err error
+		keys, err = collect(ctx, tx, `
+CALL db.index.fulltext.queryNodes('kgraph_entity_key_text', $query) YIELD node
+WHERE node.scope = $scope
+RETURN node.key AS key ORDER BY key`,
+			map[string]any{"query": query, "scope": s.scope(namespace)},
+			func(r *neo4j.Record) (string, error) { return recordString(r, "key") })
+		return nil, err
+	})
+	return keys, err
+}
