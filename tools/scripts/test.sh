@@ -35,11 +35,13 @@ command -v mvn >/dev/null || apt_install maven
 
 if [[ -z ${NEO4J_URI:-} ]]; then
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 17687)
+	# tmpfs when there is one: Neo4j fsyncs every commit, which dominates on disk.
 	data=$root/.tmp/neo4j-test
+	[[ -d /dev/shm && -w /dev/shm ]] && data=$(mktemp -d /dev/shm/kgraph-neo4j-XXXXXX)
 	rm -rf "$data"
 	echo "== starting the Neo4j test server on 127.0.0.1:$port"
 	tools/neo4j-testserver/start.sh "$port" "$data"
-	trap 'tools/neo4j-testserver/stop.sh "$data" >/dev/null' EXIT
+	trap 'tools/neo4j-testserver/stop.sh "$data" >/dev/null; rm -rf "$data"' EXIT
 	export NEO4J_URI=bolt://127.0.0.1:$port
 fi
 echo "== NEO4J_URI=$NEO4J_URI, $(redis-server --version | cut -d' ' -f1-3)"
