@@ -249,10 +249,8 @@ func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
 	}
 	keys := []string{}
 	for {
-		page, err := s.client.ZRangeByLex(ctx, s.indexKey, &redis.ZRangeBy{
-			Min:   lo,
-			Max:   hi,
-			Count: keysPageSize,
+		page, err := s.client.ZRangeArgs(ctx, redis.ZRangeArgs{
+			Key: s.indexKey, Start: lo, Stop: hi, ByLex: true, Count: keysPageSize,
 		}).Result()
 		if err != nil {
 			return nil, fmt.Errorf("list keys with prefix %q: %w", prefix, err)

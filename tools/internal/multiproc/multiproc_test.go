@@ -58,6 +58,8 @@ type cluster struct {
 	http    string
 	mu      sync.Mutex
 	procs   map[string]*proc
+	// extraEnv adds per-service environment (backends).
+	extraEnv func(service string) []string
 }
 
 // proc is a started process; done closes when it has exited.
@@ -66,9 +68,13 @@ type proc struct {
 	done chan struct{}
 }
 
-func newCluster(t *testing.T, bin string) *cluster {
+func newCluster(t *testing.T, bin string) *cluster { return newClusterWith(t, bin, nil) }
+
+// newClusterWith starts a cluster whose services get extra environment
+// variables from extraEnv (by service name).
+func newClusterWith(t *testing.T, bin string, extraEnv func(service string) []string) *cluster {
 	dir := t.TempDir()
-	c := &cluster{t: t, bin: bin, dir: dir, procs: map[string]*proc{}}
+	c := &cluster{t: t, bin: bin, dir: dir, procs: map[string]*proc{}, extraEnv: extraEnv}
 	natsPort := freePort(t)
 	c.natsURL = fmt.Sprintf("nats://127.0.0.1:%d", natsPort)
 	c.start("nats-server", filepath.Join(bin, "nats-server"), []string{"-js", "-a", "127.0.0.1", "-p", fmt.Sprint(natsPort), "-sd", filepath.Join(dir, "nats")}, nil)
@@ -93,7 +99,7 @@ func newCluster(t *testing.T, bin string) *cluster {
 }
 
 func (c *cluster) env(service string) []string {
-	return append(os.Environ(),
+	env := append(os.Environ(),
 		"NATS_URL="+c.natsURL,
 		"KG_DATA_DIR="+filepath.Join(c.dir, "data"),
 		"KG_HTTP_ADDR="+c.http,
@@ -102,6 +108,10 @@ func (c *cluster) env(service string) []string {
 		"KG_LOG_LEVEL=warn",
 		"KG_METRICS_ADDR=127.0.0.1:0",
 	)
+	if c.extraEnv != nil {
+		env = append(env, c.extraEnv(service)...) // later entries win
+	}
+	return env
 }
 
 func (c *cluster) startService(name string) {
