@@ -23,6 +23,10 @@ const (
 	TypeChunkIndexed      Type = "dev.kgraph.chunk.indexed.v1"
 	TypeJobCompleted      Type = "dev.kgraph.job.completed.v1"
 	TypeJobFailed         Type = "dev.kgraph.job.failed.v1"
+	// TypeCommunitiesUpdated follows the flow rather than being part of it:
+	// the graph writer rebuilds a namespace's communities after jobs
+	// complete.
+	TypeCommunitiesUpdated Type = "dev.kgraph.communities.updated.v1"
 )
 
 // Subject scheme, the one place it is defined:
@@ -74,6 +78,8 @@ func Catalog() []Spec {
 			"Every chunk of the job is merged and indexed."},
 		{TypeJobFailed, SubjectPrefix + "job.failed", func() any { return JobFailed{} },
 			"The job cannot complete; carries the stage and the reason."},
+		{TypeCommunitiesUpdated, SubjectPrefix + "communities.updated", func() any { return CommunitiesUpdated{} },
+			"A namespace's communities and their reports were rebuilt after a job completed."},
 	}
 }
 

@@ -20,7 +20,7 @@ func TestCatalog(t *testing.T) {
 	types := map[events.Type]bool{}
 	subjects := map[string]events.Type{}
 	catalog := events.Catalog()
-	require.Len(t, catalog, 10)
+	require.Len(t, catalog, 11)
 	for _, s := range catalog {
 		t.Run(string(s.Type), func(t *testing.T) {
 			require.Regexp(t, typePattern, string(s.Type))

@@ -25,16 +25,17 @@ type Payload interface {
 }
 
 // EventType implementations tie each payload to its one type.
-func (DocumentSubmitted) EventType() Type { return TypeDocumentSubmitted }
-func (DocumentDuplicate) EventType() Type { return TypeDocumentDuplicate }
-func (DocumentAccepted) EventType() Type  { return TypeDocumentAccepted }
-func (DocumentChunked) EventType() Type   { return TypeDocumentChunked }
-func (ChunkCreated) EventType() Type      { return TypeChunkCreated }
-func (ChunkExtracted) EventType() Type    { return TypeChunkExtracted }
-func (ChunkMerged) EventType() Type       { return TypeChunkMerged }
-func (ChunkIndexed) EventType() Type      { return TypeChunkIndexed }
-func (JobCompleted) EventType() Type      { return TypeJobCompleted }
-func (JobFailed) EventType() Type         { return TypeJobFailed }
+func (DocumentSubmitted) EventType() Type  { return TypeDocumentSubmitted }
+func (DocumentDuplicate) EventType() Type  { return TypeDocumentDuplicate }
+func (DocumentAccepted) EventType() Type   { return TypeDocumentAccepted }
+func (DocumentChunked) EventType() Type    { return TypeDocumentChunked }
+func (ChunkCreated) EventType() Type       { return TypeChunkCreated }
+func (ChunkExtracted) EventType() Type     { return TypeChunkExtracted }
+func (ChunkMerged) EventType() Type        { return TypeChunkMerged }
+func (ChunkIndexed) EventType() Type       { return TypeChunkIndexed }
+func (JobCompleted) EventType() Type       { return TypeJobCompleted }
+func (JobFailed) EventType() Type          { return TypeJobFailed }
+func (CommunitiesUpdated) EventType() Type { return TypeCommunitiesUpdated }
 
 // Event is a CloudEvent with a typed payload.
 type Event[T Payload] struct {

@@ -81,16 +81,17 @@ func codecFor[T events.Payload]() typeCodec {
 // complete.
 func codecs() map[events.Type]typeCodec {
 	return map[events.Type]typeCodec{
-		events.TypeDocumentSubmitted: codecFor[events.DocumentSubmitted](),
-		events.TypeDocumentDuplicate: codecFor[events.DocumentDuplicate](),
-		events.TypeDocumentAccepted:  codecFor[events.DocumentAccepted](),
-		events.TypeDocumentChunked:   codecFor[events.DocumentChunked](),
-		events.TypeChunkCreated:      codecFor[events.ChunkCreated](),
-		events.TypeChunkExtracted:    codecFor[events.ChunkExtracted](),
-		events.TypeChunkMerged:       codecFor[events.ChunkMerged](),
-		events.TypeChunkIndexed:      codecFor[events.ChunkIndexed](),
-		events.TypeJobCompleted:      codecFor[events.JobCompleted](),
-		events.TypeJobFailed:         codecFor[events.JobFailed](),
+		events.TypeDocumentSubmitted:  codecFor[events.DocumentSubmitted](),
+		events.TypeDocumentDuplicate:  codecFor[events.DocumentDuplicate](),
+		events.TypeDocumentAccepted:   codecFor[events.DocumentAccepted](),
+		events.TypeDocumentChunked:    codecFor[events.DocumentChunked](),
+		events.TypeChunkCreated:       codecFor[events.ChunkCreated](),
+		events.TypeChunkExtracted:     codecFor[events.ChunkExtracted](),
+		events.TypeChunkMerged:        codecFor[events.ChunkMerged](),
+		events.TypeChunkIndexed:       codecFor[events.ChunkIndexed](),
+		events.TypeJobCompleted:       codecFor[events.JobCompleted](),
+		events.TypeJobFailed:          codecFor[events.JobFailed](),
+		events.TypeCommunitiesUpdated: codecFor[events.CommunitiesUpdated](),
 	}
 }
 

@@ -203,3 +203,18 @@ type JobFailed struct {
 	Stage  string `json:"stage" jsonschema:"minLength=1"`
 	Reason string `json:"reason" jsonschema:"minLength=1"`
 }
+
+// CommunitiesUpdated reports that the graph writer rebuilt a namespace's
+// communities and their reports. It belongs to no job of its own: JobRef
+// names the job whose completion triggered the rebuild (one rebuild may
+// cover several jobs that completed meanwhile).
+type CommunitiesUpdated struct {
+	JobRef
+	Generation       uint64 `json:"generation" jsonschema:"minimum=0,description=The graph generation the communities were built from."`
+	Communities      int    `json:"communities" jsonschema:"minimum=0"`
+	Levels           int    `json:"levels" jsonschema:"minimum=0"`
+	ReportsGenerated int    `json:"reports_generated" jsonschema:"minimum=0,description=Reports written anew because their community is new or changed."`
+	ReportsReused    int    `json:"reports_reused" jsonschema:"minimum=0,description=Reports kept from the previous build because their community did not change."`
+	// Usage is what the summaries and reports cost (absent without an LLM).
+	Usage *Usage `json:"usage,omitempty"`
+}

@@ -24,6 +24,9 @@ const (
 	BucketDocuments  = "kg_documents"
 	// BucketLLMCache holds LLM responses keyed on model and prompt.
 	BucketLLMCache = "kg_llm_cache"
+	// BucketQueryCache holds query answers keyed on the question, its
+	// parameters and the graph's generation; entries expire after a day.
+	BucketQueryCache = "kg_query_cache"
 )
 
 // Durable consumer names. Each is bound to one service.
@@ -32,6 +35,7 @@ const (
 	ConsumerExtractorDocuments = "extractor-documents"
 	ConsumerExtractorChunks    = "extractor-chunks"
 	ConsumerGraphWriter        = "graph-writer"
+	ConsumerCommunities        = "graph-writer-communities" // rebuilds communities after job.completed
 	ConsumerVectorIndexer      = "vector-indexer"
 	ConsumerProjection         = "projection"
 )
@@ -69,6 +73,7 @@ func Consumers() []ConsumerSpec {
 		{Name: ConsumerExtractorDocuments, Description: "extractor: chunks accepted documents", Types: []events.Type{events.TypeDocumentAccepted}},
 		{Name: ConsumerExtractorChunks, Description: "extractor: extracts entities and relations per chunk", Types: []events.Type{events.TypeChunkCreated}},
 		{Name: ConsumerGraphWriter, Description: "graph-writer: merges chunk graphs", Types: []events.Type{events.TypeChunkExtracted}},
+		{Name: ConsumerCommunities, Description: "graph-writer: rebuilds communities and reports after jobs complete", Types: []events.Type{events.TypeJobCompleted}},
 		{Name: ConsumerVectorIndexer, Description: "vector-indexer: embeds chunks and entities", Types: []events.Type{events.TypeChunkExtracted}},
 		{Name: ConsumerProjection, Description: "projection: job state from every event", AllEvents: true},
 	}
@@ -190,9 +195,11 @@ func EnsureTopology(ctx context.Context, js jetstream.JetStream, s Settings) err
 	}); err != nil {
 		return fmt.Errorf("ensure stream %s: %w", StreamDeadLetter, err)
 	}
-	for _, b := range []string{BucketJobs, BucketDedup, BucketLLMCache} {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: b, History: 1, Storage: s.Storage, Replicas: s.Replicas}); err != nil {
-			return fmt.Errorf("ensure bucket %s: %w", b, err)
+	for _, b := range []jetstream.KeyValueConfig{{Bucket: BucketJobs}, {Bucket: BucketDedup}, {Bucket: BucketLLMCache},
+		{Bucket: BucketQueryCache, TTL: 24 * time.Hour}} {
+		b.History, b.Storage, b.Replicas = 1, s.Storage, s.Replicas
+		if _, err := js.CreateOrUpdateKeyValue(ctx, b); err != nil {
+			return fmt.Errorf("ensure bucket %s: %w", b.Bucket, err)
 		}
 	}
 	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: BucketDocuments, Storage: s.Storage, Replicas: s.Replicas}); err != nil {

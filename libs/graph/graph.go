@@ -7,7 +7,12 @@
 // document subtracts exactly what it added.
 package graph
 
-import "github.com/kgraph-dev/kgraph/events"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/kgraph-dev/kgraph/events"
+)
 
 // UnknownType is the type of an entity mention that only appears as a
 // relation endpoint; aggregation prefers any other type over it.
@@ -49,7 +54,8 @@ type Entity struct {
 	// one (ties: the smallest).
 	Type string
 	// Description joins the distinct non-empty descriptions with "\n",
-	// ordered by document id and chunk index.
+	// ordered by document id and chunk index, unless a Summary of exactly
+	// that joined description is stored: then it is the summary's text.
 	Description string
 	// Mentions is the number of chunks mentioning the entity.
 	Mentions int
@@ -124,4 +130,21 @@ type Community struct {
 type Finding struct {
 	Summary     string `json:"summary"`
 	Explanation string `json:"explanation"`
+}
+
+// Summary is an LLM summary of an entity's descriptions. Stores return it
+// as the entity's Description only while the joined descriptions still hash
+// to SourceHash, so a summary goes stale by itself when a merge or a
+// deletion changes what it summarised.
+type Summary struct {
+	Key string
+	// SourceHash is DescriptionHash of the joined description summarised.
+	SourceHash string
+	Text       string
+}
+
+// DescriptionHash identifies a joined entity description (hex SHA-256).
+func DescriptionHash(description string) string {
+	sum := sha256.Sum256([]byte(description))
+	return hex.EncodeToString(sum[:])
 }

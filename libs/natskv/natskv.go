@@ -25,14 +25,23 @@ type Store struct {
 	kv jetstream.KeyValue
 }
 
-// Open creates the bucket, or updates its configuration if it exists, and
-// returns a store over it.
+// Open binds to the bucket, keeping the configuration it was declared with
+// (see bus.EnsureTopology), or creates it with one revision per key on file
+// storage when it does not exist yet.
 func Open(ctx context.Context, js jetstream.JetStream, bucket string) (*Store, error) {
-	b, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if b, err := js.KeyValue(ctx, bucket); err == nil {
+		return &Store{kv: b}, nil
+	} else if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("open kv bucket %s: %w", bucket, err)
+	}
+	b, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:  bucket,
 		History: 1,
 		Storage: jetstream.FileStorage,
 	})
+	if errors.Is(err, jetstream.ErrBucketExists) { // created meanwhile by another process
+		b, err = js.KeyValue(ctx, bucket)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open kv bucket %s: %w", bucket, err)
 	}

@@ -85,6 +85,9 @@ type rowChanges struct {
 	rows    []any // the new rows of the gained and changed keys
 }
 
+// changes reports whether any row is written.
+func (c rowChanges) changes() bool { return len(c.rows) > 0 || len(c.lost) > 0 }
+
 // diffRows compares a chunk's stored rows (consumed) with its new ones.
 func diffRows[K, V comparable](stored map[K]V, keys []K, values []V, keyArgs func(K) []any, rowArgs func(K, V) []any) rowChanges {
 	var c rowChanges
@@ -119,9 +122,12 @@ func (m merger) chunkArgs(more ...any) []any {
 // document's distinct entity and relation counts afterwards. It only writes
 // rows that differ from the stored ones: a new chunk only inserts, and a
 // redelivered one writes nothing, where deleting and re-inserting its rows
-// would rewrite hundreds of pages.
+// would rewrite hundreds of pages. A merge that writes anything bumps the
+// namespace's generation; a redelivery leaves it alone, so derived data
+// (communities) built from the generation stays current.
 func (m merger) replace(contrib contribution) (docEntities, docRelations int, err error) {
-	if err := m.writeChunkRow(); err != nil {
+	chunkWritten, err := m.writeChunkRow()
+	if err != nil {
 		return 0, 0, err
 	}
 	entities, err := m.entityChanges(contrib.entities)
@@ -149,6 +155,12 @@ func (m merger) replace(contrib contribution) (docEntities, docRelations int, er
 		return 0, 0, fmt.Errorf("insert relations: %w", err)
 	}
 
+	if chunkWritten || entities.changes() || relations.changes() {
+		if _, err := m.stmt(m.st.bumpGeneration).ExecContext(m.ctx, m.chunk.Namespace); err != nil {
+			return 0, 0, fmt.Errorf("bump generation: %w", err)
+		}
+	}
+
 	// The document's counts only change for keys this chunk gained or lost
 	// that no other chunk of the document mentions; checking just those
 	// keeps a merge proportional to the chunk, not to the document.
@@ -163,23 +175,24 @@ func (m merger) replace(contrib contribution) (docEntities, docRelations int, er
 	return m.documentCounts(entityDelta, relationDelta)
 }
 
-// writeChunkRow stores the chunk's row unless it is stored as it is.
-func (m merger) writeChunkRow() error {
+// writeChunkRow stores the chunk's row unless it is stored as it is, and
+// reports whether it wrote.
+func (m merger) writeChunkRow() (bool, error) {
 	var stored storedChunk
 	err := m.stmt(m.st.storedChunk).QueryRowContext(m.ctx, m.chunkArgs()...).
 		Scan(&stored.jobID, &stored.index, &stored.text, &stored.tokens)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
-		return fmt.Errorf("read previous chunk: %w", err)
+		return false, fmt.Errorf("read previous chunk: %w", err)
 	case stored == storedChunk{jobID: m.chunk.JobID, index: m.chunk.Index, text: m.chunk.Text, tokens: m.chunk.Tokens}:
-		return nil
+		return false, nil
 	}
 	if _, err := m.stmt(m.st.upsertChunk).ExecContext(m.ctx,
 		m.chunkArgs(m.chunk.JobID, m.chunk.Index, m.chunk.Text, m.chunk.Tokens)...); err != nil {
-		return fmt.Errorf("write chunk: %w", err)
+		return false, fmt.Errorf("write chunk: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 func (m merger) entityChanges(entities []entityMention) (rowChanges, error) {
@@ -322,10 +335,23 @@ func (s *Store) DeleteDocument(ctx context.Context, namespace, docID string) err
 		return fmt.Errorf("delete document %s: %w", docID, err)
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		var removed int64
 		for _, stmt := range []*sql.Stmt{s.st.deleteDocEntities, s.st.deleteDocRelations, s.st.deleteDocChunks, s.st.deleteDocument} {
-			if _, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, namespace, docID); err != nil {
+			res, err := tx.StmtContext(ctx, stmt).ExecContext(ctx, namespace, docID)
+			if err != nil {
 				return err
 			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			removed += n
+		}
+		if removed == 0 {
+			return nil
+		}
+		if _, err := tx.StmtContext(ctx, s.st.bumpGeneration).ExecContext(ctx, namespace); err != nil {
+			return fmt.Errorf("bump generation: %w", err)
 		}
 		return nil
 	})

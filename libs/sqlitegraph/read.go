@@ -16,7 +16,9 @@ const (
 )
 
 // Entities returns the entities with the given keys, in the order of the
-// keys; keys nothing mentions are skipped, repeated keys returned once.
+// keys; keys nothing mentions are skipped, repeated keys returned once. An
+// entity's Description is its summary while the summary is current (see
+// SetSummaries).
 func (s *Store) Entities(ctx context.Context, namespace string, keys []string) ([]graph.Entity, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read entities: %w", err)
@@ -36,6 +38,14 @@ func (s *Store) Entities(ctx context.Context, namespace string, keys []string) (
 			if err := scanEntities(rows, func(e graph.Entity) { found[e.Key] = e }); err != nil {
 				return err
 			}
+		}
+		sums, err := readSummaries(ctx, tx, namespace, keys)
+		if err != nil {
+			return fmt.Errorf("read summaries: %w", err)
+		}
+		for key, e := range found {
+			sums.apply(&e)
+			found[key] = e
 		}
 		return nil
 	})
@@ -156,20 +166,27 @@ func (s *Store) Counts(ctx context.Context, namespace string) (graph.Counts, err
 }
 
 // Snapshot returns every entity and relation of the namespace, sorted by
-// key.
+// key, with current summaries as descriptions like Entities.
 func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return graph.Snapshot{}, fmt.Errorf("snapshot: %w", err)
 	}
 	var snap graph.Snapshot
 	err := s.read(ctx, func(tx *sql.Tx) error {
+		sums, err := readSummaries(ctx, tx, namespace, nil)
+		if err != nil {
+			return fmt.Errorf("read summaries: %w", err)
+		}
 		rows, err := tx.QueryContext(ctx,
 			`SELECT `+entityColumns+` FROM entity_mentions WHERE namespace = ?
 			ORDER BY entity_key`, namespace)
 		if err != nil {
 			return err
 		}
-		if err := scanEntities(rows, func(e graph.Entity) { snap.Entities = append(snap.Entities, e) }); err != nil {
+		if err := scanEntities(rows, func(e graph.Entity) {
+			sums.apply(&e)
+			snap.Entities = append(snap.Entities, e)
+		}); err != nil {
 			return err
 		}
 		rows, err = tx.QueryContext(ctx,

@@ -39,6 +39,7 @@ type statements struct {
 	deleteDocRelations    *sql.Stmt
 	deleteDocChunks       *sql.Stmt
 	deleteDocument        *sql.Stmt
+	bumpGeneration        *sql.Stmt
 	all                   []*sql.Stmt
 }
 
@@ -178,6 +179,10 @@ func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
 		`DELETE FROM chunks INDEXED BY chunks_by_doc WHERE namespace = ? AND doc_id = ?`)
 	st.deleteDocument = prepare(
 		`DELETE FROM documents WHERE namespace = ? AND doc_id = ?`)
+
+	st.bumpGeneration = prepare(
+		`INSERT INTO namespaces (namespace, generation, communities_generation) VALUES (?, 1, 0)
+		ON CONFLICT (namespace) DO UPDATE SET generation = generation + 1`)
 
 	if err := errors.Join(errs...); err != nil {
 		return nil, errors.Join(err, st.close())

@@ -24,7 +24,7 @@ import (
 const (
 	// schemaVersion is stored in PRAGMA user_version; a file written by a
 	// newer schema is refused rather than misread.
-	schemaVersion = 1
+	schemaVersion = 2
 	// busyTimeoutMillis bounds how long a statement waits for another
 	// process's lock before failing with SQLITE_BUSY.
 	busyTimeoutMillis = 10000
@@ -96,6 +96,34 @@ func schemaStatements() []string {
 	) WITHOUT ROWID`,
 		`CREATE INDEX IF NOT EXISTS relation_mentions_by_dst ON relation_mentions (namespace, dst)`,
 		`CREATE INDEX IF NOT EXISTS relation_mentions_by_chunk ON relation_mentions (namespace, doc_id, chunk_id)`,
+		// Schema version 2: generations, communities and summaries. A
+		// version 1 file gets these tables on open; its rows stay as they are.
+		`CREATE TABLE IF NOT EXISTS namespaces (
+		namespace              TEXT NOT NULL PRIMARY KEY,
+		generation             INTEGER NOT NULL,
+		communities_generation INTEGER NOT NULL
+	) WITHOUT ROWID`,
+		`CREATE TABLE IF NOT EXISTS communities (
+		namespace          TEXT NOT NULL,
+		level              INTEGER NOT NULL,
+		community_id       TEXT NOT NULL,
+		parent             TEXT NOT NULL,
+		keys               TEXT NOT NULL,
+		title              TEXT NOT NULL,
+		summary            TEXT NOT NULL,
+		rating             REAL NOT NULL,
+		rating_explanation TEXT NOT NULL,
+		findings           TEXT NOT NULL,
+		hash               TEXT NOT NULL,
+		PRIMARY KEY (namespace, level, community_id)
+	) WITHOUT ROWID`,
+		`CREATE TABLE IF NOT EXISTS entity_summaries (
+		namespace   TEXT NOT NULL,
+		entity_key  TEXT NOT NULL,
+		source_hash TEXT NOT NULL,
+		text        TEXT NOT NULL,
+		PRIMARY KEY (namespace, entity_key)
+	) WITHOUT ROWID`,
 	}
 }
 
@@ -155,6 +183,13 @@ func (s *Store) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, stmt); err != nil {
 				return fmt.Errorf("create schema: %w", err)
 			}
+		}
+		// Namespaces merged before generations were counted start at 1, so
+		// their communities (generation 0) count as out of date.
+		if _, err := tx.ExecContext(ctx,
+			`INSERT OR IGNORE INTO namespaces (namespace, generation, communities_generation)
+			SELECT DISTINCT namespace, 1, 0 FROM chunks`); err != nil {
+			return fmt.Errorf("seed generations: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 			return fmt.Errorf("set schema version: %w", err)

@@ -41,6 +41,45 @@ func TestReopenKeepsData(t *testing.T) {
 	require.NotEmpty(t, got.Entities)
 }
 
+func TestOpenMigratesVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "graph.db")
+	s, err := Open(t.Context(), path)
+	require.NoError(t, err)
+	_, err = s.MergeChunk(t.Context(), testChunk())
+	require.NoError(t, err)
+	want, err := s.Snapshot(t.Context(), "ns")
+	require.NoError(t, err)
+	// Back to a version 1 file: no generation, community or summary tables.
+	for _, stmt := range []string{`DROP TABLE namespaces`, `DROP TABLE communities`, `DROP TABLE entity_summaries`, `PRAGMA user_version = 1`} {
+		_, err = s.db.ExecContext(t.Context(), stmt)
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Close())
+
+	s, err = Open(t.Context(), path)
+	require.NoError(t, err)
+	defer s.Close()
+	got, err := s.Snapshot(t.Context(), "ns")
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	gen, err := s.Generation(t.Context(), "ns")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), gen, "a namespace merged before the migration starts out of date")
+	built, err := s.CommunitiesGeneration(t.Context(), "ns")
+	require.NoError(t, err)
+	require.Zero(t, built)
+	c := testChunk()
+	c.Text = "changed"
+	_, err = s.MergeChunk(t.Context(), c)
+	require.NoError(t, err)
+	gen, err = s.Generation(t.Context(), "ns")
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), gen)
+	var version int
+	require.NoError(t, s.db.QueryRowContext(t.Context(), `PRAGMA user_version`).Scan(&version))
+	require.Equal(t, schemaVersion, version)
+}
+
 func testChunk() graph.ChunkGraph {
 	return graph.ChunkGraph{
 		Namespace: "ns", DocID: "doc", JobID: "job", ChunkID: "chunk", Text: "text",

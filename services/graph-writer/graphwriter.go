@@ -1,29 +1,109 @@
 // Package graphwriter is the graph-writer service: it merges each chunk's
-// entities and relations into the graph store. A merge replaces the chunk's
-// previous contribution, so a redelivered chunk never counts twice.
+// entities and relations into the graph store, and after jobs complete it
+// rebuilds the namespace's GraphRAG communities and their reports. A merge
+// replaces the chunk's previous contribution, so a redelivered chunk never
+// counts twice; a rebuild only runs when the graph changed since the last
+// one, and only new or changed communities get a new report.
 package graphwriter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/graph"
+	"github.com/kgraph-dev/kgraph/libs/llm"
+	"github.com/kgraph-dev/kgraph/services/graph-writer/internal/llmcall"
 )
 
 // Source is the CloudEvents source of the events this service emits.
 const Source = "kgraph/graph-writer"
+
+// Defaults of Config.
+const (
+	DefaultConcurrency            = 4
+	DefaultMaxClusterSize         = 10
+	DefaultSummaryThresholdTokens = 500
+	DefaultReportBudgetTokens     = 12000
+	DefaultLLMConcurrency         = 4
+	DefaultBuildTimeout           = 30 * time.Minute
+)
 
 // Merger merges one chunk's graph idempotently.
 type Merger interface {
 	MergeChunk(ctx context.Context, c graph.ChunkGraph) (graph.MergeResult, error)
 }
 
+// CommunityStore is what the community builder needs of the graph store
+// besides merging (see graphtest.CommunityStore for the contract).
+type CommunityStore interface {
+	Generation(ctx context.Context, namespace string) (uint64, error)
+	Snapshot(ctx context.Context, namespace string) (graph.Snapshot, error)
+	SetSummaries(ctx context.Context, namespace string, summaries []graph.Summary) error
+	Communities(ctx context.Context, namespace string, maxLevel int) ([]graph.Community, error)
+	CommunitiesGeneration(ctx context.Context, namespace string) (uint64, error)
+	ReplaceCommunities(ctx context.Context, namespace string, generation uint64, cs []graph.Community) error
+}
+
+// Chat is the LLM that writes description summaries and community reports
+// (*llm.Chat).
+type Chat = llmcall.Chat
+
+// Cache stores LLM answers keyed on model and prompt (the kg_llm_cache
+// bucket the extractor uses too).
+type Cache = llmcall.Cache
+
 // Config of the service.
 type Config struct {
+	// Concurrency is the number of chunks merged at once.
 	Concurrency int
+	// MaxClusterSize is the community size above which Leiden splits a
+	// community again at the next level.
+	MaxClusterSize int
+	// SummaryThresholdTokens: an entity whose joined descriptions exceed
+	// it (estimated at four bytes a token) gets an LLM summary.
+	SummaryThresholdTokens int
+	// ReportBudgetTokens bounds a community report's input tables.
+	ReportBudgetTokens int
+	// Seed of the clustering, which is deterministic for a seed.
+	Seed uint64
+	// LLMConcurrency bounds the summaries and reports asked at once.
+	LLMConcurrency int
+	// BuildTimeout bounds one rebuild of a namespace's communities.
+	BuildTimeout time.Duration
+	// Chat writes summaries and reports. Nil means no LLM: no summaries,
+	// and extractive reports.
+	Chat Chat
+	// Cache, optional, keeps the LLM's answers, so a rebuild that is
+	// retried or repeats a prompt costs no call.
+	Cache Cache
+	// Prices of the chat model, for the usage communities.updated reports.
+	Prices llm.PriceTable
+}
+
+func (c Config) withDefaults() Config {
+	defaults := []struct {
+		value *int
+		def   int
+	}{
+		{&c.Concurrency, DefaultConcurrency},
+		{&c.MaxClusterSize, DefaultMaxClusterSize},
+		{&c.SummaryThresholdTokens, DefaultSummaryThresholdTokens},
+		{&c.ReportBudgetTokens, DefaultReportBudgetTokens},
+		{&c.LLMConcurrency, DefaultLLMConcurrency},
+	}
+	for _, d := range defaults {
+		if *d.value < 1 {
+			*d.value = d.def
+		}
+	}
+	if c.BuildTimeout <= 0 {
+		c.BuildTimeout = DefaultBuildTimeout
+	}
+	return c
 }
 
 // Service is the graph-writer.
@@ -31,24 +111,76 @@ type Service struct {
 	cfg   Config
 	bus   bus.Bus
 	graph Merger
-	now   func() time.Time
+	// communities is the graph store's community side, nil when the store
+	// has none (then job.completed is acknowledged and nothing is built).
+	communities CommunityStore
+	// llm is nil without a Chat.
+	llm *llmcall.Client
+	now func() time.Time
 }
 
-// New builds the service.
+// New builds the service. If g also implements CommunityStore, the service
+// rebuilds communities after jobs complete.
 func New(cfg Config, b bus.Bus, g Merger) *Service {
-	if cfg.Concurrency < 1 {
-		cfg.Concurrency = 4
+	cfg = cfg.withDefaults()
+	s := &Service{cfg: cfg, bus: b, graph: g, now: time.Now}
+	s.communities, _ = g.(CommunityStore)
+	if cfg.Chat != nil {
+		s.llm = llmcall.New(cfg.Chat, cfg.Cache, cfg.Prices)
 	}
-	return &Service{cfg: cfg, bus: b, graph: g, now: time.Now}
+	return s
 }
 
-// Run consumes chunk.extracted until ctx ends.
+// Run consumes chunk.extracted and job.completed until ctx ends, then
+// drains both consumers.
 func (s *Service) Run(ctx context.Context) error {
-	c, err := s.bus.Consumer(bus.ConsumerGraphWriter, Source, s.cfg.Concurrency, bus.On(s.handleExtracted))
+	merges, err := s.bus.Consumer(bus.ConsumerGraphWriter, Source, s.cfg.Concurrency, bus.On(s.handleExtracted))
 	if err != nil {
 		return err
 	}
-	return c.Run(ctx)
+	// A build can take many LLM calls; shutting down interrupts it rather
+	// than waiting for it (the redelivered job.completed builds again, and
+	// the LLM cache answers the calls already made).
+	route := bus.On(func(hctx context.Context, e events.Event[events.JobCompleted]) error {
+		hctx, cancel := context.WithCancel(hctx)
+		defer cancel()
+		defer context.AfterFunc(ctx, cancel)()
+		return s.handleCompleted(hctx, e)
+	})
+	if s.communities == nil {
+		s.bus.Logger.Warn("the graph store keeps no communities: job.completed builds nothing")
+		route = bus.Ignore(events.TypeJobCompleted)
+	}
+	// One build at a time: a build covers every change before it, so the
+	// completions queued behind it find nothing left to do.
+	communities, err := bus.NewConsumer(s.bus.JS, s.bus.Pub, bus.ConsumerConfig{
+		Consumer: bus.ConsumerCommunities, Routes: []bus.Route{route}, Concurrency: 1,
+		HandlerTimeout: s.cfg.BuildTimeout, Settings: s.bus.Settings, Source: Source,
+		Logger: s.bus.Logger, Validator: s.bus.Validator, Unavailable: s.bus.Unavailable,
+	})
+	if err != nil {
+		return err
+	}
+
+	// Either consumer failing stops the other.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	consumers := []*bus.Consumer{merges, communities}
+	errs := make(chan error, len(consumers))
+	for _, c := range consumers {
+		go func() {
+			err := c.Run(ctx)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		}()
+	}
+	var all []error
+	for range consumers {
+		all = append(all, <-errs)
+	}
+	return errors.Join(all...)
 }
 
 func (s *Service) handleExtracted(ctx context.Context, e events.Event[events.ChunkExtracted]) error {

@@ -59,11 +59,13 @@ func newHarness(t *testing.T) harness {
 
 // runGraphWriter runs the service until the test ends, then cancels it and
 // waits for its drain, before the store closes and the server shuts down.
-func (h harness) runGraphWriter(t *testing.T) {
+func (h harness) runGraphWriter(t *testing.T) { h.runGraphWriterWith(t, graphwriter.Config{}) }
+
+func (h harness) runGraphWriterWith(t *testing.T, cfg graphwriter.Config) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- graphwriter.New(graphwriter.Config{}, h.bus, h.graph).Run(ctx) }()
+	go func() { done <- graphwriter.New(cfg, h.bus, h.graph).Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -198,22 +198,35 @@ type JobView struct {
 	Error         string            `json:"error,omitempty"`
 }
 
-// QueryBody is a question. Mode is omitempty so that the schema does not
-// require it; huma fills in its default.
+// QueryBody is a question.
 type QueryBody struct {
-	Question  string `json:"question" minLength:"1" maxLength:"4000"`
-	Mode      string `json:"mode,omitempty" enum:"local,global,naive" default:"local"`
-	Namespace string `json:"namespace,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9][A-Za-z0-9_-]*$"`
-	TopK      int    `json:"top_k,omitempty" minimum:"0" maximum:"100"`
+	Question     string `json:"question" minLength:"1" maxLength:"4000"`
+	Mode         string `json:"mode,omitempty" enum:"local,global,naive" default:"local" doc:"local: entities, their relations, sources and community reports; global: map-reduce over community reports; naive: chunk vectors."`
+	Namespace    string `json:"namespace,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9][A-Za-z0-9_-]*$"`
+	TopK         int    `json:"top_k,omitempty" minimum:"0" maximum:"1000" doc:"Entities (local, default 60) or chunks (naive, default 20) retrieved."`
+	ResponseType string `json:"response_type,omitempty" maxLength:"200" doc:"The answer's form, e.g. \"Single Paragraph\" (default \"Multiple Paragraphs\")."`
+	OnlyContext  bool   `json:"only_context,omitempty" doc:"Return the assembled context without calling the LLM."`
+	Level        *int   `json:"level,omitempty" minimum:"0" maximum:"16" doc:"Deepest community level used (default 2)."`
+	NoCache      bool   `json:"no_cache,omitempty" doc:"Bypass the response cache."`
+
+	MaxTokensTextUnit        int `json:"max_tokens_text_unit,omitempty" minimum:"0" maximum:"1000000"`
+	MaxTokensLocalContext    int `json:"max_tokens_local_context,omitempty" minimum:"0" maximum:"1000000"`
+	MaxTokensCommunityReport int `json:"max_tokens_community_report,omitempty" minimum:"0" maximum:"1000000"`
+	GlobalMaxTokensReport    int `json:"global_max_tokens_report,omitempty" minimum:"0" maximum:"1000000"`
+	NaiveMaxTokens           int `json:"naive_max_tokens,omitempty" minimum:"0" maximum:"1000000"`
 }
 
 // QueryReply is an answer.
 type QueryReply struct {
-	Answer     string            `json:"answer"`
-	Mode       string            `json:"mode"`
-	LatencyMS  float64           `json:"latency_ms"`
-	Answerer   string            `json:"answerer"`
-	References events.References `json:"references"`
+	Answer     string             `json:"answer"`
+	Mode       string             `json:"mode"`
+	LatencyMS  float64            `json:"latency_ms"`
+	Answerer   string             `json:"answerer"`
+	Model      string             `json:"model,omitempty"`
+	Context    string             `json:"context,omitempty"`
+	Cached     bool               `json:"cached"`
+	Usage      *events.QueryUsage `json:"usage,omitempty"`
+	References events.References  `json:"references"`
 }
 
 // BackendHealth is one backend's health.
@@ -403,7 +416,11 @@ func (s *Server) query(ctx context.Context, in QueryBody) (QueryReply, error) {
 	if in.Namespace == "" {
 		in.Namespace = events.DefaultNamespace
 	}
-	data, err := json.Marshal(events.QueryRequest{Question: in.Question, Mode: in.Mode, Namespace: in.Namespace, TopK: in.TopK})
+	data, err := json.Marshal(events.QueryRequest{Question: in.Question, Mode: in.Mode, Namespace: in.Namespace, TopK: in.TopK,
+		ResponseType: in.ResponseType, OnlyContext: in.OnlyContext, Level: in.Level, NoCache: in.NoCache,
+		MaxTokensTextUnit: in.MaxTokensTextUnit, MaxTokensLocalContext: in.MaxTokensLocalContext,
+		MaxTokensCommunityReport: in.MaxTokensCommunityReport, GlobalMaxTokensReport: in.GlobalMaxTokensReport,
+		NaiveMaxTokens: in.NaiveMaxTokens})
 	if err != nil {
 		return QueryReply{}, fmt.Errorf("encode query: %w", err)
 	}
@@ -429,7 +446,8 @@ func (s *Server) query(ctx context.Context, in QueryBody) (QueryReply, error) {
 	if err := json.Unmarshal(resp.Data, &out); err != nil {
 		return QueryReply{}, huma.Error502BadGateway("query service sent an unreadable answer")
 	}
-	return QueryReply{Answer: out.Answer, Mode: out.Mode, Answerer: out.Answerer, References: out.References,
+	return QueryReply{Answer: out.Answer, Mode: out.Mode, Answerer: out.Answerer, Model: out.Model, Context: out.Context,
+		Cached: out.Cached, Usage: out.Usage, References: out.References,
 		LatencyMS: float64(time.Since(start).Microseconds()) / 1000}, nil
 }
 

@@ -375,7 +375,9 @@ func TestBadInput(t *testing.T) {
 		{"missing question", "POST", query, `{"mode": "local"}`, 422},
 		{"question too long", "POST", query, `{"question": "` + strings.Repeat("q", 4001) + `"}`, 422},
 		{"negative top_k", "POST", query, `{"question": "who?", "top_k": -1}`, 422},
-		{"top_k too large", "POST", query, `{"question": "who?", "top_k": 101}`, 422},
+		{"top_k too large", "POST", query, `{"question": "who?", "top_k": 1001}`, 422},
+		{"level too deep", "POST", query, `{"question": "who?", "level": 17}`, 422},
+		{"negative budget", "POST", query, `{"question": "who?", "naive_max_tokens": -1}`, 422},
 		{"fractional top_k", "POST", query, `{"question": "who?", "top_k": 1.5}`, 422},
 		{"bad query namespace", "POST", query, `{"question": "who?", "namespace": "a.b"}`, 422},
 		{"unknown route", "GET", "/api/v1/nope", "", 404},
@@ -495,7 +497,8 @@ func TestJobView(t *testing.T) {
 	indexed.Set(0)
 	running := jobstate.Job{JobID: "job_abc", DocID: "doc-1", Namespace: "books", Status: jobstate.StatusProcessing,
 		Submitted: true, Accepted: true, Chunked: true, ChunksTotal: 4, Merged: merged, Indexed: indexed,
-		Entities: 7, Relations: 3, Extractor: "offline", CreatedAt: created, UpdatedAt: updated}
+		Entities: 7, Relations: 3, Extractor: "llm:gpt-4o-mini", CreatedAt: created, UpdatedAt: updated,
+		Usage: events.Usage{Calls: 6, CachedCalls: 2, PromptTokens: 7200, CompletionTokens: 900, CostUSD: 0.00162, SkippedRecords: 1}}
 	failed := jobstate.Job{JobID: "job_failed", DocID: "doc-2", Namespace: "default", Status: jobstate.StatusFailed,
 		Submitted: true, FailedStage: "chunk", Error: "document text not found", CreatedAt: created, UpdatedAt: updated}
 	dup := jobstate.Job{JobID: "job_dup", DocID: "doc-3", Namespace: "default", Status: jobstate.StatusDuplicate,
@@ -511,14 +514,16 @@ func TestJobView(t *testing.T) {
 	}{
 		{"job_abc", `{"job_id":"job_abc","doc_id":"doc-1","namespace":"books","status":"processing",
 			"progress":{"stage":"extracting","percent":37,"chunks_processed":1,"chunks_total":4,"entities":7,"relations":3},
-			"duplicate":false,"extractor":"offline","created_at":"2025-03-01T10:00:00Z","updated_at":"2025-03-01T10:01:30Z"}`},
+			"duplicate":false,"extractor":"llm:gpt-4o-mini","created_at":"2025-03-01T10:00:00Z","updated_at":"2025-03-01T10:01:30Z",
+			"usage":{"calls":6,"cached_calls":2,"prompt_tokens":7200,"completion_tokens":900,"cost_usd":0.00162,"skipped_records":1}}`},
 		{"job_failed", `{"job_id":"job_failed","doc_id":"doc-2","namespace":"default","status":"failed",
 			"progress":{"stage":"failed","percent":0,"chunks_processed":0,"chunks_total":0,"entities":0,"relations":0},
 			"duplicate":false,"created_at":"2025-03-01T10:00:00Z","updated_at":"2025-03-01T10:01:30Z",
-			"error":"document text not found"}`},
+			"error":"document text not found","usage":{"calls":0,"cached_calls":0,"prompt_tokens":0,"completion_tokens":0,"cost_usd":0,"skipped_records":0}}`},
 		{"job_dup", `{"job_id":"job_dup","doc_id":"doc-3","namespace":"default","status":"duplicate",
 			"progress":{"stage":"duplicate","percent":0,"chunks_processed":0,"chunks_total":0,"entities":0,"relations":0},
-			"duplicate":true,"existing_job_id":"job_abc","created_at":"2025-03-01T10:00:00Z","updated_at":"2025-03-01T10:01:30Z"}`},
+			"duplicate":true,"existing_job_id":"job_abc","created_at":"2025-03-01T10:00:00Z","updated_at":"2025-03-01T10:01:30Z",
+			"usage":{"calls":0,"cached_calls":0,"prompt_tokens":0,"completion_tokens":0,"cost_usd":0,"skipped_records":0}}`},
 	}
 	for _, c := range cases {
 		t.Run(c.id, func(t *testing.T) {

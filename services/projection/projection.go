@@ -94,6 +94,7 @@ func (s *Service) Run(ctx context.Context) error {
 				j.finish(jobstate.StatusFailed)
 			}
 		}),
+		bus.Ignore(events.TypeCommunitiesUpdated),
 	)
 	if err != nil {
 		return err

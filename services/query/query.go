@@ -1,28 +1,36 @@
-// Package query is the query service: it answers questions over NATS
-// request/reply (a micro service on events.QuerySubject) in naive mode
-// (chunk vectors) and local mode (entity vectors → entities, their relations
-// and source chunks). Without an LLM the answer is extractive: the sentences
-// of the retrieved context that best match the question.
+// Package query is the query service: it answers questions over NATS (a
+// micro service with a request/reply endpoint on events.QuerySubject and a
+// streaming one on events.QueryStreamSubject) in GraphRAG's three modes,
+// following nano-graphrag's query operators:
+//
+//   - local: entity vectors → the top entities, their relations, the source
+//     chunks and the reports of the communities holding them, packed under
+//     token budgets into one context for the LLM;
+//   - global: the community reports up to a level, map-reduced: one LLM call
+//     per batch of reports rates key points, one more writes the answer
+//     from the best points;
+//   - naive: chunk vectors → the top chunks as the context.
+//
+// Without an LLM the answer is extractive: the sentences of the retrieved
+// context that best match the question (local, naive) or the best-rated
+// community reports (global). Answers can be cached per graph generation.
 package query
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
-	"strconv"
-	"strings"
+	"sync"
 	"time"
-	"unicode"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/graph"
+	"github.com/kgraph-dev/kgraph/libs/llm"
+	"github.com/kgraph-dev/kgraph/libs/prompts"
 	"github.com/kgraph-dev/kgraph/libs/vector"
 )
 
@@ -42,39 +50,135 @@ type Searcher interface {
 	Search(ctx context.Context, q vector.Query) ([]vector.Hit, error)
 }
 
-// Graph reads the graph.
-type Graph interface {
+// GraphReader reads entities, relations and chunks: what local and naive
+// queries need.
+type GraphReader interface {
 	Entities(ctx context.Context, ns string, keys []string) ([]graph.Entity, error)
+	// RelationsOf returns the relations touching any of keys; all of them
+	// when limit <= 0.
 	RelationsOf(ctx context.Context, ns string, keys []string, limit int) ([]graph.Relation, error)
 	Chunks(ctx context.Context, ns string, ids []string) ([]graph.Chunk, error)
 }
 
-// Config of the service.
-type Config struct {
-	Concurrency   int
-	Timeout       time.Duration
-	ChunkTopK     int
-	EntityTopK    int
-	RelationLimit int
+// Graph is the whole graph store contract of the service.
+type Graph interface {
+	GraphReader
+	// Communities returns the communities of levels 0 to maxLevel, with
+	// their reports (empty until written).
+	Communities(ctx context.Context, ns string, maxLevel int) ([]graph.Community, error)
+	// Generation is a number that changes whenever the namespace's graph
+	// changes; cached answers are keyed by it.
+	Generation(ctx context.Context, ns string) (uint64, error)
 }
 
-func (c *Config) defaults() {
-	if c.Concurrency < 1 {
-		c.Concurrency = 16
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = 30 * time.Second
-	}
-	if c.ChunkTopK <= 0 {
-		c.ChunkTopK = 5
-	}
-	if c.EntityTopK <= 0 {
-		c.EntityTopK = 10
-	}
-	if c.RelationLimit <= 0 {
-		c.RelationLimit = 20
-	}
+// Chat is the LLM (an *llm.Chat).
+type Chat interface {
+	Complete(ctx context.Context, req llm.ChatRequest) (llm.ChatResponse, error)
+	Stream(ctx context.Context, req llm.ChatRequest, onDelta func(string) error) (llm.ChatResponse, error)
+	Model() string
 }
+
+// Cache stores answers (a natskv.Store). Get returns an error wrapping
+// kv.ErrNotFound for a missing key.
+type Cache interface {
+	Get(ctx context.Context, key string) ([]byte, uint64, error)
+	Put(ctx context.Context, key string, value []byte) (uint64, error)
+}
+
+// StreamEvent is one event of a streamed answer.
+type StreamEvent = events.QueryStreamEvent
+
+// Defaults of Config, nano-graphrag's QueryParam defaults where it has one.
+const (
+	DefaultConcurrency              = 16
+	DefaultTimeout                  = 30 * time.Second
+	DefaultLLMTimeout               = 2 * time.Minute
+	DefaultEntityTopK               = 60
+	DefaultChunkTopK                = 20
+	DefaultMaxTopK                  = 1000
+	DefaultResponseType             = "Multiple Paragraphs"
+	DefaultMaxTokensTextUnit        = 4000
+	DefaultMaxTokensLocalContext    = 4800
+	DefaultMaxTokensCommunityReport = 3200
+	DefaultGlobalMaxTokensReport    = 16384
+	DefaultNaiveMaxTokens           = 12000
+	DefaultLevel                    = 2
+	DefaultGlobalMaxCommunities     = 512
+	DefaultMapConcurrency           = 8
+)
+
+// Config of the service; zero fields take the defaults above. The request
+// parameters of the same names override the query defaults per request.
+type Config struct {
+	// Concurrency bounds the requests served at once, both endpoints
+	// together.
+	Concurrency int
+	// Timeout bounds one request (DefaultTimeout, or DefaultLLMTimeout
+	// with an LLM).
+	Timeout time.Duration
+	// EntityTopK is the local default of top_k, ChunkTopK the naive one;
+	// MaxTopK the largest top_k a request may ask for.
+	EntityTopK int
+	ChunkTopK  int
+	MaxTopK    int
+	// ResponseType is the default response_type.
+	ResponseType string
+	// Token budgets, in estimated tokens (ceil(bytes/4)).
+	MaxTokensTextUnit        int
+	MaxTokensLocalContext    int
+	MaxTokensCommunityReport int
+	GlobalMaxTokensReport    int
+	NaiveMaxTokens           int
+	// Level is the default community level. Zero means DefaultLevel, so a
+	// service-wide default of level 0 cannot be configured; a request can
+	// ask for it.
+	Level int
+	// GlobalMaxCommunities bounds the reports a global query maps over,
+	// the best rated first (nano-graphrag's global_max_consider_community).
+	GlobalMaxCommunities int
+	// MapConcurrency bounds the map calls of one global query in flight.
+	MapConcurrency int
+	// Prices turn the LLM's token usage into dollars in the answer's usage.
+	Prices llm.PriceTable
+}
+
+func (c *Config) defaults(withLLM bool) {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.Concurrency, DefaultConcurrency)
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+		if withLLM {
+			c.Timeout = DefaultLLMTimeout
+		}
+	}
+	def(&c.EntityTopK, DefaultEntityTopK)
+	def(&c.ChunkTopK, DefaultChunkTopK)
+	def(&c.MaxTopK, DefaultMaxTopK)
+	if c.ResponseType == "" {
+		c.ResponseType = DefaultResponseType
+	}
+	def(&c.MaxTokensTextUnit, DefaultMaxTokensTextUnit)
+	def(&c.MaxTokensLocalContext, DefaultMaxTokensLocalContext)
+	def(&c.MaxTokensCommunityReport, DefaultMaxTokensCommunityReport)
+	def(&c.GlobalMaxTokensReport, DefaultGlobalMaxTokensReport)
+	def(&c.NaiveMaxTokens, DefaultNaiveMaxTokens)
+	def(&c.Level, DefaultLevel)
+	def(&c.GlobalMaxCommunities, DefaultGlobalMaxCommunities)
+	def(&c.MapConcurrency, DefaultMapConcurrency)
+}
+
+// Option adds an optional collaborator to the service.
+type Option func(*Service)
+
+// WithChat makes an LLM write the answers; without it they are extractive.
+func WithChat(c Chat) Option { return func(s *Service) { s.chat = c } }
+
+// WithCache caches answers.
+func WithCache(c Cache) Option { return func(s *Service) { s.cache = c } }
 
 // Service is the query service.
 type Service struct {
@@ -84,12 +188,42 @@ type Service struct {
 	embed   Embedder
 	vectors Searcher
 	graph   Graph
+	chat    Chat
+	cache   Cache
 }
 
-// New builds the service.
-func New(cfg Config, nc *nats.Conn, log *slog.Logger, e Embedder, v Searcher, g Graph) *Service {
-	cfg.defaults()
-	return &Service{cfg: cfg, nc: nc, log: log, embed: e, vectors: v, graph: g}
+// New builds the service. g should implement Graph; a store that only
+// implements GraphReader still serves local and naive queries, but global
+// queries find no community reports and answers are not cached, since the
+// graph's generation is unknown.
+func New(cfg Config, nc *nats.Conn, log *slog.Logger, e Embedder, v Searcher, g GraphReader, opts ...Option) *Service {
+	s := &Service{nc: nc, log: log, embed: e, vectors: v}
+	for _, o := range opts {
+		o(s)
+	}
+	cfg.defaults(s.chat != nil)
+	s.cfg = cfg
+	if full, ok := g.(Graph); ok {
+		s.graph = full
+	} else {
+		log.Warn("the graph store has no community reports and no generation: global queries find no reports, answers are not cached")
+		s.graph = readerOnly{g}
+	}
+	return s
+}
+
+// errNoGeneration: the graph store cannot tell when it changes.
+var errNoGeneration = errors.New("the graph store has no generation")
+
+// readerOnly completes a GraphReader into a Graph without communities.
+type readerOnly struct{ GraphReader }
+
+func (readerOnly) Communities(context.Context, string, int) ([]graph.Community, error) {
+	return nil, nil
+}
+
+func (readerOnly) Generation(context.Context, string) (uint64, error) {
+	return 0, errNoGeneration
 }
 
 // Error is a query failure with the HTTP status the edge should answer.
@@ -100,307 +234,231 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
-// Run serves requests until ctx ends, then stops the micro service, which
-// drains its subscription; requests in flight finish first.
-func (s *Service) Run(ctx context.Context) error {
-	slots := make(chan struct{}, s.cfg.Concurrency)
-	// stopped closes once Run holds every slot for good. The draining
-	// subscription may still deliver requests after that; they are refused
-	// with a retryable 503 instead of blocking its goroutine forever and
-	// leaving the caller without a reply.
-	stopped := make(chan struct{})
-	handlerCtx := context.WithoutCancel(ctx)
-	svc, err := micro.AddService(s.nc, micro.Config{
-		Name: "kgraph-query", Version: "0.1.0", Description: "kgraph local/global/naive queries",
-		Endpoint: &micro.EndpointConfig{Subject: events.QuerySubject, Handler: micro.HandlerFunc(func(r micro.Request) {
-			select {
-			case slots <- struct{}{}:
-			case <-stopped:
-				s.replyError(r, &Error{Status: http.StatusServiceUnavailable, Msg: "query service is stopping, retry"})
-				return
-			}
-			go func() {
-				defer func() { <-slots }()
-				rctx, cancel := context.WithTimeout(handlerCtx, s.cfg.Timeout)
-				defer cancel()
-				s.serve(rctx, r)
-			}()
-		})},
-	})
-	if err != nil {
-		return fmt.Errorf("start query micro service: %w", err)
+// publicError turns any failure into the *Error a client is told about;
+// internal details of other failures stay in the log.
+func (s *Service) publicError(err error, mode string) *Error {
+	var qe *Error
+	if errors.As(err, &qe) {
+		return qe
 	}
-	<-ctx.Done()
-	if err := svc.Stop(); err != nil {
-		s.log.Warn("stop query service", "err", err)
+	s.log.Error("query failed", "err", err, "mode", mode)
+	var apiErr *llm.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Status: http.StatusGatewayTimeout, Msg: "query timed out"}
+	case errors.As(err, &apiErr):
+		return &Error{Status: http.StatusBadGateway, Msg: "the LLM provider failed to answer"}
+	default:
+		return &Error{Status: http.StatusServiceUnavailable, Msg: "query backend unavailable"}
 	}
-	for range s.cfg.Concurrency { // wait for the requests in flight
-		slots <- struct{}{}
-	}
-	close(stopped)
-	return nil
-}
-
-func (s *Service) serve(ctx context.Context, r micro.Request) {
-	var req events.QueryRequest
-	if err := json.Unmarshal(r.Data(), &req); err != nil {
-		s.replyError(r, &Error{Status: http.StatusBadRequest, Msg: "query request is not valid JSON"})
-		return
-	}
-	res, err := s.Answer(ctx, req)
-	if err != nil {
-		var qe *Error
-		if !errors.As(err, &qe) {
-			s.log.Error("query failed", "err", err, "mode", req.Mode)
-			qe = &Error{Status: http.StatusServiceUnavailable, Msg: "query backend unavailable"}
-			if errors.Is(err, context.DeadlineExceeded) {
-				qe = &Error{Status: http.StatusGatewayTimeout, Msg: "query timed out"}
-			}
-		}
-		s.replyError(r, qe)
-		return
-	}
-	data, err := json.Marshal(res)
-	if err != nil {
-		s.log.Error("encode query answer", "err", err)
-		s.replyError(r, &Error{Status: http.StatusInternalServerError, Msg: "query answer could not be encoded"})
-		return
-	}
-	s.reply(r, &nats.Msg{Data: data})
-}
-
-// reply publishes m to r's reply subject. It does not use r's Respond or
-// Error: those record the outcome in fields that micro's dispatcher reads as
-// soon as the handler returns, a data race when the answer comes from
-// another goroutine later.
-func (s *Service) reply(r micro.Request, m *nats.Msg) {
-	if m.Subject = r.Reply(); m.Subject == "" {
-		return // published without a reply subject: nobody waits for an answer
-	}
-	if err := s.nc.PublishMsg(m); err != nil {
-		s.log.Warn("send query reply", "err", err)
-	}
-}
-
-// replyError answers with a NATS service error whose code is the HTTP status.
-func (s *Service) replyError(r micro.Request, qe *Error) {
-	s.reply(r, &nats.Msg{Header: nats.Header{
-		micro.ErrorCodeHeader: []string{strconv.Itoa(qe.Status)},
-		micro.ErrorHeader:     []string{qe.Msg},
-	}})
 }
 
 // Answer answers one request.
 func (s *Service) Answer(ctx context.Context, req events.QueryRequest) (events.QueryResponse, error) {
-	if strings.TrimSpace(req.Question) == "" {
-		return events.QueryResponse{}, &Error{Status: http.StatusBadRequest, Msg: "question must not be empty"}
+	return s.answer(ctx, req, nil)
+}
+
+// AnswerStream answers one request as a stream of events: one references
+// event, the answer's deltas as the LLM writes them (the extractive or
+// fixed answer as one delta), and a done event with usage and latency; or,
+// after any of those, an error event. It returns the failure the error
+// event reports, or the first error of emit, after which it emits nothing.
+func (s *Service) AnswerStream(ctx context.Context, req events.QueryRequest, emit func(StreamEvent) error) error {
+	guarded := func(e StreamEvent) error {
+		if err := emit(e); err != nil {
+			return &emitError{err}
+		}
+		return nil
 	}
-	if req.Namespace == "" {
-		req.Namespace = events.DefaultNamespace
+	res, err := s.answer(ctx, req, guarded)
+	if err != nil {
+		var ee *emitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("emit %w", ee)
+		}
+		qe := s.publicError(err, req.Mode)
+		if emitErr := emit(StreamEvent{Type: events.StreamError, Error: &events.QueryError{Status: qe.Status, Message: qe.Msg}}); emitErr != nil {
+			return errors.Join(err, fmt.Errorf("emit error event: %w", emitErr))
+		}
+		return err
 	}
-	switch req.Mode {
-	case events.ModeNaive:
-		return s.naive(ctx, req)
+	if err := emit(StreamEvent{Type: events.StreamDone, Usage: res.Usage, LatencyMS: res.LatencyMS}); err != nil {
+		return fmt.Errorf("emit done event: %w", err)
+	}
+	return nil
+}
+
+// emitError marks a failure of the stream's consumer, which is not reported
+// to the consumer again.
+type emitError struct{ err error }
+
+func (e *emitError) Error() string { return "stream event: " + e.err.Error() }
+func (e *emitError) Unwrap() error { return e.err }
+
+// plan is a retrieved context and how to answer from it.
+type plan struct {
+	refs     events.References
+	context  string
+	answerer string
+	// answer is the whole answer when final is nil: extractive, or a
+	// fixed reply because nothing was retrieved.
+	answer string
+	// final returns the messages of the LLM call that writes the answer,
+	// or, when messages is nil, the answer itself (a global query whose
+	// map step found nothing). Global queries run their map step here.
+	final func(ctx context.Context, u *usage) (messages []llm.Message, answer string, err error)
+	// stage names the final call in the LLM's stats.
+	stage string
+}
+
+func emptyReferences() events.References {
+	return events.References{Entities: []events.EntityRef{}, Relations: []events.RelationRef{},
+		Chunks: []events.ChunkRef{}, Reports: []events.ReportRef{}}
+}
+
+// nothingFound answers when retrieval finds no context: nano-graphrag's
+// fail response when an LLM would have answered.
+func (s *Service) nothingFound(r request) plan {
+	p := plan{refs: emptyReferences(), answerer: events.AnswererNoContext, answer: prompts.FailResponse}
+	if s.chat == nil {
+		p.answer = fmt.Sprintf("Nothing indexed in namespace %q matches the question.", r.namespace)
+	}
+	return p
+}
+
+func (s *Service) answer(ctx context.Context, req events.QueryRequest, emit func(StreamEvent) error) (events.QueryResponse, error) {
+	start := time.Now()
+	r, err := s.resolve(req)
+	if err != nil {
+		return events.QueryResponse{}, err
+	}
+	key := s.cacheKey(ctx, r)
+	if res, ok := s.cached(ctx, key); ok {
+		res.Cached = true
+		res.Usage = &events.QueryUsage{}
+		if emit != nil {
+			if err := emitReferences(emit, res); err != nil {
+				return events.QueryResponse{}, err
+			}
+			if err := emitDelta(emit, res.Answer); err != nil {
+				return events.QueryResponse{}, err
+			}
+		}
+		res.LatencyMS = millis(time.Since(start))
+		return res, nil
+	}
+
+	p, err := s.plan(ctx, r)
+	if err != nil {
+		return events.QueryResponse{}, err
+	}
+	res := events.QueryResponse{Mode: r.mode, References: p.refs, Answerer: p.answerer}
+	if r.OnlyContext {
+		res.Answerer = events.AnswererContextOnly
+		res.Context = p.context
+	} else if p.answerer == events.AnswererLLM {
+		res.Model = s.chat.Model()
+	}
+	if emit != nil {
+		if err := emitReferences(emit, res); err != nil {
+			return events.QueryResponse{}, err
+		}
+	}
+	var u usage
+	if !r.OnlyContext {
+		if res.Answer, err = s.write(ctx, p, &u, emit); err != nil {
+			return events.QueryResponse{}, err
+		}
+	}
+	s.store(ctx, key, res)
+	res.Usage = u.snapshot()
+	res.LatencyMS = millis(time.Since(start))
+	return res, nil
+}
+
+func (s *Service) plan(ctx context.Context, r request) (plan, error) {
+	switch r.mode {
 	case events.ModeLocal:
-		return s.local(ctx, req)
+		return s.planLocal(ctx, r)
 	case events.ModeGlobal:
-		return events.QueryResponse{}, &Error{Status: http.StatusNotImplemented, Msg: "global mode needs community reports, which are not built yet"}
+		return s.planGlobal(ctx, r)
 	default:
-		return events.QueryResponse{}, &Error{Status: http.StatusBadRequest, Msg: fmt.Sprintf("unknown mode %q (use local, global or naive)", req.Mode)}
+		return s.planNaive(ctx, r)
 	}
 }
 
-func (s *Service) embedQuestion(ctx context.Context, q string) ([]float32, error) {
-	vecs, err := s.embed.Embed(ctx, []string{q})
-	if err != nil {
-		return nil, fmt.Errorf("embed question: %w", err)
+// write produces the answer of p, streaming it to emit when emit is set.
+func (s *Service) write(ctx context.Context, p plan, u *usage, emit func(StreamEvent) error) (string, error) {
+	if p.final == nil {
+		return p.answer, emitDelta(emit, p.answer)
 	}
-	return vecs[0], nil
+	messages, answer, err := p.final(ctx, u)
+	if err != nil {
+		return "", err
+	}
+	if messages == nil {
+		return answer, emitDelta(emit, answer)
+	}
+	req := llm.ChatRequest{Messages: messages, Stage: p.stage}
+	var resp llm.ChatResponse
+	if emit == nil {
+		resp, err = s.chat.Complete(ctx, req)
+	} else {
+		resp, err = s.chat.Stream(ctx, req, func(d string) error { return emitDelta(emit, d) })
+	}
+	if err != nil {
+		return "", fmt.Errorf("write the answer: %w", err)
+	}
+	u.add(resp, s.cost(resp))
+	return resp.Content, nil
 }
 
-func (s *Service) naive(ctx context.Context, req events.QueryRequest) (events.QueryResponse, error) {
-	vec, err := s.embedQuestion(ctx, req.Question)
-	if err != nil {
-		return events.QueryResponse{}, err
-	}
-	topK := s.cfg.ChunkTopK
-	if req.TopK > 0 {
-		topK = req.TopK
-	}
-	hits, err := s.vectors.Search(ctx, vector.Query{Namespace: req.Namespace, Kind: KindChunk, Vector: vec, TopK: topK})
-	if err != nil {
-		return events.QueryResponse{}, fmt.Errorf("search chunks: %w", err)
-	}
-	ids := make([]string, len(hits))
-	score := map[string]float32{}
-	for i, h := range hits {
-		ids[i] = h.ID
-		score[h.ID] = h.Score
-	}
-	chunks, err := s.graph.Chunks(ctx, req.Namespace, ids)
-	if err != nil {
-		return events.QueryResponse{}, fmt.Errorf("read chunks: %w", err)
-	}
-	res := events.QueryResponse{Mode: req.Mode, Answerer: "extractive", References: events.References{
-		Entities: []events.EntityRef{}, Relations: []events.RelationRef{}, Chunks: []events.ChunkRef{}}}
-	texts := make([]string, 0, len(chunks))
-	for _, c := range chunks {
-		res.References.Chunks = append(res.References.Chunks, events.ChunkRef{ChunkID: c.ID, DocID: c.DocID, Index: c.Index, Score: score[c.ID]})
-		texts = append(texts, c.Text)
-	}
-	res.Answer = extractiveAnswer(req.Question, req.Namespace, texts, nil)
-	return res, nil
+func emitReferences(emit func(StreamEvent) error, res events.QueryResponse) error {
+	refs := res.References
+	return emit(StreamEvent{Type: events.StreamReferences, Mode: res.Mode, Answerer: res.Answerer, Model: res.Model,
+		Cached: res.Cached, References: &refs, Context: res.Context})
 }
 
-func (s *Service) local(ctx context.Context, req events.QueryRequest) (events.QueryResponse, error) {
-	vec, err := s.embedQuestion(ctx, req.Question)
-	if err != nil {
-		return events.QueryResponse{}, err
+// emitDelta emits a non-empty piece of the answer; it does nothing without
+// a stream.
+func emitDelta(emit func(StreamEvent) error, delta string) error {
+	if emit == nil || delta == "" {
+		return nil
 	}
-	topK := s.cfg.EntityTopK
-	if req.TopK > 0 {
-		topK = req.TopK
-	}
-	hits, err := s.vectors.Search(ctx, vector.Query{Namespace: req.Namespace, Kind: KindEntity, Vector: vec, TopK: topK})
-	if err != nil {
-		return events.QueryResponse{}, fmt.Errorf("search entities: %w", err)
-	}
-	keys := make([]string, len(hits))
-	score := map[string]float32{}
-	for i, h := range hits {
-		keys[i] = h.ID
-		score[h.ID] = h.Score
-	}
-	ents, err := s.graph.Entities(ctx, req.Namespace, keys)
-	if err != nil {
-		return events.QueryResponse{}, fmt.Errorf("read entities: %w", err)
-	}
-	rels, err := s.graph.RelationsOf(ctx, req.Namespace, keys, s.cfg.RelationLimit)
-	if err != nil {
-		return events.QueryResponse{}, fmt.Errorf("read relations: %w", err)
-	}
-	// Source chunks: those that mention the most of the retrieved entities.
-	mentions := map[string]int{}
-	for _, e := range ents {
-		for _, id := range e.ChunkIDs {
-			mentions[id]++
-		}
-	}
-	chunkIDs := make([]string, 0, len(mentions))
-	for id := range mentions {
-		chunkIDs = append(chunkIDs, id)
-	}
-	sort.Slice(chunkIDs, func(i, j int) bool {
-		if mentions[chunkIDs[i]] != mentions[chunkIDs[j]] {
-			return mentions[chunkIDs[i]] > mentions[chunkIDs[j]]
-		}
-		return chunkIDs[i] < chunkIDs[j]
-	})
-	if len(chunkIDs) > s.cfg.ChunkTopK {
-		chunkIDs = chunkIDs[:s.cfg.ChunkTopK]
-	}
-	chunks, err := s.graph.Chunks(ctx, req.Namespace, chunkIDs)
-	if err != nil {
-		return events.QueryResponse{}, fmt.Errorf("read chunks: %w", err)
-	}
-	res := events.QueryResponse{Mode: req.Mode, Answerer: "extractive", References: events.References{
-		Entities: []events.EntityRef{}, Relations: []events.RelationRef{}, Chunks: []events.ChunkRef{}}}
-	var facts []string
-	for _, e := range ents {
-		res.References.Entities = append(res.References.Entities, events.EntityRef{Key: e.Key, Name: e.Name, Type: e.Type, Score: score[e.Key]})
-		facts = append(facts, fmt.Sprintf("%s (%s): %s", e.Name, e.Type, firstLine(e.Description)))
-	}
-	for _, r := range rels {
-		res.References.Relations = append(res.References.Relations, events.RelationRef{Source: r.Source, Target: r.Target, Weight: r.Weight})
-	}
-	texts := make([]string, 0, len(chunks))
-	for _, c := range chunks {
-		res.References.Chunks = append(res.References.Chunks, events.ChunkRef{ChunkID: c.ID, DocID: c.DocID, Index: c.Index})
-		texts = append(texts, c.Text)
-	}
-	if len(facts) > 5 {
-		facts = facts[:5]
-	}
-	res.Answer = extractiveAnswer(req.Question, req.Namespace, texts, facts)
-	return res, nil
+	return emit(StreamEvent{Type: events.StreamDelta, Delta: delta})
 }
 
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// cost prices a call by the model the server reported, or the configured
+// one when the table does not know the reported name.
+func (s *Service) cost(resp llm.ChatResponse) float64 {
+	if _, ok := s.cfg.Prices.Lookup(resp.Model); ok {
+		return s.cfg.Prices.Cost(resp.Model, resp.Usage)
 	}
-	return s
+	return s.cfg.Prices.Cost(s.chat.Model(), resp.Usage)
 }
 
-// extractiveAnswer picks the sentences of the context that share the most
-// words with the question.
-func extractiveAnswer(question, namespace string, texts, facts []string) string {
-	if len(texts) == 0 && len(facts) == 0 {
-		return fmt.Sprintf("Nothing indexed in namespace %q matches the question.", namespace)
-	}
-	terms := map[string]bool{}
-	for _, w := range words(question) {
-		if len(w) > 2 {
-			terms[w] = true
-		}
-	}
-	type scored struct {
-		s     string
-		score int
-		order int
-	}
-	var cands []scored
-	seen := map[string]bool{}
-	for _, t := range texts {
-		for _, sent := range sentences(t) {
-			if seen[sent] {
-				continue
-			}
-			seen[sent] = true
-			n := 0
-			for _, w := range words(sent) {
-				if terms[w] {
-					n++
-				}
-			}
-			cands = append(cands, scored{sent, n, len(cands)})
-		}
-	}
-	sort.SliceStable(cands, func(i, j int) bool { return cands[i].score > cands[j].score })
-	var b strings.Builder
-	b.WriteString("Extractive answer (no LLM configured).")
-	if len(facts) > 0 {
-		b.WriteString("\nRelevant entities:")
-		for _, f := range facts {
-			b.WriteString("\n- " + f)
-		}
-	}
-	if len(cands) > 0 {
-		b.WriteString("\nMost relevant passages:")
-		for i := 0; i < len(cands) && i < 3; i++ {
-			b.WriteString("\n- " + cands[i].s)
-		}
-	}
-	return b.String()
+// usage adds up the LLM calls of one answer; the map calls of a global
+// query add to it concurrently.
+type usage struct {
+	mu sync.Mutex
+	u  events.QueryUsage
 }
 
-func words(s string) []string {
-	return strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+func (a *usage) add(resp llm.ChatResponse, cost float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.u.Calls++
+	a.u.PromptTokens += resp.Usage.PromptTokens
+	a.u.CompletionTokens += resp.Usage.CompletionTokens
+	a.u.CostUSD += cost
+	a.u.Estimated = a.u.Estimated || resp.Usage.Estimated
 }
 
-func sentences(text string) []string {
-	var out []string
-	start := 0
-	for i, r := range text {
-		if r == '.' || r == '!' || r == '?' || r == '\n' {
-			if s := strings.TrimSpace(text[start : i+1]); len(s) > 1 {
-				out = append(out, s)
-			}
-			start = i + 1
-		}
-	}
-	if s := strings.TrimSpace(text[start:]); s != "" {
-		out = append(out, s)
-	}
-	return out
+func (a *usage) snapshot() *events.QueryUsage {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u := a.u
+	return &u
 }

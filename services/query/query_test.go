@@ -188,6 +188,7 @@ func TestLocal(t *testing.T) {
 	hits := s.search(t, "books", query.KindEntity, question, 2)
 	keys := []string{hits[0].ID, hits[1].ID}
 	require.ElementsMatch(t, []string{"ADA LOVELACE", "CHARLES BABBAGE"}, keys, "the corpus should retrieve the two people")
+	require.Equal(t, events.AnswererExtractive, res.Answerer)
 	names := map[string]string{"ADA LOVELACE": "Ada Lovelace", "CHARLES BABBAGE": "Charles Babbage"}
 	var wantEntities []events.EntityRef
 	for _, h := range hits {
@@ -234,11 +235,13 @@ func (f *fixedSearcher) Search(_ context.Context, q vector.Query) ([]vector.Hit,
 	return f.hits[q.Kind], nil
 }
 
-func TestLocalRanksChunksByMentions(t *testing.T) {
+func TestLocalRanksChunksAsNanoGraphRAG(t *testing.T) {
 	s := newStores(t)
-	// The engine is in both lovelace chunks, Babbage too, London only in the
-	// weather chunk: the two lovelace chunks mention two retrieved entities
-	// each and come first, by id; then the weather chunk.
+	// Chunks rank by their first entity's rank, then by how many of its
+	// relations lead to an entity the chunk also mentions. London comes
+	// first, so its weather chunk does; the engine is in both lovelace
+	// chunks, and the Ada chunk also mentions both of its neighbours (Ada,
+	// Babbage), the engine chunk one (Babbage).
 	hits := []vector.Hit{{ID: "LONDON", Score: 0.9}, {ID: "ANALYTICAL ENGINE", Score: 0.8}, {ID: "CHARLES BABBAGE", Score: 0.7},
 		{ID: "NOBODY", Score: 0.6}}
 	searcher := &fixedSearcher{hits: map[string][]vector.Hit{query.KindEntity: hits}}
@@ -246,9 +249,9 @@ func TestLocalRanksChunksByMentions(t *testing.T) {
 	res, err := svc.Answer(context.Background(), events.QueryRequest{Question: "anything", Mode: events.ModeLocal, Namespace: "books", TopK: 4})
 	require.NoError(t, err)
 	require.Equal(t, []events.ChunkRef{
+		{ChunkID: chunkWeather, DocID: "weather", Index: 0},
 		{ChunkID: chunkAda, DocID: "lovelace", Index: 0},
 		{ChunkID: chunkEngine, DocID: "lovelace", Index: 1},
-		{ChunkID: chunkWeather, DocID: "weather", Index: 0},
 	}, res.References.Chunks)
 	require.Equal(t, []events.EntityRef{
 		{Key: "LONDON", Name: "London", Type: "PLACE", Score: 0.9},
@@ -258,32 +261,30 @@ func TestLocalRanksChunksByMentions(t *testing.T) {
 	require.Len(t, searcher.queries, 1)
 	require.Equal(t, 4, searcher.queries[0].TopK, "the request's top_k bounds the entity search")
 
-	// ChunkTopK keeps the best-ranked chunks.
-	svc = query.New(query.Config{ChunkTopK: 1}, nil, discardLogger(), s.embed, searcher, s.graph)
-	res, err = svc.Answer(context.Background(), events.QueryRequest{Question: "anything", Mode: events.ModeLocal, Namespace: "books"})
+	// The text-unit budget keeps the best-ranked chunks: the weather row
+	// takes 16 estimated tokens, the Ada row 28 more, over 40.
+	res, err = svc.Answer(context.Background(), events.QueryRequest{Question: "anything", Mode: events.ModeLocal, Namespace: "books", MaxTokensTextUnit: 40})
 	require.NoError(t, err)
-	require.Equal(t, []events.ChunkRef{{ChunkID: chunkAda, DocID: "lovelace", Index: 0}}, res.References.Chunks)
-	require.Equal(t, 10, searcher.queries[1].TopK, "default EntityTopK")
-
-	// London is mentioned by one chunk; the relation limit applies.
-	searcher.hits[query.KindEntity] = []vector.Hit{{ID: "ANALYTICAL ENGINE", Score: 1}}
-	svc = query.New(query.Config{RelationLimit: 1}, nil, discardLogger(), s.embed, searcher, s.graph)
-	res, err = svc.Answer(context.Background(), events.QueryRequest{Question: "anything", Mode: events.ModeLocal, Namespace: "books"})
-	require.NoError(t, err)
-	require.Equal(t, []events.RelationRef{{Source: "ANALYTICAL ENGINE", Target: "CHARLES BABBAGE", Weight: 3}}, res.References.Relations)
+	require.Equal(t, []events.ChunkRef{{ChunkID: chunkWeather, DocID: "weather", Index: 0}}, res.References.Chunks)
+	require.Equal(t, query.DefaultEntityTopK, searcher.queries[1].TopK, "default EntityTopK")
 }
 
 func TestEmptyNamespace(t *testing.T) {
 	s := newStores(t)
 	svc := s.service(query.Config{}, nil)
-	for _, mode := range []string{events.ModeNaive, events.ModeLocal} {
+	for _, mode := range events.QueryModes() {
 		t.Run(mode, func(t *testing.T) {
 			res, err := svc.Answer(context.Background(), events.QueryRequest{Question: "Ada Lovelace?", Mode: mode, Namespace: "empty"})
 			require.NoError(t, err)
-			require.Equal(t, `Nothing indexed in namespace "empty" matches the question.`, res.Answer)
+			if mode == events.ModeGlobal {
+				require.Contains(t, res.Answer, `No community reports yet in namespace "empty"`)
+			} else {
+				require.Equal(t, `Nothing indexed in namespace "empty" matches the question.`, res.Answer)
+			}
+			require.Equal(t, events.AnswererNoContext, res.Answerer)
 			raw, err := json.Marshal(res.References)
 			require.NoError(t, err)
-			require.JSONEq(t, `{"entities":[],"relations":[],"chunks":[]}`, string(raw), "empty lists, not null")
+			require.JSONEq(t, `{"entities":[],"relations":[],"chunks":[],"reports":[]}`, string(raw), "empty lists, not null")
 		})
 	}
 }
@@ -293,7 +294,7 @@ func TestDefaultNamespaceAndKinds(t *testing.T) {
 	svc := query.New(query.Config{ChunkTopK: 3}, nil, discardLogger(), hashembed.New(embedDim), searcher, newStores(t).graph)
 	_, err := svc.Answer(context.Background(), events.QueryRequest{Question: "q", Mode: events.ModeNaive})
 	require.NoError(t, err)
-	_, err = svc.Answer(context.Background(), events.QueryRequest{Question: "q", Mode: events.ModeLocal, Namespace: "books", TopK: -5})
+	_, err = svc.Answer(context.Background(), events.QueryRequest{Question: "q", Mode: events.ModeLocal, Namespace: "books"})
 	require.NoError(t, err)
 	require.Len(t, searcher.queries, 2)
 	require.Equal(t, events.DefaultNamespace, searcher.queries[0].Namespace)
@@ -302,7 +303,7 @@ func TestDefaultNamespaceAndKinds(t *testing.T) {
 	require.Len(t, searcher.queries[0].Vector, embedDim)
 	require.Equal(t, "books", searcher.queries[1].Namespace)
 	require.Equal(t, query.KindEntity, searcher.queries[1].Kind)
-	require.Equal(t, 10, searcher.queries[1].TopK, "a negative top_k means the default")
+	require.Equal(t, query.DefaultEntityTopK, searcher.queries[1].TopK)
 }
 
 type failingEmbedder struct{ err error }
@@ -336,7 +337,6 @@ func TestAnswerErrors(t *testing.T) {
 		{"unknown mode", events.QueryRequest{Question: "q", Mode: "psychic"}, 400},
 		{"missing mode", events.QueryRequest{Question: "q"}, 400},
 		{"mode in capitals", events.QueryRequest{Question: "q", Mode: "LOCAL"}, 400},
-		{"global", events.QueryRequest{Question: "q", Mode: events.ModeGlobal}, 501},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -477,7 +477,7 @@ func TestOverNATS(t *testing.T) {
 		{"wrong type", `{"question": 42, "mode": "local"}`, "400"},
 		{"empty question", `{"question": "", "mode": "local"}`, "400"},
 		{"unknown mode", `{"question": "q", "mode": "psychic"}`, "400"},
-		{"global", `{"question": "q", "mode": "global"}`, "501"},
+		{"negative top_k", `{"question": "q", "mode": "local", "top_k": -1}`, "400"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -499,7 +499,7 @@ func TestOverNATSConcurrentRequests(t *testing.T) {
 	}{
 		{events.QueryRequest{Question: "Who wrote the first computer program?", Mode: events.ModeNaive, Namespace: "books"}, ""},
 		{events.QueryRequest{Question: "Charles Babbage", Mode: events.ModeLocal, Namespace: "books"}, ""},
-		{events.QueryRequest{Question: "themes?", Mode: events.ModeGlobal}, "501"},
+		{events.QueryRequest{Question: "themes?", Mode: events.ModeGlobal}, ""},
 		{events.QueryRequest{Question: "", Mode: events.ModeLocal}, "400"},
 	}
 	var wg sync.WaitGroup
@@ -528,7 +528,7 @@ func TestOverNATSConcurrentRequests(t *testing.T) {
 		require.NoError(t, errs[i], "request %d", i)
 		want := requests[i%len(requests)]
 		require.Equal(t, want.code, r.status, "request %d", i)
-		if want.code == "" {
+		if want.code == "" && want.req.Mode != events.ModeGlobal {
 			require.Equal(t, want.req.Mode, r.answer.Mode, "request %d", i)
 			require.NotEmpty(t, r.answer.References.Chunks, "request %d", i)
 		}
@@ -542,12 +542,12 @@ func TestOverNATSManyErrorReplies(t *testing.T) {
 	env := startNATS(t)
 	run(t, env, newStores(t).service(query.Config{}, env.nc))
 	for i := range 300 {
-		data := []byte(`{"question": "q", "mode": "global"}`)
+		data := []byte(`{"question": "q", "mode": "local", "level": -1}`)
 		if i%2 == 0 {
 			data = []byte(`not json`)
 		}
 		r := ask(t, env.nc, data)
-		require.Equal(t, map[bool]string{true: "400", false: "501"}[i%2 == 0], r.status)
+		require.Equal(t, "400", r.status)
 	}
 }
 

@@ -39,8 +39,35 @@ type Store interface {
 	Close() error
 }
 
+// CommunityStore is the contract of a store that also keeps what GraphRAG
+// derives from the graph: a generation counter telling when the graph
+// changed, the communities with their reports, and entity description
+// summaries.
+type CommunityStore interface {
+	Store
+	// Generation increases with every merge or deletion that changes the
+	// namespace (a redelivered chunk changes nothing); 0 for a namespace
+	// nothing was merged into.
+	Generation(ctx context.Context, namespace string) (uint64, error)
+	// ReplaceCommunities atomically replaces the namespace's communities and
+	// records the generation they were built from.
+	ReplaceCommunities(ctx context.Context, namespace string, generation uint64, cs []graph.Community) error
+	// Communities returns the communities up to maxLevel (all when
+	// maxLevel < 0), sorted by level, then id.
+	Communities(ctx context.Context, namespace string, maxLevel int) ([]graph.Community, error)
+	// CommunitiesGeneration is the generation recorded by the last
+	// ReplaceCommunities, 0 if there was none.
+	CommunitiesGeneration(ctx context.Context, namespace string) (uint64, error)
+	// SetSummaries stores entity description summaries; Entities and
+	// Snapshot return a summary as the Description while its SourceHash is
+	// graph.DescriptionHash of the entity's joined description.
+	SetSummaries(ctx context.Context, namespace string, summaries []graph.Summary) error
+}
+
 // Run runs the contract suite. open must return a new, empty store each
-// time it is called; Run closes it when the subtest ends.
+// time it is called; Run closes it when the subtest ends. Stores that
+// implement CommunityStore also run its subtests; for the others those
+// subtests are skipped, saying so.
 func Run(t *testing.T, open func(t *testing.T) Store) {
 	openStore := func(t *testing.T) Store {
 		t.Helper()
@@ -75,6 +102,27 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, openStore) })
+	}
+
+	openCommunityStore := func(t *testing.T) CommunityStore {
+		t.Helper()
+		s := openStore(t)
+		cs, ok := s.(CommunityStore)
+		if !ok {
+			t.Skipf("%T does not implement graphtest.CommunityStore (generations, communities, summaries)", s)
+		}
+		return cs
+	}
+	communityTests := []struct {
+		name string
+		run  func(t *testing.T, open func(t *testing.T) CommunityStore)
+	}{
+		{"generation counts changes", testGeneration},
+		{"communities round trip and replace", testCommunities},
+		{"summaries apply while their source is current", testSummaries},
+	}
+	for _, tc := range communityTests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, openCommunityStore) })
 	}
 }
 
@@ -743,4 +791,208 @@ func testChunkIdentityRequired(t *testing.T, open func(t *testing.T) Store) {
 		})
 	}
 	require.Equal(t, graph.Counts{}, counts(t, s, ns))
+}
+
+func generation(t *testing.T, s CommunityStore, namespace string) uint64 {
+	t.Helper()
+	g, err := s.Generation(t.Context(), namespace)
+	require.NoError(t, err)
+	return g
+}
+
+func communitiesGeneration(t *testing.T, s CommunityStore, namespace string) uint64 {
+	t.Helper()
+	g, err := s.CommunitiesGeneration(t.Context(), namespace)
+	require.NoError(t, err)
+	return g
+}
+
+func communities(t *testing.T, s CommunityStore, namespace string, maxLevel int) []graph.Community {
+	t.Helper()
+	cs, err := s.Communities(t.Context(), namespace, maxLevel)
+	require.NoError(t, err)
+	return cs
+}
+
+func testGeneration(t *testing.T, open func(t *testing.T) CommunityStore) {
+	s := open(t)
+	const other = "other-ns"
+	require.Zero(t, generation(t, s, ns), "unknown namespace")
+
+	c0 := chunk(ns, "d", 0, []events.Entity{ent("A", "T", "a")}, rel("A", "B", "ab", 1))
+	c1 := chunk(ns, "d", 1, []events.Entity{ent("B", "T", "b")})
+	merge(t, s, c0)
+	last := generation(t, s, ns)
+	require.NotZero(t, last, "first merge")
+
+	// changed asserts the step increased the generation, unchanged that it
+	// left it alone.
+	changed := func(step string) {
+		t.Helper()
+		g := generation(t, s, ns)
+		require.Greater(t, g, last, step)
+		last = g
+	}
+	unchanged := func(step string) {
+		t.Helper()
+		require.Equal(t, last, generation(t, s, ns), step)
+	}
+
+	merge(t, s, c0)
+	unchanged("redelivered chunk")
+	merge(t, s, c1)
+	changed("new chunk")
+	merge(t, s, c0, c1)
+	unchanged("redelivered chunks")
+
+	c1.Text = "corrected text"
+	merge(t, s, c1)
+	changed("chunk text corrected")
+	c1.Entities = []events.Entity{ent("B", "T", "b, corrected")}
+	merge(t, s, c1)
+	changed("chunk entities corrected")
+	c1.Relations = []events.Relation{rel("B", "C", "bc", 2)}
+	merge(t, s, c1)
+	changed("chunk relations corrected")
+	merge(t, s, c1)
+	unchanged("corrected chunk redelivered")
+
+	require.NoError(t, s.SetSummaries(t.Context(), ns, []graph.Summary{{Key: "A", SourceHash: graph.DescriptionHash("a"), Text: "sum"}}))
+	unchanged("summaries are derived data")
+	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, last, []graph.Community{{ID: "c0-x", Keys: []string{"A", "B"}}}))
+	unchanged("communities are derived data")
+
+	merge(t, s, chunk(other, "d", 0, []events.Entity{ent("A", "T", "a")}))
+	unchanged("merge into another namespace")
+	require.NotZero(t, generation(t, s, other))
+	require.NoError(t, s.DeleteDocument(t.Context(), other, "d"))
+	unchanged("deletion in another namespace")
+
+	require.NoError(t, s.DeleteDocument(t.Context(), ns, "never-seen"))
+	unchanged("deleting an unknown document")
+	require.NoError(t, s.DeleteDocument(t.Context(), ns, "d"))
+	changed("deleting a document")
+	require.NoError(t, s.DeleteDocument(t.Context(), ns, "d"))
+	unchanged("deleting the document again")
+
+	// An emptied namespace does not start over: a rebuilt graph must not
+	// look like one communities were built from before.
+	merge(t, s, c0)
+	changed("re-ingesting after deletion")
+}
+
+func testCommunities(t *testing.T, open func(t *testing.T) CommunityStore) {
+	s := open(t)
+	require.Empty(t, communities(t, s, ns, -1))
+	require.Zero(t, communitiesGeneration(t, s, ns))
+
+	parent := graph.Community{
+		ID: "c0-aaaa", Level: 0, Keys: []string{"A", "B", "C", "D"},
+		Title: "The A group", Summary: "A, B, C and D work together.", Rating: 7.5,
+		RatingExplanation: "Central to the corpus.",
+		Findings: []graph.Finding{
+			{Summary: "A leads", Explanation: "A leads B. [Data: Entities (0)]"},
+			{Summary: `Quotes "and" commas, newlines`, Explanation: "line one\nline two"},
+		},
+		Hash: "hash-parent",
+	}
+	other := graph.Community{ID: "c0-bbbb", Level: 0, Keys: []string{"E", "F"}, Title: "E and F", Hash: "hash-other"}
+	child1 := graph.Community{ID: "c1-cccc", Level: 1, Parent: parent.ID, Keys: []string{"C", "D"}, Title: "C and D", Rating: 2, Hash: "hash-c1"}
+	child0 := graph.Community{ID: "c1-0000", Level: 1, Parent: parent.ID, Keys: []string{"A", "B"}, Title: "A and B", Rating: 3, Hash: "hash-c0"}
+	grandchild := graph.Community{ID: "c2-dddd", Level: 2, Parent: child1.ID, Keys: []string{"C"}, Hash: "hash-gc"}
+
+	// Given out of order: reads sort by level, then id.
+	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 7, []graph.Community{grandchild, child1, other, child0, parent}))
+	require.Equal(t, []graph.Community{parent, other, child0, child1, grandchild}, communities(t, s, ns, -1))
+	require.Equal(t, []graph.Community{parent, other}, communities(t, s, ns, 0))
+	require.Equal(t, []graph.Community{parent, other, child0, child1}, communities(t, s, ns, 1))
+	require.Equal(t, []graph.Community{parent, other, child0, child1, grandchild}, communities(t, s, ns, 5))
+	require.Equal(t, uint64(7), communitiesGeneration(t, s, ns))
+	require.Zero(t, generation(t, s, ns), "recording communities does not change the graph's generation")
+
+	// Namespaces are isolated, also when ids repeat.
+	const otherNS = "other-ns"
+	require.Empty(t, communities(t, s, otherNS, -1))
+	require.Zero(t, communitiesGeneration(t, s, otherNS))
+	elsewhere := graph.Community{ID: parent.ID, Keys: []string{"X"}, Title: "elsewhere", Hash: "h"}
+	require.NoError(t, s.ReplaceCommunities(t.Context(), otherNS, 3, []graph.Community{elsewhere}))
+	require.Equal(t, []graph.Community{elsewhere}, communities(t, s, otherNS, -1))
+	require.Equal(t, uint64(3), communitiesGeneration(t, s, otherNS))
+	require.Equal(t, []graph.Community{parent, other}, communities(t, s, ns, 0))
+	require.Equal(t, uint64(7), communitiesGeneration(t, s, ns))
+
+	// A replacement drops every community it does not list.
+	changed := other
+	changed.Title, changed.Keys, changed.Hash = "E, F and G", []string{"E", "F", "G"}, "hash-changed"
+	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 9, []graph.Community{changed}))
+	require.Equal(t, []graph.Community{changed}, communities(t, s, ns, -1))
+	require.Equal(t, uint64(9), communitiesGeneration(t, s, ns))
+
+	// Replacing with none records the generation of an empty graph.
+	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 12, nil))
+	require.Empty(t, communities(t, s, ns, -1))
+	require.Equal(t, uint64(12), communitiesGeneration(t, s, ns))
+	require.Equal(t, []graph.Community{elsewhere}, communities(t, s, otherNS, -1))
+
+	// Merging afterwards moves the generation past the recorded one.
+	merge(t, s, chunk(ns, "d", 0, []events.Entity{ent("A", "T", "")}))
+	require.Equal(t, uint64(12), communitiesGeneration(t, s, ns))
+}
+
+func testSummaries(t *testing.T, open func(t *testing.T) CommunityStore) {
+	s := open(t)
+	const otherNS = "other-ns"
+	d1 := chunk(ns, "d1", 0, []events.Entity{ent("Scrooge", "PERSON", "A miser."), ent("Marley", "PERSON", "A ghost.")},
+		rel("Scrooge", "Marley", "partners", 1))
+	d2 := chunk(ns, "d2", 0, []events.Entity{ent("Scrooge", "PERSON", "Hates Christmas.")})
+	d3 := chunk(ns, "d3", 0, []events.Entity{ent("Scrooge", "PERSON", "Redeemed.")})
+	merge(t, s, d1, d2)
+	// The same graph in another namespace.
+	merge(t, s, chunk(otherNS, "d1", 0, d1.Entities, d1.Relations...), chunk(otherNS, "d2", 0, d2.Entities))
+
+	joined := "A miser.\nHates Christmas."
+	require.Equal(t, joined, entity(t, s, ns, "SCROOGE").Description)
+	require.NoError(t, s.SetSummaries(t.Context(), ns, []graph.Summary{
+		{Key: "SCROOGE", SourceHash: graph.DescriptionHash(joined), Text: "A miserly man who hates Christmas."},
+		// Made from a description Marley does not have: never applies.
+		{Key: "MARLEY", SourceHash: graph.DescriptionHash("A ghost.\nChained."), Text: "A chained ghost."},
+		{Key: "NOBODY", SourceHash: graph.DescriptionHash(""), Text: "no such entity"},
+	}))
+	require.NoError(t, s.SetSummaries(t.Context(), ns, nil))
+
+	summarized := graph.Entity{
+		Key: "SCROOGE", Name: "Scrooge", Type: "PERSON", Description: "A miserly man who hates Christmas.",
+		Mentions: 2, ChunkIDs: sortedIDs(d1.ChunkID, d2.ChunkID),
+	}
+	require.Equal(t, []graph.Entity{summarized}, entities(t, s, ns, "SCROOGE"))
+	require.Equal(t, "A ghost.", entity(t, s, ns, "MARLEY").Description)
+	require.Empty(t, entities(t, s, ns, "NOBODY"))
+	snap := snapshot(t, s, ns)
+	require.Len(t, snap.Entities, 2)
+	require.Equal(t, "A ghost.", snap.Entities[0].Description)
+	require.Equal(t, summarized, snap.Entities[1])
+	require.Equal(t, "partners", snap.Relations[0].Description, "relations are not summarised")
+
+	// Another namespace with the same descriptions has no summary.
+	require.Equal(t, joined, entity(t, s, otherNS, "SCROOGE").Description)
+
+	// A new description makes the summary stale: the joined descriptions
+	// come back, and so does the summary when the document goes again.
+	merge(t, s, d3)
+	require.Equal(t, joined+"\nRedeemed.", entity(t, s, ns, "SCROOGE").Description)
+	require.Equal(t, joined+"\nRedeemed.", snapshot(t, s, ns).Entities[1].Description)
+	require.NoError(t, s.DeleteDocument(t.Context(), ns, "d3"))
+	require.Equal(t, summarized, entity(t, s, ns, "SCROOGE"))
+	require.NoError(t, s.DeleteDocument(t.Context(), ns, "d2"))
+	require.Equal(t, "A miser.", entity(t, s, ns, "SCROOGE").Description)
+
+	// A later summary of a key replaces the earlier one.
+	require.NoError(t, s.SetSummaries(t.Context(), ns, []graph.Summary{
+		{Key: "SCROOGE", SourceHash: graph.DescriptionHash("A miser."), Text: "Stingy."},
+	}))
+	require.Equal(t, "Stingy.", entity(t, s, ns, "SCROOGE").Description)
+	require.Equal(t, "Stingy.", snapshot(t, s, ns).Entities[1].Description)
+	require.Equal(t, joined, entity(t, s, otherNS, "SCROOGE").Description)
+
+	require.Error(t, s.SetSummaries(t.Context(), ns, []graph.Summary{{SourceHash: "x", Text: "no key"}}))
 }

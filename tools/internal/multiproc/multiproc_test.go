@@ -27,17 +27,23 @@ import (
 
 var services = []string{"ingest-api", "dedup", "extractor", "graph-writer", "vector-indexer", "query", "projection"}
 
-// buildBinaries builds the seven services and nats-server once per test run.
+// buildBinaries builds the seven services, each in its own module, and
+// nats-server (a tool of the tools module), once per test.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	pkgs := []string{"github.com/nats-io/nats-server/v2"}
-	for _, s := range services {
-		pkgs = append(pkgs, "github.com/kgraph-dev/kgraph/services/"+s+"/cmd/"+s)
+	root, err := filepath.Abs("../../..")
+	require.NoError(t, err)
+	build := func(moduleDir string, args ...string) {
+		cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, args...)...)
+		cmd.Dir = moduleDir
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "build %v in %s: %s", args, moduleDir, out)
 	}
-	cmd := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "build binaries: %s", out)
+	build(filepath.Join(root, "tools"), "github.com/nats-io/nats-server/v2")
+	for _, s := range services {
+		build(filepath.Join(root, "services", s), "./cmd/"+s)
+	}
 	return dir
 }
 

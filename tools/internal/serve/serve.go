@@ -148,6 +148,13 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		}
 	}
 	var extraction extractor.Extraction
+	var graphWriterCfg graphwriter.Config
+	queryCache, err := natskv.Open(ctx, b.JS, bus.BucketQueryCache)
+	if err != nil {
+		return err
+	}
+	queryOpts := []query.Option{query.WithCache(queryCache)}
+	queryCfg := query.Config{}
 	if cfg.LLM != nil {
 		cache, err := natskv.Open(ctx, b.JS, bus.BucketLLMCache)
 		if err != nil {
@@ -156,6 +163,14 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		if extraction, err = extractor.NewLLMExtraction(*cfg.LLM, cache); err != nil {
 			return err
 		}
+		// The same LLM writes description summaries and community reports.
+		chat, err := llm.NewChat(cfg.LLM.Chat)
+		if err != nil {
+			return fmt.Errorf("llm provider: %w", err)
+		}
+		graphWriterCfg = graphwriter.Config{Chat: chat, Cache: cache, Prices: cfg.LLM.Chat.Prices}
+		queryOpts = append(queryOpts, query.WithChat(chat))
+		queryCfg.Timeout = 2 * time.Minute // map-reduce over reports takes several LLM calls
 	}
 	ext, err := extractor.New(cfg.Extractor, withLog(b, log, "extractor"), docs, extraction)
 	if err != nil {
@@ -164,12 +179,12 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	runners := map[string]func(context.Context) error{
 		"dedup":          dedup.New(dedup.Config{}, withLog(b, log, "dedup"), claims, docs).Run,
 		"extractor":      ext.Run,
-		"graph-writer":   graphwriter.New(graphwriter.Config{}, withLog(b, log, "graph-writer"), graphStore).Run,
+		"graph-writer":   graphwriter.New(graphWriterCfg, withLog(b, log, "graph-writer"), graphStore).Run,
 		"vector-indexer": vectorindexer.New(vectorindexer.Config{}, withLog(b, log, "vector-indexer"), embed, vectors).Run,
 		"projection":     projection.New(projection.Config{}, withLog(b, log, "projection"), jobs).Run,
-		"query":          query.New(query.Config{}, nc, log.With("service", "query"), embed, vectors, graphStore).Run,
+		"query":          query.New(queryCfg, nc, log.With("service", "query"), embed, vectors, graphStore, queryOpts...).Run,
 	}
-	edge := ingestapi.New(ingestapi.Config{MaxBodyBytes: cfg.MaxBodyBytes}, ingestapi.Deps{
+	edge := ingestapi.New(ingestapi.Config{MaxBodyBytes: cfg.MaxBodyBytes, QueryTimeout: queryCfg.Timeout}, ingestapi.Deps{
 		Publisher: b.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: nc, Logger: log.With("service", "ingest-api"),
 		Health: []ingestapi.HealthCheck{
 			{Name: "nats", Check: func(context.Context) error { return natsHealth(nc) }},

@@ -12,7 +12,10 @@ import (
 	"syscall"
 
 	"github.com/kgraph-dev/kgraph/libs/boot"
+	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
+	"github.com/kgraph-dev/kgraph/libs/llm"
+	"github.com/kgraph-dev/kgraph/libs/natskv"
 	"github.com/kgraph-dev/kgraph/libs/sqlitegraph"
 	graphwriter "github.com/kgraph-dev/kgraph/services/graph-writer"
 )
@@ -29,13 +32,31 @@ func main() {
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
-	cfg := graphwriter.Config{Concurrency: env.Int("KG_CONCURRENCY", 4)}
+	cfg := graphwriter.Config{
+		Concurrency:            env.Int("KG_CONCURRENCY", graphwriter.DefaultConcurrency),
+		MaxClusterSize:         env.Int("KG_COMMUNITY_MAX_SIZE", graphwriter.DefaultMaxClusterSize),
+		SummaryThresholdTokens: env.Int("KG_SUMMARY_THRESHOLD_TOKENS", graphwriter.DefaultSummaryThresholdTokens),
+	}
 	graphPath := env.String("KG_GRAPH_PATH", common.DataPath("graph.db"))
+	// With KG_LLM_BASE_URL set, an LLM writes description summaries and
+	// community reports; without, reports are extractive.
+	llmCfg, useLLM := llm.ReadConfig(env)
 	p, err := boot.Start(ctx, "graph-writer", common, env.Err(), stdout)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	if useLLM {
+		chat, err := llm.NewChat(llmCfg)
+		if err != nil {
+			return fmt.Errorf("llm provider: %w", err)
+		}
+		cache, err := natskv.Open(ctx, p.Bus.JS, bus.BucketLLMCache)
+		if err != nil {
+			return err
+		}
+		cfg.Chat, cfg.Cache, cfg.Prices = chat, cache, llmCfg.Prices
+	}
 	store, err := sqlitegraph.Open(ctx, graphPath)
 	if err != nil {
 		return err

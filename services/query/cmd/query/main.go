@@ -11,13 +11,17 @@ import (
 	"syscall"
 
 	"github.com/kgraph-dev/kgraph/libs/boot"
+	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/hashembed"
 	"github.com/kgraph-dev/kgraph/libs/llm"
+	"github.com/kgraph-dev/kgraph/libs/natskv"
 	"github.com/kgraph-dev/kgraph/libs/sqlitegraph"
 	"github.com/kgraph-dev/kgraph/libs/sqlitevec"
 	"github.com/kgraph-dev/kgraph/services/query"
 )
+
+// bus.BucketQueryCache is the JetStream KV bucket of the response cache.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -31,7 +35,23 @@ func main() {
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
-	cfg := query.Config{Concurrency: env.Int("KG_CONCURRENCY", 16), Timeout: env.Duration("KG_QUERY_TIMEOUT", 0)}
+	cfg := query.Config{
+		Concurrency:              env.Int("KG_CONCURRENCY", query.DefaultConcurrency),
+		Timeout:                  env.Duration("KG_QUERY_TIMEOUT", 0),
+		EntityTopK:               env.Int("KG_QUERY_ENTITY_TOP_K", query.DefaultEntityTopK),
+		ChunkTopK:                env.Int("KG_QUERY_CHUNK_TOP_K", query.DefaultChunkTopK),
+		ResponseType:             env.String("KG_QUERY_RESPONSE_TYPE", query.DefaultResponseType),
+		MaxTokensTextUnit:        env.Int("KG_QUERY_MAX_TOKENS_TEXT_UNIT", query.DefaultMaxTokensTextUnit),
+		MaxTokensLocalContext:    env.Int("KG_QUERY_MAX_TOKENS_LOCAL_CONTEXT", query.DefaultMaxTokensLocalContext),
+		MaxTokensCommunityReport: env.Int("KG_QUERY_MAX_TOKENS_COMMUNITY_REPORT", query.DefaultMaxTokensCommunityReport),
+		GlobalMaxTokensReport:    env.Int("KG_QUERY_GLOBAL_MAX_TOKENS_REPORT", query.DefaultGlobalMaxTokensReport),
+		NaiveMaxTokens:           env.Int("KG_QUERY_NAIVE_MAX_TOKENS", query.DefaultNaiveMaxTokens),
+		Level:                    env.Int("KG_QUERY_LEVEL", query.DefaultLevel),
+		MapConcurrency:           env.Int("KG_QUERY_MAP_CONCURRENCY", query.DefaultMapConcurrency),
+	}
+	useCache := env.Bool("KG_QUERY_CACHE", true)
+	chatCfg, useLLM := llm.ReadConfig(env)
+	cfg.Prices = chatCfg.Prices
 	graphPath := env.String("KG_GRAPH_PATH", common.DataPath("graph.db"))
 	vectorPath := env.String("KG_VECTOR_PATH", common.DataPath("vectors.db"))
 	dim := env.Int("KG_EMBED_DIM", 256)
@@ -57,5 +77,20 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return fmt.Errorf("embedding provider: %w", err)
 		}
 	}
-	return p.Run(ctx, query.New(cfg, p.NC, p.Log, embed, vectors, graphStore).Run)
+	var opts []query.Option
+	if useLLM {
+		chat, err := llm.NewChat(chatCfg)
+		if err != nil {
+			return fmt.Errorf("chat provider: %w", err)
+		}
+		opts = append(opts, query.WithChat(chat))
+	}
+	if useCache {
+		cache, err := natskv.Open(ctx, p.Bus.JS, bus.BucketQueryCache)
+		if err != nil {
+			return fmt.Errorf("response cache: %w", err)
+		}
+		opts = append(opts, query.WithCache(cache))
+	}
+	return p.Run(ctx, query.New(cfg, p.NC, p.Log, embed, vectors, graphStore, opts...).Run)
 }

@@ -1,0 +1,260 @@
+package sqlitegraph
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/kgraph-dev/kgraph/libs/graph"
+)
+
+// Generation returns the namespace's generation: a counter that every merge
+// or deletion that changes the namespace increases, 0 for a namespace
+// nothing was ever merged into.
+func (s *Store) Generation(ctx context.Context, namespace string) (uint64, error) {
+	gen, err := s.namespaceCounter(ctx, namespace, "generation")
+	if err != nil {
+		return 0, fmt.Errorf("read generation of %s: %w", namespace, err)
+	}
+	return gen, nil
+}
+
+// CommunitiesGeneration returns the generation the namespace's communities
+// were built from (see ReplaceCommunities), 0 if they never were.
+func (s *Store) CommunitiesGeneration(ctx context.Context, namespace string) (uint64, error) {
+	gen, err := s.namespaceCounter(ctx, namespace, "communities_generation")
+	if err != nil {
+		return 0, fmt.Errorf("read communities generation of %s: %w", namespace, err)
+	}
+	return gen, nil
+}
+
+// namespaceCounter reads one column of the namespace's row; column is a
+// constant of this file, never input.
+func (s *Store) namespaceCounter(ctx context.Context, namespace, column string) (uint64, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT `+column+` FROM namespaces WHERE namespace = ?`, namespace).Scan(&n)
+	})
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	return uint64(n), nil
+}
+
+// ReplaceCommunities replaces the namespace's communities (with their
+// reports) by cs in one transaction and records the generation they were
+// built from.
+func (s *Store) ReplaceCommunities(ctx context.Context, namespace string, generation uint64, cs []graph.Community) error {
+	if err := checkNamespace(namespace); err != nil {
+		return fmt.Errorf("replace communities: %w", err)
+	}
+	if generation > math.MaxInt64 {
+		return fmt.Errorf("replace communities of %s: generation %d out of range", namespace, generation)
+	}
+	type row struct {
+		keys, findings string
+	}
+	rows := make([]row, len(cs))
+	for i, c := range cs {
+		if c.ID == "" {
+			return fmt.Errorf("replace communities of %s: community %d has no id", namespace, i)
+		}
+		keys, err := encodeJSONList(c.Keys)
+		if err != nil {
+			return fmt.Errorf("replace communities of %s: keys of %s: %w", namespace, c.ID, err)
+		}
+		findings, err := encodeJSONList(c.Findings)
+		if err != nil {
+			return fmt.Errorf("replace communities of %s: findings of %s: %w", namespace, c.ID, err)
+		}
+		rows[i] = row{keys: keys, findings: findings}
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM communities WHERE namespace = ?`, namespace); err != nil {
+			return fmt.Errorf("delete previous: %w", err)
+		}
+		insert, err := tx.PrepareContext(ctx,
+			`INSERT INTO communities (namespace, level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insert.Close()
+		for i, c := range cs {
+			if _, err := insert.ExecContext(ctx, namespace, c.Level, c.ID, c.Parent, rows[i].keys,
+				c.Title, c.Summary, c.Rating, c.RatingExplanation, rows[i].findings, c.Hash); err != nil {
+				return fmt.Errorf("insert community %s: %w", c.ID, err)
+			}
+		}
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO namespaces (namespace, generation, communities_generation) VALUES (?, 0, ?)
+			ON CONFLICT (namespace) DO UPDATE SET communities_generation = excluded.communities_generation`,
+			namespace, int64(generation))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("replace communities of %s: %w", namespace, err)
+	}
+	return nil
+}
+
+// Communities returns the namespace's communities up to maxLevel (all of
+// them when maxLevel < 0), sorted by level, then id.
+func (s *Store) Communities(ctx context.Context, namespace string, maxLevel int) ([]graph.Community, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read communities: %w", err)
+	}
+	var out []graph.Community
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx,
+			`SELECT level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash
+			FROM communities WHERE namespace = ? AND (? < 0 OR level <= ?)
+			ORDER BY level, community_id`, namespace, maxLevel, maxLevel)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				c              graph.Community
+				keys, findings string
+			)
+			if err := rows.Scan(&c.Level, &c.ID, &c.Parent, &keys, &c.Title, &c.Summary, &c.Rating,
+				&c.RatingExplanation, &findings, &c.Hash); err != nil {
+				return err
+			}
+			if c.Keys, err = decodeJSONList[string](keys); err != nil {
+				return fmt.Errorf("keys of community %s: %w", c.ID, err)
+			}
+			if c.Findings, err = decodeJSONList[graph.Finding](findings); err != nil {
+				return fmt.Errorf("findings of community %s: %w", c.ID, err)
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
+	}
+	return out, nil
+}
+
+// SetSummaries stores entity description summaries, replacing earlier
+// summaries of the same keys. They do not change the generation: a summary
+// is derived data, applied by the reads only while its SourceHash matches
+// the entity's joined description.
+func (s *Store) SetSummaries(ctx context.Context, namespace string, summaries []graph.Summary) error {
+	if err := checkNamespace(namespace); err != nil {
+		return fmt.Errorf("set summaries: %w", err)
+	}
+	for _, sum := range summaries {
+		if sum.Key == "" {
+			return fmt.Errorf("set summaries of %s: summary without entity key", namespace)
+		}
+	}
+	if len(summaries) == 0 {
+		return nil
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		upsert, err := tx.PrepareContext(ctx,
+			`INSERT INTO entity_summaries (namespace, entity_key, source_hash, text) VALUES (?, ?, ?, ?)
+			ON CONFLICT (namespace, entity_key) DO UPDATE SET source_hash = excluded.source_hash, text = excluded.text`)
+		if err != nil {
+			return err
+		}
+		defer upsert.Close()
+		for _, sum := range summaries {
+			if _, err := upsert.ExecContext(ctx, namespace, sum.Key, sum.SourceHash, sum.Text); err != nil {
+				return fmt.Errorf("summary of %q: %w", sum.Key, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set summaries of %s: %w", namespace, err)
+	}
+	return nil
+}
+
+// summaries maps entity keys to their stored summaries.
+type summaries map[string]graph.Summary
+
+// apply replaces the entity's joined description by its summary if the
+// summary was made from exactly that description.
+func (m summaries) apply(e *graph.Entity) {
+	if sum, ok := m[e.Key]; ok && sum.SourceHash == graph.DescriptionHash(e.Description) {
+		e.Description = sum.Text
+	}
+}
+
+// readSummaries reads the summaries of the keys, or of the whole namespace
+// when keys is nil.
+func readSummaries(ctx context.Context, tx *sql.Tx, namespace string, keys []string) (summaries, error) {
+	out := summaries{}
+	scan := func(rows *sql.Rows) error {
+		defer rows.Close()
+		for rows.Next() {
+			var sum graph.Summary
+			if err := rows.Scan(&sum.Key, &sum.SourceHash, &sum.Text); err != nil {
+				return err
+			}
+			out[sum.Key] = sum
+		}
+		return rows.Err()
+	}
+	if keys == nil {
+		rows, err := tx.QueryContext(ctx,
+			`SELECT entity_key, source_hash, text FROM entity_summaries WHERE namespace = ?`, namespace)
+		if err != nil {
+			return nil, err
+		}
+		return out, scan(rows)
+	}
+	for _, batch := range batches(keys) {
+		rows, err := tx.QueryContext(ctx,
+			`SELECT entity_key, source_hash, text FROM entity_summaries
+			WHERE namespace = ? AND entity_key IN (`+placeholders(len(batch))+`)`,
+			withNamespace(namespace, batch)...)
+		if err != nil {
+			return nil, err
+		}
+		if err := scan(rows); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// encodeJSONList encodes a list, nil as [].
+func encodeJSONList[T any](list []T) (string, error) {
+	if list == nil {
+		list = []T{}
+	}
+	b, err := json.Marshal(list)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// decodeJSONList decodes a list, an empty one as nil.
+func decodeJSONList[T any](encoded string) ([]T, error) {
+	var list []T
+	if err := json.Unmarshal([]byte(encoded), &list); err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, nil
+	}
+	return list, nil
+}

@@ -1,0 +1,299 @@
+package graphwriter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/kgraph-dev/kgraph/events"
+	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/graph"
+	"github.com/kgraph-dev/kgraph/libs/llm"
+	"github.com/kgraph-dev/kgraph/libs/prompts"
+	"github.com/kgraph-dev/kgraph/services/graph-writer/internal/community"
+)
+
+// Kinds of report, the prefix of a community's Hash. A report is reused
+// only by a build that would write the same kind: reports written without
+// an LLM are replaced once one is configured, and fallbacks for unusable
+// LLM answers are retried by the next build.
+const (
+	reportLLM        = "llm"
+	reportExtractive = "extractive"
+	reportFallback   = "fallback"
+)
+
+// reportAttempts is how often a report is asked for before an unusable
+// answer gets the extractive fallback.
+const reportAttempts = 2
+
+// handleCompleted rebuilds the namespace's communities unless they were
+// built from the graph as it is now. A burst of completions thus costs one
+// build: the first sees the changes, the others find them built.
+func (s *Service) handleCompleted(ctx context.Context, e events.Event[events.JobCompleted]) error {
+	ns := e.Data.Namespace
+	generation, err := s.communities.Generation(ctx, ns)
+	if err != nil {
+		return err
+	}
+	built, err := s.communities.CommunitiesGeneration(ctx, ns)
+	if err != nil {
+		return err
+	}
+	if generation == built {
+		return nil
+	}
+	b, err := s.build(ctx, ns, generation)
+	if err != nil {
+		return fmt.Errorf("build communities of %s at generation %d: %w", ns, generation, err)
+	}
+	updated := events.CommunitiesUpdated{JobRef: e.Data.JobRef, Generation: generation, Communities: len(b.communities),
+		Levels: b.levels, ReportsGenerated: b.generated, ReportsReused: b.reused}
+	if s.llm != nil {
+		updated.Usage = &b.usage
+	}
+	s.bus.Logger.Info("communities rebuilt", "namespace", ns, "generation", generation, "communities", len(b.communities),
+		"reports_generated", b.generated, "reports_reused", b.reused)
+	return bus.Publish(ctx, s.bus.Pub, events.Caused(e, Source, updated, s.now()))
+}
+
+// build is one rebuild's outcome.
+type build struct {
+	communities []graph.Community
+	levels      int
+	generated   int
+	reused      int
+	usage       events.Usage
+}
+
+// build summarises long descriptions, clusters the graph, writes the
+// reports of new and changed communities and stores the communities as
+// built from generation.
+func (s *Service) build(ctx context.Context, ns string, generation uint64) (build, error) {
+	var b build
+	snap, err := s.communities.Snapshot(ctx, ns)
+	if err != nil {
+		return b, err
+	}
+	if s.llm != nil {
+		if err := s.summarize(ctx, ns, &snap, &b.usage); err != nil {
+			return b, err
+		}
+	}
+	detected, err := community.Detect(snap, community.Options{MaxClusterSize: s.cfg.MaxClusterSize, Seed: s.cfg.Seed})
+	if err != nil {
+		return b, err
+	}
+	previous, err := s.communities.Communities(ctx, ns, -1)
+	if err != nil {
+		return b, err
+	}
+	reports := make(map[string]community.Report, len(previous))
+	for _, c := range previous {
+		reports[c.Hash] = community.ReportOf(c)
+	}
+
+	kind := reportExtractive
+	if s.llm != nil {
+		kind = reportLLM
+	}
+	b.communities = make([]graph.Community, len(detected))
+	for i, d := range detected {
+		b.communities[i] = d.Community
+		b.communities[i].Hash = kind + ":" + d.ContentHash
+		b.levels = max(b.levels, d.Level+1)
+	}
+	// Deepest level first, so that a community whose tables overflow the
+	// budget can be described by its sub-communities' reports.
+	for level := b.levels - 1; level >= 0; level-- {
+		var todo []int
+		for i, c := range b.communities {
+			if c.Level != level {
+				continue
+			}
+			if r, ok := reports[c.Hash]; ok {
+				r.ApplyTo(&b.communities[i])
+				b.reused++
+				continue
+			}
+			todo = append(todo, i)
+		}
+		usages := make([]events.Usage, len(todo))
+		err := parallel(ctx, len(todo), s.cfg.LLMConcurrency, func(ctx context.Context, j int) error {
+			i := todo[j]
+			subs := make([]community.SubReport, 0, len(detected[i].Children))
+			for _, child := range detected[i].Children {
+				subs = append(subs, community.SubReport{Keys: b.communities[child].Keys, Report: community.ReportOf(b.communities[child])})
+			}
+			r, kind, err := s.report(ctx, ns, detected[i], subs, &usages[j])
+			if err != nil {
+				return err
+			}
+			r.ApplyTo(&b.communities[i])
+			b.communities[i].Hash = kind + ":" + detected[i].ContentHash
+			return nil
+		})
+		if err != nil {
+			return b, err
+		}
+		b.generated += len(todo)
+		for _, u := range usages {
+			b.usage = b.usage.Add(u)
+		}
+	}
+	if err := s.communities.ReplaceCommunities(ctx, ns, generation, b.communities); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+// report writes one community's report and returns its kind.
+func (s *Service) report(ctx context.Context, ns string, c community.Community, subs []community.SubReport, usage *events.Usage) (community.Report, string, error) {
+	if s.llm == nil {
+		return community.Extractive(c), reportExtractive, nil
+	}
+	req := llm.ChatRequest{
+		Messages: []llm.Message{{Role: llm.RoleUser, Content: prompts.CommunityReport(community.Pack(c, subs, s.cfg.ReportBudgetTokens))}},
+		JSON:     true,
+		Stage:    "report",
+	}
+	parses := func(answer string) bool { _, err := community.ParseReport(answer); return err == nil }
+	answer, ok, err := s.llm.Complete(ctx, req, reportAttempts, parses, usage)
+	if err != nil {
+		if err := s.llmFailure(ctx, err); err != nil {
+			return community.Report{}, "", err
+		}
+		s.bus.Logger.Warn("community report failed, using an extractive one", "namespace", ns, "community", c.ID, "err", err)
+		return community.Extractive(c), reportFallback, nil
+	}
+	if !ok {
+		s.bus.Logger.Warn("community report unusable, using an extractive one", "namespace", ns, "community", c.ID,
+			"attempts", reportAttempts, "answer", clip(answer, 50))
+		return community.Extractive(c), reportFallback, nil
+	}
+	r, err := community.ParseReport(answer)
+	if err != nil {
+		return community.Report{}, "", fmt.Errorf("community %s: %w", c.ID, err) // accepted answers parse
+	}
+	return r, reportLLM, nil
+}
+
+// summarize asks for a summary of every entity whose description (joined
+// descriptions, or a summary, as the snapshot holds it) exceeds the
+// threshold, stores the summaries and puts them into snap. A stored summary
+// is clipped to the threshold, so a summarised entity never qualifies again
+// while its descriptions stay the same.
+func (s *Service) summarize(ctx context.Context, ns string, snap *graph.Snapshot, usage *events.Usage) error {
+	threshold := s.cfg.SummaryThresholdTokens
+	var todo []int
+	for i, e := range snap.Entities {
+		if community.EstimateTokens(e.Description) > threshold {
+			todo = append(todo, i)
+		}
+	}
+	summaries := make([]graph.Summary, len(todo))
+	usages := make([]events.Usage, len(todo))
+	err := parallel(ctx, len(todo), s.cfg.LLMConcurrency, func(ctx context.Context, j int) error {
+		e := snap.Entities[todo[j]]
+		req := llm.ChatRequest{
+			Messages:  []llm.Message{{Role: llm.RoleUser, Content: prompts.SummarizeDescriptions(e.Name, strings.Split(e.Description, "\n"))}},
+			MaxTokens: threshold,
+			Stage:     "summarize",
+		}
+		nonEmpty := func(answer string) bool { return strings.TrimSpace(answer) != "" }
+		answer, ok, err := s.llm.Complete(ctx, req, 1, nonEmpty, &usages[j])
+		if err != nil {
+			if err := s.llmFailure(ctx, err); err != nil {
+				return err
+			}
+			s.bus.Logger.Warn("description summary failed, keeping the descriptions", "namespace", ns, "entity", e.Key, "err", err)
+			return nil
+		}
+		if ok {
+			summaries[j] = graph.Summary{Key: e.Key, SourceHash: graph.DescriptionHash(e.Description), Text: clip(answer, threshold)}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var made []graph.Summary
+	for j, sum := range summaries {
+		*usage = usage.Add(usages[j])
+		if sum.Key == "" {
+			continue
+		}
+		made = append(made, sum)
+		snap.Entities[todo[j]].Description = sum.Text
+	}
+	return s.communities.SetSummaries(ctx, ns, made)
+}
+
+// llmFailure decides what a failed LLM call means for the build: nil when
+// the request itself was refused (a client error no retry fixes; the build
+// goes on without that answer), otherwise the error to end the build with,
+// marked unavailable when the provider is down so that the build is retried
+// for as long as the outage lasts.
+func (s *Service) llmFailure(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	var apiErr *llm.APIError
+	if errors.As(err, &apiErr) && !apiErr.Retryable {
+		return nil
+	}
+	return bus.Unavailable(err)
+}
+
+// clip trims text to at most maxTokens estimated tokens, at a sentence end
+// when one is in its second half.
+func clip(text string, maxTokens int) string {
+	text = strings.TrimSpace(text)
+	limit := maxTokens * 4
+	if len(text) <= limit {
+		return text
+	}
+	for limit > 0 && !utf8.RuneStart(text[limit]) {
+		limit--
+	}
+	cut := text[:limit]
+	if i := strings.LastIndex(cut, ". "); i >= len(cut)/2 {
+		cut = cut[:i+1]
+	}
+	return strings.TrimSpace(cut)
+}
+
+// parallel runs fn for 0..n-1 on at most workers goroutines and returns the
+// first error, which cancels the calls still to come.
+func parallel(ctx context.Context, n, workers int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	slots := make(chan struct{}, max(1, workers))
+launch:
+	for i := range n {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			break launch
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			if err := fn(ctx, i); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}

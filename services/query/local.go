@@ -1,0 +1,333 @@
+package query
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kgraph-dev/kgraph/events"
+	"github.com/kgraph-dev/kgraph/libs/graph"
+	"github.com/kgraph-dev/kgraph/libs/llm"
+	"github.com/kgraph-dev/kgraph/libs/prompts"
+	"github.com/kgraph-dev/kgraph/libs/vector"
+)
+
+// chunkFetchBatch is how many ranked chunk ids a local query reads at a
+// time: reading stops once the text-unit budget is full, so a query over
+// hub entities does not load every chunk they are mentioned in.
+const chunkFetchBatch = 32
+
+// rankedRelation is a relation with its rank, the sum of its endpoints'
+// degrees (nano-graphrag's edge degree).
+type rankedRelation struct {
+	graph.Relation
+	rank int
+}
+
+// localContext is what a local query retrieved and packed.
+type localContext struct {
+	entities  []graph.Entity
+	degree    map[string]int
+	relations []rankedRelation
+	chunks    []graph.Chunk
+	reports   []graph.Community
+	text      string
+}
+
+// planLocal builds nano-graphrag's local query context
+// (_build_local_query_context).
+func (s *Service) planLocal(ctx context.Context, r request) (plan, error) {
+	vec, err := s.embedQuestion(ctx, r.question)
+	if err != nil {
+		return plan{}, err
+	}
+	hits, err := s.vectors.Search(ctx, vector.Query{Namespace: r.namespace, Kind: KindEntity, Vector: vec, TopK: r.TopK})
+	if err != nil {
+		return plan{}, fmt.Errorf("search entities: %w", err)
+	}
+	keys := make([]string, len(hits))
+	score := make(map[string]float32, len(hits))
+	for i, h := range hits {
+		keys[i] = h.ID
+		score[h.ID] = h.Score
+	}
+	lc, err := s.localContext(ctx, r, keys)
+	if err != nil {
+		return plan{}, err
+	}
+	if len(lc.entities) == 0 {
+		return s.nothingFound(r), nil
+	}
+	p := plan{refs: emptyReferences(), context: lc.text, stage: "query-local"}
+	for _, e := range lc.entities {
+		p.refs.Entities = append(p.refs.Entities, events.EntityRef{Key: e.Key, Name: e.Name, Type: e.Type, Score: score[e.Key]})
+	}
+	for _, rel := range lc.relations {
+		p.refs.Relations = append(p.refs.Relations, events.RelationRef{Source: rel.Source, Target: rel.Target, Weight: rel.Weight})
+	}
+	for _, c := range lc.chunks {
+		p.refs.Chunks = append(p.refs.Chunks, events.ChunkRef{ChunkID: c.ID, DocID: c.DocID, Index: c.Index})
+	}
+	p.refs.Reports = reportRefs(lc.reports)
+	if s.chat == nil {
+		p.answerer = events.AnswererExtractive
+		var facts []string
+		for _, e := range lc.entities[:min(len(lc.entities), extractiveFacts)] {
+			facts = append(facts, fmt.Sprintf("%s (%s): %s", e.Name, e.Type, firstLine(e.Description)))
+		}
+		texts := make([]string, len(lc.chunks))
+		for i, c := range lc.chunks {
+			texts[i] = c.Text
+		}
+		p.answer = extractiveAnswer(r.question, r.namespace, texts, facts)
+		return p, nil
+	}
+	p.answerer = events.AnswererLLM
+	messages := []llm.Message{
+		{Role: llm.RoleSystem, Content: prompts.LocalAnswer(lc.text, r.ResponseType)},
+		{Role: llm.RoleUser, Content: r.question},
+	}
+	p.final = func(context.Context, *usage) ([]llm.Message, string, error) { return messages, "", nil }
+	return p, nil
+}
+
+func reportRefs(reports []graph.Community) []events.ReportRef {
+	refs := make([]events.ReportRef, len(reports))
+	for i, c := range reports {
+		refs[i] = events.ReportRef{ID: c.ID, Level: c.Level, Title: c.Title, Rating: c.Rating}
+	}
+	return refs
+}
+
+// localContext reads the retrieved entities' neighbourhood and packs the
+// context's sections under the request's budgets.
+func (s *Service) localContext(ctx context.Context, r request, keys []string) (localContext, error) {
+	var lc localContext
+	ents, err := s.graph.Entities(ctx, r.namespace, keys)
+	if err != nil {
+		return lc, fmt.Errorf("read entities: %w", err)
+	}
+	if len(ents) == 0 {
+		return lc, nil
+	}
+	lc.entities = ents
+	retrieved := make(map[string]bool, len(ents))
+	entKeys := make([]string, len(ents))
+	for i, e := range ents {
+		retrieved[e.Key] = true
+		entKeys[i] = e.Key
+	}
+	rels, err := s.graph.RelationsOf(ctx, r.namespace, entKeys, 0)
+	if err != nil {
+		return lc, fmt.Errorf("read relations: %w", err)
+	}
+	// Degrees count every relation of an entity in the namespace. rels
+	// holds all of the retrieved entities'; the other endpoints' take
+	// one more read, which also gives their chunks for ranking sources.
+	lc.degree = map[string]int{}
+	var neighbours []string
+	for _, rel := range rels {
+		for _, k := range []string{rel.Source, rel.Target} {
+			if retrieved[k] {
+				lc.degree[k]++
+			} else if _, seen := lc.degree[k]; !seen {
+				lc.degree[k] = 0
+				neighbours = append(neighbours, k)
+			}
+		}
+	}
+	chunksOf := make(map[string]map[string]bool, len(ents)+len(neighbours))
+	for _, e := range ents {
+		chunksOf[e.Key] = set(e.ChunkIDs)
+	}
+	if len(neighbours) > 0 {
+		slices.Sort(neighbours)
+		nEnts, err := s.graph.Entities(ctx, r.namespace, neighbours)
+		if err != nil {
+			return lc, fmt.Errorf("read neighbour entities: %w", err)
+		}
+		for _, e := range nEnts {
+			chunksOf[e.Key] = set(e.ChunkIDs)
+		}
+		nRels, err := s.graph.RelationsOf(ctx, r.namespace, neighbours, 0)
+		if err != nil {
+			return lc, fmt.Errorf("read neighbour relations: %w", err)
+		}
+		for _, rel := range nRels {
+			for _, k := range []string{rel.Source, rel.Target} {
+				if !retrieved[k] {
+					lc.degree[k]++
+				}
+			}
+		}
+	}
+
+	relRows := s.rankRelations(&lc, rels, r.MaxTokensLocalContext)
+	chunkRows, err := s.packSources(ctx, r, &lc, rels, chunksOf)
+	if err != nil {
+		return lc, err
+	}
+	reportRows, err := s.packLocalReports(ctx, r, &lc, retrieved)
+	if err != nil {
+		return lc, err
+	}
+	entityRows := make([]string, len(ents))
+	for i, e := range ents {
+		entityRows[i] = csvRow(i, e.Key, cmp.Or(e.Type, graph.UnknownType), e.Description, lc.degree[e.Key])
+	}
+	lc.text = "\n-----Reports-----\n```csv\n" + csvTable([]any{"id", "content"}, reportRows) +
+		"\n```\n-----Entities-----\n```csv\n" + csvTable([]any{"id", "entity", "type", "description", "rank"}, entityRows) +
+		"\n```\n-----Relationships-----\n```csv\n" + csvTable([]any{"id", "source", "target", "description", "weight", "rank"}, relRows) +
+		"\n```\n-----Sources-----\n```csv\n" + csvTable([]any{"id", "content"}, chunkRows) +
+		"\n```\n"
+	return lc, nil
+}
+
+// rankRelations orders the relations by rank, then weight, highest first
+// (_find_most_related_edges_from_entities), and packs them under budget.
+func (s *Service) rankRelations(lc *localContext, rels []graph.Relation, budget int) []string {
+	ranked := make([]rankedRelation, len(rels))
+	for i, rel := range rels {
+		ranked[i] = rankedRelation{rel, lc.degree[rel.Source] + lc.degree[rel.Target]}
+	}
+	slices.SortFunc(ranked, func(a, b rankedRelation) int {
+		return cmp.Or(cmp.Compare(b.rank, a.rank), cmp.Compare(b.Weight, a.Weight),
+			cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
+	})
+	rows, kept := pack(ranked, budget, func(i int, rel rankedRelation) string {
+		return csvRow(i, rel.Source, rel.Target, rel.Description, rel.Weight, rel.rank)
+	})
+	lc.relations = kept
+	return rows
+}
+
+// packSources ranks the retrieved entities' chunks as
+// _find_most_related_text_unit_from_entities does: by the rank of the
+// first entity mentioning them, then by how many of that entity's
+// relations lead to an entity the chunk also mentions; and packs their
+// text under the text-unit budget.
+func (s *Service) packSources(ctx context.Context, r request, lc *localContext, rels []graph.Relation, chunksOf map[string]map[string]bool) ([]string, error) {
+	type candidate struct {
+		id        string
+		order     int
+		relations int
+	}
+	neighboursOf := map[string][]string{}
+	for _, rel := range rels {
+		if rel.Source == rel.Target {
+			continue
+		}
+		neighboursOf[rel.Source] = append(neighboursOf[rel.Source], rel.Target)
+		neighboursOf[rel.Target] = append(neighboursOf[rel.Target], rel.Source)
+	}
+	var cands []candidate
+	seen := map[string]bool{}
+	for order, e := range lc.entities {
+		for _, id := range e.ChunkIDs {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			n := 0
+			for _, other := range neighboursOf[e.Key] {
+				if chunksOf[other][id] {
+					n++
+				}
+			}
+			cands = append(cands, candidate{id, order, n})
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(b.relations, a.relations))
+	})
+	pk := packer{budget: r.MaxTokensTextUnit}
+	for start := 0; start < len(cands) && !pk.full; start += chunkFetchBatch {
+		batch := cands[start:min(start+chunkFetchBatch, len(cands))]
+		ids := make([]string, len(batch))
+		for i, c := range batch {
+			ids[i] = c.id
+		}
+		chunks, err := s.graph.Chunks(ctx, r.namespace, ids)
+		if err != nil {
+			return nil, fmt.Errorf("read chunks: %w", err)
+		}
+		byID := map[string][]graph.Chunk{}
+		for _, c := range chunks {
+			byID[c.ID] = append(byID[c.ID], c)
+		}
+		for _, id := range ids {
+			for _, c := range byID[id] {
+				if !pk.add(csvRow(len(pk.rows), c.Text)) {
+					break
+				}
+				lc.chunks = append(lc.chunks, c)
+			}
+		}
+	}
+	return pk.rows, nil
+}
+
+// packLocalReports picks the reports of the communities holding the most
+// retrieved entities, the best rated first among equals
+// (_find_most_related_community_from_entities), under the report budget.
+func (s *Service) packLocalReports(ctx context.Context, r request, lc *localContext, retrieved map[string]bool) ([]string, error) {
+	comms, err := s.graph.Communities(ctx, r.namespace, r.Level)
+	if err != nil {
+		return nil, fmt.Errorf("read communities: %w", err)
+	}
+	type related struct {
+		c       graph.Community
+		members int
+	}
+	var rel []related
+	for _, c := range comms {
+		if c.Level > r.Level || !hasReport(c) {
+			continue
+		}
+		n := 0
+		for _, k := range c.Keys {
+			if retrieved[k] {
+				n++
+			}
+		}
+		if n > 0 {
+			rel = append(rel, related{c, n})
+		}
+	}
+	slices.SortFunc(rel, func(a, b related) int {
+		return cmp.Or(cmp.Compare(b.members, a.members), cmp.Compare(b.c.Rating, a.c.Rating), cmp.Compare(a.c.ID, b.c.ID))
+	})
+	rows, kept := pack(rel, r.MaxTokensCommunityReport, func(i int, x related) string {
+		return csvRow(i, reportString(x.c))
+	})
+	for _, x := range kept {
+		lc.reports = append(lc.reports, x.c)
+	}
+	return rows, nil
+}
+
+func (s *Service) embedQuestion(ctx context.Context, q string) ([]float32, error) {
+	vecs, err := s.embed.Embed(ctx, []string{q})
+	if err != nil {
+		return nil, fmt.Errorf("embed question: %w", err)
+	}
+	if len(vecs) != 1 {
+		return nil, fmt.Errorf("embed question: got %d vectors for one text", len(vecs))
+	}
+	return vecs[0], nil
+}
+
+func set(items []string) map[string]bool {
+	m := make(map[string]bool, len(items))
+	for _, it := range items {
+		m[it] = true
+	}
+	return m
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
