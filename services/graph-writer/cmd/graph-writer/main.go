@@ -5,18 +5,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/llm"
-	"github.com/kgraph-dev/kgraph/libs/natskv"
-	"github.com/kgraph-dev/kgraph/libs/sqlitegraph"
 	graphwriter "github.com/kgraph-dev/kgraph/services/graph-writer"
 )
 
@@ -37,11 +37,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		MaxClusterSize:         env.Int("KG_COMMUNITY_MAX_SIZE", graphwriter.DefaultMaxClusterSize),
 		SummaryThresholdTokens: env.Int("KG_SUMMARY_THRESHOLD_TOKENS", graphwriter.DefaultSummaryThresholdTokens),
 	}
-	graphPath := env.String("KG_GRAPH_PATH", common.DataPath("graph.db"))
+	stores := backends.ReadConfig(env, common.DataDir)
 	// With KG_LLM_BASE_URL set, an LLM writes description summaries and
 	// community reports; without, reports are extractive.
 	llmCfg, useLLM := llm.ReadConfig(env)
-	p, err := boot.Start(ctx, "graph-writer", common, env.Err(), stdout)
+	p, err := boot.Start(ctx, "graph-writer", common, errors.Join(env.Err(), stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
@@ -51,16 +51,19 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		if err != nil {
 			return fmt.Errorf("llm provider: %w", err)
 		}
-		cache, err := natskv.Open(ctx, p.Bus.JS, bus.BucketLLMCache)
+		cache, _, closeCache, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketLLMCache)
 		if err != nil {
 			return err
 		}
+		defer closeCache()
 		cfg.Chat, cfg.Cache, cfg.Prices = chat, cache, llmCfg.Prices
 	}
-	store, err := sqlitegraph.Open(ctx, graphPath)
+	p.Bus.Unavailable = backends.IsUnavailable
+	store, check, err := backends.OpenGraph(ctx, stores)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	p.Ops.AddCheck(check.Name, check.Check)
 	return p.Run(ctx, graphwriter.New(cfg, p.Bus, store).Run)
 }

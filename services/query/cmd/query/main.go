@@ -4,20 +4,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/hashembed"
 	"github.com/kgraph-dev/kgraph/libs/llm"
-	"github.com/kgraph-dev/kgraph/libs/natskv"
-	"github.com/kgraph-dev/kgraph/libs/sqlitegraph"
-	"github.com/kgraph-dev/kgraph/libs/sqlitevec"
 	"github.com/kgraph-dev/kgraph/services/query"
 )
 
@@ -52,25 +51,26 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	useCache := env.Bool("KG_QUERY_CACHE", true)
 	chatCfg, useLLM := llm.ReadConfig(env)
 	cfg.Prices = chatCfg.Prices
-	graphPath := env.String("KG_GRAPH_PATH", common.DataPath("graph.db"))
-	vectorPath := env.String("KG_VECTOR_PATH", common.DataPath("vectors.db"))
+	stores := backends.ReadConfig(env, common.DataDir)
 	dim := env.Int("KG_EMBED_DIM", 256)
 	embedCfg, useProvider := llm.ReadEmbedConfig(env)
-	p, err := boot.Start(ctx, "query", common, env.Err(), stdout)
+	p, err := boot.Start(ctx, "query", common, errors.Join(env.Err(), stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	graphStore, err := sqlitegraph.Open(ctx, graphPath)
+	graphStore, graphCheck, err := backends.OpenGraph(ctx, stores)
 	if err != nil {
 		return err
 	}
 	defer graphStore.Close()
-	vectors, err := sqlitevec.Open(ctx, vectorPath)
+	p.Ops.AddCheck(graphCheck.Name, graphCheck.Check)
+	vectors, vectorCheck, err := backends.OpenVectors(ctx, stores)
 	if err != nil {
 		return err
 	}
 	defer vectors.Close()
+	p.Ops.AddCheck(vectorCheck.Name, vectorCheck.Check)
 	var embed query.Embedder = hashembed.New(dim)
 	if useProvider {
 		if embed, err = llm.NewEmbedder(embedCfg); err != nil {
@@ -86,10 +86,11 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		opts = append(opts, query.WithChat(chat))
 	}
 	if useCache {
-		cache, err := natskv.Open(ctx, p.Bus.JS, bus.BucketQueryCache)
+		cache, _, closeCache, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketQueryCache)
 		if err != nil {
 			return fmt.Errorf("response cache: %w", err)
 		}
+		defer closeCache()
 		opts = append(opts, query.WithCache(cache))
 	}
 	return p.Run(ctx, query.New(cfg, p.NC, p.Log, embed, vectors, graphStore, opts...).Run)
