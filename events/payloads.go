@@ -42,7 +42,10 @@ type DocumentSubmitted struct {
 	ContentBytes  int               `json:"content_bytes,omitempty" jsonschema:"minimum=0"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
 	ClientID      string            `json:"client_id,omitempty" jsonschema:"maxLength=128"`
-	SubmittedAt   time.Time         `json:"submitted_at"`
+	// Force re-ingests content already claimed in the namespace instead of
+	// ending the job as a duplicate; the new job takes over the claim.
+	Force       bool      `json:"force,omitempty"`
+	SubmittedAt time.Time `json:"submitted_at"`
 }
 
 // JSONSchemaExtend makes the schema require the text, inline or by reference.

@@ -24,6 +24,7 @@ const Source = "kgraph/dedup"
 // Claims is the atomic claim store (JetStream KV or Redis).
 type Claims interface {
 	Create(ctx context.Context, key string, value []byte) (uint64, error)
+	Put(ctx context.Context, key string, value []byte) (uint64, error)
 	Get(ctx context.Context, key string) ([]byte, uint64, error)
 }
 
@@ -89,7 +90,13 @@ func (s *Service) handleSubmitted(ctx context.Context, e events.Event[events.Doc
 		return fmt.Errorf("encode claim: %w", err)
 	}
 	winner := jobstate.Claim{JobID: d.JobID, DocID: d.DocID}
-	if _, err := s.claims.Create(ctx, key, claim); err != nil {
+	if d.Force {
+		// A forced submission takes over the claim: later duplicates point
+		// at the newest ingestion.
+		if _, err := s.claims.Put(ctx, key, claim); err != nil {
+			return fmt.Errorf("claim %s: %w", key, err)
+		}
+	} else if _, err := s.claims.Create(ctx, key, claim); err != nil {
 		if !errors.Is(err, kv.ErrExists) {
 			return fmt.Errorf("claim %s: %w", key, err)
 		}

@@ -170,6 +170,7 @@ type SubmitBody struct {
 	Metadata  map[string]string `json:"metadata,omitempty" doc:"Free-form string metadata kept with the job."`
 	DocID     string            `json:"doc_id,omitempty" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9_.:-]*$" doc:"Your id for the document; derived from the content when omitted."`
 	Namespace string            `json:"namespace,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9][A-Za-z0-9_-]*$" doc:"Namespace (tenant or collection); default \"default\"."`
+	Force     bool              `json:"force,omitempty" doc:"Re-ingest even if the same content was already ingested in the namespace."`
 }
 
 // SubmitReply answers a submission.
@@ -347,7 +348,7 @@ func (s *Server) submit(ctx context.Context, in SubmitBody) (SubmitReply, error)
 	reply := SubmitReply{JobID: jobID, DocID: docID, Namespace: ns, Status: string(jobstate.StatusPending)}
 	// Tell the client at once when the content is already claimed; dedup
 	// still decides (and records the job as duplicate) from the event.
-	if raw, _, err := s.deps.Claims.Get(ctx, jobstate.ClaimKey(ns, hash)); err == nil {
+	if raw, _, err := s.deps.Claims.Get(ctx, jobstate.ClaimKey(ns, hash)); err == nil && !in.Force {
 		var c jobstate.Claim
 		if json.Unmarshal(raw, &c) == nil && c.JobID != "" {
 			reply.Duplicate, reply.ExistingJobID, reply.Status = true, c.JobID, string(jobstate.StatusDuplicate)
@@ -356,7 +357,7 @@ func (s *Server) submit(ctx context.Context, in SubmitBody) (SubmitReply, error)
 	e := events.New(events.DerivedID(jobID, string(events.TypeDocumentSubmitted)), Source, events.DocumentSubmitted{
 		JobRef:     events.JobRef{JobID: jobID, DocID: docID, Namespace: ns},
 		ContentRef: ref, ContentSHA256: hash, ContentBytes: len(in.Content), Metadata: in.Metadata,
-		ClientID: "", SubmittedAt: s.now().UTC(),
+		ClientID: "", Force: in.Force, SubmittedAt: s.now().UTC(),
 	}, s.now())
 	// The 202 goes out only after the stream has stored the event, so an
 	// acknowledged submission survives a restart of any process.
