@@ -9,16 +9,18 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/graph"
 )
 
+// partitionLabels are the labels of every node a store writes.
+func partitionLabels() []string {
+	return []string{"Document", "Chunk", "Entity", "GenerationShard", "Namespace", "Community", "EntitySummary"}
+}
+
 // DeletePartition deletes every node of the store's partition, so tests
 // sharing one database leave nothing behind.
 func (s *Store) DeletePartition(ctx context.Context) error {
 	params := map[string]any{"prefix": identity(s.partition)}
 	// Up to 10,000 nodes a transaction; the labels are fixed text.
-	for _, query := range []string{
-		`MATCH (n:Document) WHERE n.scope STARTS WITH $prefix WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted`,
-		`MATCH (n:Chunk) WHERE n.scope STARTS WITH $prefix WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted`,
-		`MATCH (n:Entity) WHERE n.scope STARTS WITH $prefix WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted`,
-	} {
+	for _, label := range partitionLabels() {
+		query := `MATCH (n:` + label + `) WHERE n.scope STARTS WITH $prefix WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS deleted`
 		for {
 			deleted, err := s.write(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 				counts, err := collect(ctx, tx, query, params, func(r *neo4j.Record) (int, error) { return recordInt(r, "deleted") })
@@ -38,7 +40,8 @@ func (s *Store) DeletePartition(ctx context.Context) error {
 	return nil
 }
 
-// NodesInPartition counts the partition's nodes of every label.
+// NodesInPartition counts the partition's graph nodes (documents, chunks
+// and entities); the derived data's nodes are not counted.
 func (s *Store) NodesInPartition(ctx context.Context) (int, error) {
 	var total int
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
@@ -50,6 +53,27 @@ func (s *Store) NodesInPartition(ctx context.Context) (int, error) {
 			return nil, err
 		}
 		total = counts[0]
+		return nil, nil
+	})
+	return total, err
+}
+
+// AllNodesInPartition counts the partition's nodes of every label the
+// store writes, derived data included.
+func (s *Store) AllNodesInPartition(ctx context.Context) (int, error) {
+	var total int
+	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		total = 0
+		for _, label := range partitionLabels() {
+			counts, err := collect(ctx, tx,
+				`MATCH (n:`+label+`) WHERE n.scope STARTS WITH $prefix RETURN count(n) AS nodes`,
+				map[string]any{"prefix": identity(s.partition)},
+				func(r *neo4j.Record) (int, error) { return recordInt(r, "nodes") })
+			if err != nil {
+				return nil, err
+			}
+			total += counts[0]
+		}
 		return nil, nil
 	})
 	return total, err

@@ -1,10 +1,14 @@
 package neo4jgraph
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/neo4j/neo4j-go-driver/v6/neo4j"
 
@@ -12,27 +16,40 @@ import (
 )
 
 // A merge is four queries in one transaction: lock the document and write
-// the chunk, lock the entities, replace the contribution, then count and
-// clean up. Every query takes its input as parameters only; no input string
-// is ever part of a query's text.
+// the chunk, lock the entities, replace the contribution, then count, clean
+// up and count the change in the namespace's generation. A redelivered
+// chunk is two: lock the document and find the chunk unchanged, then
+// release the document. Every query takes its input as parameters only; no
+// input string is ever part of a query's text.
 const (
 	// lockDocumentAndUpsertChunk write-locks the document first (setting
 	// _LOCK_ is the documented way to take a node's write lock in Cypher; it
 	// is removed again before commit), which serialises the merges of one
 	// document's chunks and so keeps the document's counts exact. It then
 	// creates or updates the chunk and returns the chunk's previous
-	// contribution.
+	// contribution, or only that the chunk is unchanged: its fingerprint
+	// covers everything the merge writes.
 	lockDocumentAndUpsertChunk = `
 MERGE (d:Document {uid: $doc})
   ON CREATE SET d.scope = $scope, d.namespace = $namespace, d.doc_id = $docID, d.entities = 0, d.relations = 0
 SET d._LOCK_ = true
 MERGE (c:Chunk {uid: $chunk})
   ON CREATE SET c.scope = $scope, c.namespace = $namespace, c.doc = $doc, c.doc_id = $docID, c.chunk_id = $chunkID
-SET c.job_id = $jobID, c.chunk_index = $index, c.text = $text, c.tokens = $tokens
 MERGE (d)-[:HAS_CHUNK]->(c)
-RETURN
-  COLLECT { MATCH (c)-[:MENTIONS]->(e:Entity) RETURN e {.uid, .key} } AS entities,
-  COLLECT { MATCH (s:Entity)-[:RELATED {chunk: $chunk}]->(t:Entity) RETURN {src: s.uid, dst: t.uid} } AS relations`
+WITH c, coalesce(c.fingerprint = $fingerprint, false) AS unchanged
+FOREACH (_ IN CASE WHEN unchanged THEN [] ELSE [true] END |
+  SET c.job_id = $jobID, c.chunk_index = $index, c.text = $text, c.tokens = $tokens, c.fingerprint = $fingerprint)
+RETURN unchanged,
+  CASE WHEN unchanged THEN [] ELSE COLLECT { MATCH (c)-[:MENTIONS]->(e:Entity) RETURN e {.uid, .key} } END AS entities,
+  CASE WHEN unchanged THEN [] ELSE COLLECT {
+    MATCH (s:Entity)-[:RELATED {chunk: $chunk}]->(t:Entity) RETURN {src: s.uid, dst: t.uid}
+  } END AS relations`
+
+	// releaseDocument ends the merge of an unchanged chunk.
+	releaseDocument = `
+MATCH (d:Document {uid: $doc})
+REMOVE d._LOCK_
+RETURN d.entities AS entities, d.relations AS relations`
 
 	// lockEntities creates missing entities and write-locks all of them in
 	// the order of $entities, which every transaction sorts by uid.
@@ -66,7 +83,9 @@ CALL {
 }`
 
 	// finishMerge updates the document's counts and releases the locks'
-	// markers, deleting the entities nothing mentions any more.
+	// markers, deleting the entities nothing mentions any more, and counts
+	// the change in the document's generation shard. The shard is locked
+	// last, so it is held only while the transaction commits.
 	//
 	// The counts change only for the keys the chunk gained or lost
 	// ($changedEntities, $changedRelations), by +1 for each gained and -1
@@ -104,7 +123,15 @@ CALL {
 MATCH (d:Document {uid: $doc})
 SET d.entities = d.entities + entityDelta, d.relations = d.relations + relationDelta
 REMOVE d._LOCK_
+WITH d
+` + bumpGeneration + `
 RETURN d.entities AS entities, d.relations AS relations`
+
+	// bumpGeneration adds one to the generation shard $generationShard.
+	bumpGeneration = `
+MERGE (g:GenerationShard {uid: $generationShard})
+  ON CREATE SET g.scope = $scope, g.namespace = $namespace, g.generation = 0
+SET g.generation = g.generation + 1`
 )
 
 // MergeChunk replaces the chunk's previous contribution (if any) with this
@@ -191,20 +218,49 @@ func (s *Store) newMerge(chunk graph.ChunkGraph) *merge {
 		}
 	}
 	m.params = map[string]any{
-		"scope":     s.scope(chunk.Namespace),
-		"namespace": chunk.Namespace,
-		"doc":       s.documentUID(chunk.Namespace, chunk.DocID),
-		"docID":     chunk.DocID,
-		"chunk":     s.chunkUID(chunk.Namespace, chunk.DocID, chunk.ChunkID),
-		"chunkID":   chunk.ChunkID,
-		"jobID":     chunk.JobID,
-		"index":     int64(chunk.Index),
-		"text":      chunk.Text,
-		"tokens":    int64(chunk.Tokens),
-		"mentions":  mentions,
-		"relations": relations,
+		"scope":           s.scope(chunk.Namespace),
+		"namespace":       chunk.Namespace,
+		"doc":             s.documentUID(chunk.Namespace, chunk.DocID),
+		"docID":           chunk.DocID,
+		"chunk":           s.chunkUID(chunk.Namespace, chunk.DocID, chunk.ChunkID),
+		"chunkID":         chunk.ChunkID,
+		"jobID":           chunk.JobID,
+		"index":           int64(chunk.Index),
+		"text":            chunk.Text,
+		"tokens":          int64(chunk.Tokens),
+		"mentions":        mentions,
+		"relations":       relations,
+		"fingerprint":     fingerprint(chunk, contrib),
+		"generationShard": s.generationShardUID(chunk.Namespace, chunk.DocID),
 	}
 	return m
+}
+
+// fingerprint hashes everything a merge of the chunk writes besides its
+// identity: the chunk's values and its mentions, in key order since the
+// stored mentions have none. Equal fingerprints mean the merge would change
+// nothing.
+func fingerprint(chunk graph.ChunkGraph, contrib contribution) string {
+	h := sha256.New()
+	write := func(parts ...string) { h.Write([]byte(identity(parts...))) }
+	number := func(n float64) string { return strconv.FormatFloat(n, 'g', -1, 64) }
+	write(chunk.JobID, strconv.Itoa(chunk.Index), chunk.Text, strconv.Itoa(chunk.Tokens))
+	entities := slices.SortedFunc(slices.Values(contrib.entities), func(a, b entityMention) int {
+		return cmp.Compare(a.key, b.key)
+	})
+	write(strconv.Itoa(len(entities)))
+	for _, e := range entities {
+		write(e.key, e.name, e.typ, e.description)
+	}
+	relations := slices.SortedFunc(slices.Values(contrib.relations), func(a, b relationMention) int {
+		return cmp.Or(cmp.Compare(a.src, b.src), cmp.Compare(a.dst, b.dst))
+	})
+	write(strconv.Itoa(len(relations)))
+	for _, r := range relations {
+		write(r.src, r.dst, r.description, number(r.weight), strconv.Itoa(len(r.keywords)))
+		write(r.keywords...)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // with returns the merge's parameters plus more.
@@ -214,18 +270,29 @@ func (m *merge) with(more map[string]any) map[string]any {
 	return params
 }
 
-// previous is the chunk's stored contribution.
+// previous is the chunk's stored contribution, or only that it is the
+// merge's already.
 type previous struct {
+	unchanged bool
 	entities  []entityParam // uid and key only
 	relations []uidPair
 }
 
 // replace swaps the chunk's stored contribution for the new one and returns
-// the document's counts afterwards.
+// the document's counts afterwards. A merge that changes anything counts in
+// the namespace's generation; a redelivery writes nothing but the
+// document's lock marker.
 func (m *merge) replace(ctx context.Context, tx neo4j.ManagedTransaction) (docCounts, error) {
 	prev, err := single(ctx, tx, lockDocumentAndUpsertChunk, m.params, previousOf)
 	if err != nil {
 		return docCounts{}, fmt.Errorf("lock document and write chunk: %w", err)
+	}
+	if prev.unchanged {
+		counts, err := single(ctx, tx, releaseDocument, m.params, docCountsOf)
+		if err != nil {
+			return docCounts{}, fmt.Errorf("release document: %w", err)
+		}
+		return counts, nil
 	}
 
 	// Lock every entity the chunk mentioned or mentions, in uid order.
@@ -315,6 +382,11 @@ func changed[K comparable](before, after []K, row func(key K, gained bool) map[s
 
 func previousOf(r *neo4j.Record) (previous, error) {
 	var prev previous
+	unchanged, err := recordValue[bool](r, "unchanged")
+	if err != nil {
+		return previous{}, err
+	}
+	prev.unchanged = unchanged
 	entities, err := recordMaps(r, "entities")
 	if err != nil {
 		return previous{}, err
@@ -375,7 +447,8 @@ SET e._LOCK_ = true`
 
 	// deleteDocumentContents deletes the document, its chunks and their
 	// mentions, then releases the entities' lock markers, deleting the
-	// entities nothing mentions any more.
+	// entities nothing mentions any more, and counts the deletion in the
+	// document's generation shard.
 	deleteDocumentContents = `
 CALL {
   MATCH (:Document {uid: $doc})-[:HAS_CHUNK]->(c:Chunk)
@@ -394,11 +467,15 @@ CALL {
   WITH e
   WHERE NOT EXISTS { (e)<-[:MENTIONS]-() }
   DETACH DELETE e
+}
+CALL {` + bumpGeneration + `
 }`
 )
 
 // DeleteDocument removes the document's chunks and every mention they made;
 // entities and relations nothing else mentions disappear with them.
+// Deleting a document the namespace does not have changes nothing, its
+// generation included.
 func (s *Store) DeleteDocument(ctx context.Context, namespace, docID string) error {
 	if err := checkNamespace(namespace); err != nil {
 		return fmt.Errorf("delete document %s: %w", docID, err)
@@ -420,7 +497,10 @@ func (s *Store) DeleteDocument(ctx context.Context, namespace, docID string) err
 		if err := run(ctx, tx, lockExistingEntities, map[string]any{"uids": uids}); err != nil {
 			return nil, fmt.Errorf("lock entities: %w", err)
 		}
-		if err := run(ctx, tx, deleteDocumentContents, map[string]any{"doc": params["doc"], "uids": uids}); err != nil {
+		if err := run(ctx, tx, deleteDocumentContents, map[string]any{
+			"doc": params["doc"], "uids": uids, "scope": s.scope(namespace), "namespace": namespace,
+			"generationShard": s.generationShardUID(namespace, docID),
+		}); err != nil {
 			return nil, fmt.Errorf("delete chunks and mentions: %w", err)
 		}
 		return nil, nil

@@ -401,3 +401,101 @@ func TestConcurrentOverlappingWriters(t *testing.T) {
 		require.Equal(t, want, got, "document %s", last.DocID)
 	}
 }
+
+// TestGenerationCountsConcurrentChanges merges documents concurrently, each
+// chunk twice, and deletes some of them: the generation counts every change
+// exactly once however the merges interleave, and no redelivery.
+func TestGenerationCountsConcurrentChanges(t *testing.T) {
+	const (
+		namespace    = "generations"
+		docs         = 12
+		chunksPerDoc = 5
+		deleted      = 4
+	)
+	s := openStore(t)
+	defer s.Close()
+	ctx := t.Context()
+	errs := make(chan error, docs)
+	var wg sync.WaitGroup
+	for d := range docs {
+		wg.Go(func() {
+			chunks := overlappingDocument(namespace, d, chunksPerDoc)
+			for _, c := range append(chunks, chunks...) {
+				if _, err := s.MergeChunk(ctx, c); err != nil {
+					errs <- fmt.Errorf("document %d: %w", d, err)
+					return
+				}
+			}
+			if d < deleted {
+				if err := s.DeleteDocument(ctx, namespace, chunks[0].DocID); err != nil {
+					errs <- fmt.Errorf("delete document %d: %w", d, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	generation, err := s.Generation(ctx, namespace)
+	require.NoError(t, err)
+	require.Equal(t, uint64(docs*chunksPerDoc+deleted), generation)
+	counts, err := s.Counts(ctx, namespace)
+	require.NoError(t, err)
+	require.Equal(t, docs-deleted, counts.Documents)
+}
+
+// TestDerivedDataIsPartitionScoped checks that generations, communities and
+// summaries stay in their partition, and that nothing of them is left
+// after the partition is deleted.
+func TestDerivedDataIsPartitionScoped(t *testing.T) {
+	a, b := openStore(t), openStore(t)
+	defer a.Close()
+	defer b.Close()
+	ctx := t.Context()
+	chunk := graph.ChunkGraph{
+		Namespace: "ns", DocID: "doc", ChunkID: "c0",
+		Entities: []events.Entity{{Name: "Scrooge", Type: "PERSON", Description: "A miser."}},
+	}
+	_, err := a.MergeChunk(ctx, chunk)
+	require.NoError(t, err)
+	require.NoError(t, a.SetSummaries(ctx, "ns", []graph.Summary{
+		{Key: "SCROOGE", SourceHash: graph.DescriptionHash("A miser."), Text: "Stingy."},
+	}))
+	community := graph.Community{ID: "c0-x", Keys: []string{"SCROOGE"}, Title: "Scrooge alone", Hash: "h"}
+	require.NoError(t, a.ReplaceCommunities(ctx, "ns", 1, []graph.Community{community}))
+
+	gen, err := b.Generation(ctx, "ns")
+	require.NoError(t, err)
+	require.Zero(t, gen)
+	gen, err = b.CommunitiesGeneration(ctx, "ns")
+	require.NoError(t, err)
+	require.Zero(t, gen)
+	cs, err := b.Communities(ctx, "ns", -1)
+	require.NoError(t, err)
+	require.Empty(t, cs)
+	_, err = b.MergeChunk(ctx, chunk)
+	require.NoError(t, err)
+	es, err := b.Entities(ctx, "ns", []string{"SCROOGE"})
+	require.NoError(t, err)
+	require.Equal(t, "A miser.", es[0].Description, "a's summary does not apply in b")
+
+	es, err = a.Entities(ctx, "ns", []string{"SCROOGE"})
+	require.NoError(t, err)
+	require.Equal(t, "Stingy.", es[0].Description)
+	cs, err = a.Communities(ctx, "ns", -1)
+	require.NoError(t, err)
+	require.Equal(t, []graph.Community{community}, cs)
+
+	nodes, err := a.AllNodesInPartition(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3+1+1+1+1, nodes, "document, chunk, entity, generation shard, namespace, community, summary")
+	require.NoError(t, a.DeletePartition(ctx))
+	nodes, err = a.AllNodesInPartition(ctx)
+	require.NoError(t, err)
+	require.Zero(t, nodes)
+	es, err = b.Entities(ctx, "ns", []string{"SCROOGE"})
+	require.NoError(t, err)
+	require.Len(t, es, 1, "deleting a's partition leaves b alone")
+}

@@ -71,16 +71,28 @@ RETURN ` + relationMentionColumns
 )
 
 // Entities returns the entities with the given keys, in the order of the
-// keys; keys nothing mentions are skipped, repeated keys returned once.
+// keys; keys nothing mentions are skipped, repeated keys returned once. An
+// entity's description is its summary while that summarises the joined
+// description.
 func (s *Store) Entities(ctx context.Context, namespace string, keys []string) ([]graph.Entity, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read entities: %w", err)
 	}
 	keys = distinct(keys)
 	groups := make(map[string][]entityRow, len(keys))
+	sums := summaries{}
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		clear(groups) // the driver may retry the transaction
-		return nil, readEntityMentions(ctx, tx, entityMentionsOfUIDs, map[string]any{"uids": s.entityUIDs(namespace, keys)}, groups)
+		clear(sums)
+		err := readEntityMentions(ctx, tx, entityMentionsOfUIDs, map[string]any{"uids": s.entityUIDs(namespace, keys)}, groups)
+		if err != nil || len(groups) == 0 {
+			return nil, err
+		}
+		found := make([]string, 0, len(groups))
+		for key := range groups {
+			found = append(found, s.summaryUID(namespace, key))
+		}
+		return nil, readSummaries(ctx, tx, summariesOfUIDs, map[string]any{"uids": found}, sums)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read entities: %w", err)
@@ -88,7 +100,9 @@ func (s *Store) Entities(ctx context.Context, namespace string, keys []string) (
 	var out []graph.Entity
 	for _, key := range keys {
 		if rows, ok := groups[key]; ok {
-			out = append(out, aggregateEntity(key, rows))
+			e := aggregateEntity(key, rows)
+			sums.apply(&e)
+			out = append(out, e)
 		}
 	}
 	return out, nil
@@ -203,18 +217,23 @@ func (s *Store) Counts(ctx context.Context, namespace string) (graph.Counts, err
 }
 
 // Snapshot returns every entity and relation of the namespace, sorted by
-// key.
+// key, entities with their current summaries as in Entities.
 func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return graph.Snapshot{}, fmt.Errorf("snapshot: %w", err)
 	}
 	entityGroups := make(map[string][]entityRow)
 	relationGroups := make(map[relationKey][]relationRow)
+	sums := summaries{}
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		clear(entityGroups)
 		clear(relationGroups)
+		clear(sums)
 		params := map[string]any{"scope": s.scope(namespace)}
 		if err := readEntityMentions(ctx, tx, entityMentionsOfScope, params, entityGroups); err != nil {
+			return nil, err
+		}
+		if err := readSummaries(ctx, tx, summariesOfScope, params, sums); err != nil {
 			return nil, err
 		}
 		return nil, readRelationMentions(ctx, tx, relationMentionsOfScope, params, func(key relationKey, row relationRow) {
@@ -226,7 +245,9 @@ func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot,
 	}
 	var snap graph.Snapshot
 	for _, key := range slices.Sorted(maps.Keys(entityGroups)) {
-		snap.Entities = append(snap.Entities, aggregateEntity(key, entityGroups[key]))
+		e := aggregateEntity(key, entityGroups[key])
+		sums.apply(&e)
+		snap.Entities = append(snap.Entities, e)
 	}
 	relationKeys := slices.SortedFunc(maps.Keys(relationGroups), func(a, b relationKey) int {
 		return cmp.Or(cmp.Compare(a.src, b.src), cmp.Compare(a.dst, b.dst))

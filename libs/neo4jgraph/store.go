@@ -20,6 +20,27 @@
 // contributions can be found and replaced. An entity exists while a chunk
 // mentions it. Document counts (entities, relations) are the distinct
 // entities and relations its chunks mention, kept up to date by each merge.
+// A chunk's fingerprint hashes everything its last merge wrote, so a
+// redelivery is recognised without comparing every mention.
+//
+// Besides the graph, the store keeps what is derived from it, in nodes
+// without relationships:
+//
+//	(:GenerationShard {uid, scope, namespace, generation})
+//	(:Namespace {uid, scope, namespace, communities_generation})
+//	(:Community {uid, scope, namespace, community_id, level, parent, keys,
+//	  title, summary, rating, rating_explanation, findings, hash})
+//	(:EntitySummary {uid, scope, namespace, key, source_hash, text})
+//
+// A namespace's generation is the sum of its generation shards: each merge
+// that changes the namespace, and each deletion of a document, adds one to
+// the shard of its document in the same transaction. One counter would
+// hold a lock across the commit of every such merge in the namespace,
+// serialising them; shards only serialise merges of documents that share
+// one. The shards only grow, so reading them one after the other (reads
+// are read-committed) still gives a generation that never goes back.
+// Findings are stored as JSON; summaries outlive the entity they summarise,
+// as a deleted entity may come back with the same description.
 //
 // Community Edition has one user database and only single-property
 // uniqueness constraints, so every node carries a uid that encodes its whole
@@ -37,6 +58,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -118,6 +140,12 @@ func schemaStatements() []string {
 		`CREATE INDEX kgraph_chunk_scope_id IF NOT EXISTS FOR (c:Chunk) ON (c.scope, c.chunk_id)`,
 		`CREATE INDEX kgraph_entity_scope IF NOT EXISTS FOR (e:Entity) ON (e.scope)`,
 		`CREATE INDEX kgraph_related_chunk IF NOT EXISTS FOR ()-[r:RELATED]-() ON (r.chunk)`,
+		`CREATE CONSTRAINT kgraph_generation_shard_uid IF NOT EXISTS FOR (g:GenerationShard) REQUIRE g.uid IS UNIQUE`,
+		`CREATE CONSTRAINT kgraph_namespace_uid IF NOT EXISTS FOR (n:Namespace) REQUIRE n.uid IS UNIQUE`,
+		`CREATE CONSTRAINT kgraph_community_uid IF NOT EXISTS FOR (c:Community) REQUIRE c.uid IS UNIQUE`,
+		`CREATE INDEX kgraph_community_scope IF NOT EXISTS FOR (c:Community) ON (c.scope)`,
+		`CREATE CONSTRAINT kgraph_entity_summary_uid IF NOT EXISTS FOR (s:EntitySummary) REQUIRE s.uid IS UNIQUE`,
+		`CREATE INDEX kgraph_entity_summary_scope IF NOT EXISTS FOR (s:EntitySummary) ON (s.scope)`,
 		// Keys are names upper-cased with whitespace collapsed, so searching
 		// them (case-insensitively, as full-text search does) finds entities
 		// by name. Eventually consistent: updating Lucene at commit made
@@ -281,6 +309,40 @@ func (s *Store) documentUID(namespace, docID string) string {
 func (s *Store) chunkUID(namespace, docID, chunkID string) string {
 	return s.scope(namespace) + identity(docID, chunkID)
 }
+
+// generationShards is the number of generation counters of a namespace.
+const generationShards = 16
+
+// generationShardUID is the uid of the generation shard a document's merges
+// and deletion count in.
+func (s *Store) generationShardUID(namespace, docID string) string {
+	h := fnv.New32a()
+	h.Write([]byte(docID))
+	return s.shardUID(namespace, int(h.Sum32()%generationShards))
+}
+
+func (s *Store) generationShardUIDs(namespace string) []string {
+	uids := make([]string, generationShards)
+	for i := range uids {
+		uids[i] = s.shardUID(namespace, i)
+	}
+	return uids
+}
+
+func (s *Store) shardUID(namespace string, shard int) string {
+	return s.scope(namespace) + identity(strconv.Itoa(shard))
+}
+
+// namespaceUID is the uid of the namespace's node; the label tells it from
+// other nodes whose uid is the scope alone.
+func (s *Store) namespaceUID(namespace string) string { return s.scope(namespace) }
+
+func (s *Store) communityUID(namespace string, level int, id string) string {
+	return s.scope(namespace) + identity(strconv.Itoa(level), id)
+}
+
+// summaryUID equals the entity's uid; the labels keep them apart.
+func (s *Store) summaryUID(namespace, key string) string { return s.entityUID(namespace, key) }
 
 func checkNamespace(namespace string) error {
 	if namespace == "" {

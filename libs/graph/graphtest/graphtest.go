@@ -37,14 +37,14 @@ type Store interface {
 	Counts(ctx context.Context, namespace string) (graph.Counts, error)
 	Snapshot(ctx context.Context, namespace string) (graph.Snapshot, error)
 	Close() error
+	CommunityStore
 }
 
-// CommunityStore is the contract of a store that also keeps what GraphRAG
+// CommunityStore is the part of the contract that keeps what GraphRAG
 // derives from the graph: a generation counter telling when the graph
 // changed, the communities with their reports, and entity description
 // summaries.
 type CommunityStore interface {
-	Store
 	// Generation increases with every merge or deletion that changes the
 	// namespace (a redelivered chunk changes nothing); 0 for a namespace
 	// nothing was merged into.
@@ -65,9 +65,7 @@ type CommunityStore interface {
 }
 
 // Run runs the contract suite. open must return a new, empty store each
-// time it is called; Run closes it when the subtest ends. Stores that
-// implement CommunityStore also run its subtests; for the others those
-// subtests are skipped, saying so.
+// time it is called; Run closes it when the subtest ends.
 func Run(t *testing.T, open func(t *testing.T) Store) {
 	openStore := func(t *testing.T) Store {
 		t.Helper()
@@ -99,30 +97,12 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"large batch", testLargeBatch},
 		{"special characters round-trip", testSpecialCharacters},
 		{"chunk identity required", testChunkIdentityRequired},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, openStore) })
-	}
-
-	openCommunityStore := func(t *testing.T) CommunityStore {
-		t.Helper()
-		s := openStore(t)
-		cs, ok := s.(CommunityStore)
-		if !ok {
-			t.Skipf("%T does not implement graphtest.CommunityStore (generations, communities, summaries)", s)
-		}
-		return cs
-	}
-	communityTests := []struct {
-		name string
-		run  func(t *testing.T, open func(t *testing.T) CommunityStore)
-	}{
 		{"generation counts changes", testGeneration},
 		{"communities round trip and replace", testCommunities},
 		{"summaries apply while their source is current", testSummaries},
 	}
-	for _, tc := range communityTests {
-		t.Run(tc.name, func(t *testing.T) { tc.run(t, openCommunityStore) })
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, openStore) })
 	}
 }
 
@@ -814,7 +794,7 @@ func communities(t *testing.T, s CommunityStore, namespace string, maxLevel int)
 	return cs
 }
 
-func testGeneration(t *testing.T, open func(t *testing.T) CommunityStore) {
+func testGeneration(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	const other = "other-ns"
 	require.Zero(t, generation(t, s, ns), "unknown namespace")
@@ -881,7 +861,7 @@ func testGeneration(t *testing.T, open func(t *testing.T) CommunityStore) {
 	changed("re-ingesting after deletion")
 }
 
-func testCommunities(t *testing.T, open func(t *testing.T) CommunityStore) {
+func testCommunities(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	require.Empty(t, communities(t, s, ns, -1))
 	require.Zero(t, communitiesGeneration(t, s, ns))
@@ -939,7 +919,7 @@ func testCommunities(t *testing.T, open func(t *testing.T) CommunityStore) {
 	require.Equal(t, uint64(12), communitiesGeneration(t, s, ns))
 }
 
-func testSummaries(t *testing.T, open func(t *testing.T) CommunityStore) {
+func testSummaries(t *testing.T, open func(t *testing.T) Store) {
 	s := open(t)
 	const otherNS = "other-ns"
 	d1 := chunk(ns, "d1", 0, []events.Entity{ent("Scrooge", "PERSON", "A miser."), ent("Marley", "PERSON", "A ghost.")},

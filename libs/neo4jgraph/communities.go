@@ -1,0 +1,341 @@
+package neo4jgraph
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/neo4j/neo4j-go-driver/v6/neo4j"
+
+	"github.com/kgraph-dev/kgraph/libs/graph"
+)
+
+// rowsPerQuery caps the rows one UNWIND query writes, so a large
+// replacement is several moderate messages within its one transaction.
+const rowsPerQuery = 1000
+
+const (
+	readGeneration = `
+UNWIND $shards AS uid
+MATCH (g:GenerationShard {uid: uid})
+RETURN sum(g.generation) AS generation`
+
+	readCommunitiesGeneration = `
+OPTIONAL MATCH (n:Namespace {uid: $namespaceUID})
+RETURN coalesce(n.communities_generation, 0) AS generation`
+
+	// recordCommunitiesGeneration also write-locks the namespace's node
+	// first, which serialises replacements of the namespace's communities.
+	recordCommunitiesGeneration = `
+MERGE (n:Namespace {uid: $namespaceUID})
+  ON CREATE SET n.scope = $scope, n.namespace = $namespace
+SET n.communities_generation = $generation`
+
+	deleteCommunities = `
+MATCH (c:Community {scope: $scope})
+DELETE c`
+
+	createCommunities = `
+UNWIND $rows AS row
+CREATE (:Community {uid: row.uid, scope: $scope, namespace: $namespace, community_id: row.id, level: row.level,
+  parent: row.parent, keys: row.keys, title: row.title, summary: row.summary, rating: row.rating,
+  rating_explanation: row.ratingExplanation, findings: row.findings, hash: row.hash})`
+
+	communitiesOfScope = `
+MATCH (c:Community {scope: $scope})
+WHERE $maxLevel < 0 OR c.level <= $maxLevel
+RETURN c.community_id AS id, c.level AS level, c.parent AS parent, c.keys AS keys, c.title AS title,
+  c.summary AS summary, c.rating AS rating, c.rating_explanation AS rating_explanation,
+  c.findings AS findings, c.hash AS hash`
+
+	upsertSummaries = `
+UNWIND $rows AS row
+MERGE (s:EntitySummary {uid: row.uid})
+  ON CREATE SET s.scope = $scope, s.namespace = $namespace, s.key = row.key
+SET s.source_hash = row.sourceHash, s.text = row.text`
+
+	summaryColumns = `s.key AS key, s.source_hash AS source_hash, s.text AS text`
+
+	summariesOfUIDs = `
+UNWIND $uids AS uid
+MATCH (s:EntitySummary {uid: uid})
+RETURN ` + summaryColumns
+
+	summariesOfScope = `
+MATCH (s:EntitySummary {scope: $scope})
+RETURN ` + summaryColumns
+)
+
+// Generation returns the namespace's generation: a counter that every merge
+// or deletion that changes the namespace increases, 0 for a namespace
+// nothing was ever merged into.
+func (s *Store) Generation(ctx context.Context, namespace string) (uint64, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return 0, fmt.Errorf("read generation: %w", err)
+	}
+	gen, err := s.readCounter(ctx, readGeneration, map[string]any{"shards": s.generationShardUIDs(namespace)})
+	if err != nil {
+		return 0, fmt.Errorf("read generation of %s: %w", namespace, err)
+	}
+	return gen, nil
+}
+
+// CommunitiesGeneration returns the generation the namespace's communities
+// were built from (see ReplaceCommunities), 0 if they never were.
+func (s *Store) CommunitiesGeneration(ctx context.Context, namespace string) (uint64, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return 0, fmt.Errorf("read communities generation: %w", err)
+	}
+	gen, err := s.readCounter(ctx, readCommunitiesGeneration, map[string]any{"namespaceUID": s.namespaceUID(namespace)})
+	if err != nil {
+		return 0, fmt.Errorf("read communities generation of %s: %w", namespace, err)
+	}
+	return gen, nil
+}
+
+// readCounter runs a query returning one non-negative integer, generation.
+func (s *Store) readCounter(ctx context.Context, cypher string, params map[string]any) (uint64, error) {
+	var n int
+	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		var err error
+		n, err = single(ctx, tx, cypher, params, func(r *neo4j.Record) (int, error) {
+			return recordInt(r, "generation")
+		})
+		return nil, err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("negative generation %d", n)
+	}
+	return uint64(n), nil
+}
+
+// ReplaceCommunities replaces the namespace's communities (with their
+// reports) by cs in one transaction and records the generation they were
+// built from. Communities are identified by level and id.
+func (s *Store) ReplaceCommunities(ctx context.Context, namespace string, generation uint64, cs []graph.Community) error {
+	if err := checkNamespace(namespace); err != nil {
+		return fmt.Errorf("replace communities: %w", err)
+	}
+	if generation > math.MaxInt64 {
+		return fmt.Errorf("replace communities of %s: generation %d out of range", namespace, generation)
+	}
+	type levelAndID struct {
+		level int
+		id    string
+	}
+	seen := make(map[levelAndID]bool, len(cs))
+	rows := make([]map[string]any, len(cs))
+	for i, c := range cs {
+		if c.ID == "" {
+			return fmt.Errorf("replace communities of %s: community %d has no id", namespace, i)
+		}
+		if seen[levelAndID{c.Level, c.ID}] {
+			return fmt.Errorf("replace communities of %s: community %s at level %d listed twice", namespace, c.ID, c.Level)
+		}
+		seen[levelAndID{c.Level, c.ID}] = true
+		findings := c.Findings
+		if findings == nil {
+			findings = []graph.Finding{}
+		}
+		encoded, err := json.Marshal(findings)
+		if err != nil {
+			return fmt.Errorf("replace communities of %s: findings of %s: %w", namespace, c.ID, err)
+		}
+		keys := slices.Sorted(slices.Values(c.Keys))
+		if keys == nil {
+			keys = []string{} // null would leave the property out
+		}
+		rows[i] = map[string]any{
+			"uid": s.communityUID(namespace, c.Level, c.ID), "id": c.ID, "level": int64(c.Level), "parent": c.Parent,
+			"keys": keys, "title": c.Title, "summary": c.Summary, "rating": c.Rating,
+			"ratingExplanation": c.RatingExplanation, "findings": string(encoded), "hash": c.Hash,
+		}
+	}
+	params := map[string]any{
+		"namespaceUID": s.namespaceUID(namespace),
+		"scope":        s.scope(namespace),
+		"namespace":    namespace,
+		"generation":   int64(generation),
+	}
+	_, err := s.write(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		if err := run(ctx, tx, recordCommunitiesGeneration, params); err != nil {
+			return nil, fmt.Errorf("record generation: %w", err)
+		}
+		if err := run(ctx, tx, deleteCommunities, params); err != nil {
+			return nil, fmt.Errorf("delete previous: %w", err)
+		}
+		for batch := range slices.Chunk(rows, rowsPerQuery) {
+			if err := run(ctx, tx, createCommunities, map[string]any{
+				"scope": params["scope"], "namespace": namespace, "rows": batch,
+			}); err != nil {
+				return nil, fmt.Errorf("create communities: %w", err)
+			}
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("replace communities of %s: %w", namespace, err)
+	}
+	return nil
+}
+
+// Communities returns the namespace's communities up to maxLevel (all of
+// them when maxLevel < 0), sorted by level, then id.
+func (s *Store) Communities(ctx context.Context, namespace string, maxLevel int) ([]graph.Community, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read communities: %w", err)
+	}
+	var out []graph.Community
+	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		var err error
+		out, err = collect(ctx, tx, communitiesOfScope,
+			map[string]any{"scope": s.scope(namespace), "maxLevel": int64(maxLevel)}, communityOf)
+		return nil, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
+	}
+	// Sorted here, not by Cypher, which orders strings by UTF-16 code
+	// units where the embedded store orders them by bytes.
+	slices.SortFunc(out, func(a, b graph.Community) int {
+		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+func communityOf(r *neo4j.Record) (graph.Community, error) {
+	var (
+		c        graph.Community
+		findings string
+		err      error
+	)
+	for _, field := range []struct {
+		key string
+		to  *string
+	}{
+		{"id", &c.ID}, {"parent", &c.Parent}, {"title", &c.Title}, {"summary", &c.Summary},
+		{"rating_explanation", &c.RatingExplanation}, {"findings", &findings}, {"hash", &c.Hash},
+	} {
+		if *field.to, err = recordString(r, field.key); err != nil {
+			return graph.Community{}, err
+		}
+	}
+	if c.Level, err = recordInt(r, "level"); err != nil {
+		return graph.Community{}, err
+	}
+	if c.Rating, err = recordFloat(r, "rating"); err != nil {
+		return graph.Community{}, err
+	}
+	if c.Keys, err = recordStrings(r, "keys"); err != nil {
+		return graph.Community{}, err
+	}
+	slices.Sort(c.Keys)
+	if len(c.Keys) == 0 {
+		c.Keys = nil
+	}
+	if err := json.Unmarshal([]byte(findings), &c.Findings); err != nil {
+		return graph.Community{}, fmt.Errorf("findings of community %s: %w", c.ID, err)
+	}
+	if len(c.Findings) == 0 {
+		c.Findings = nil
+	}
+	return c, nil
+}
+
+// SetSummaries stores entity description summaries, replacing earlier
+// summaries of the same keys (of two for one key, the later wins). They do
+// not change the generation: a summary is derived data, applied by the
+// reads only while its SourceHash matches the entity's joined description.
+func (s *Store) SetSummaries(ctx context.Context, namespace string, summaries []graph.Summary) error {
+	if err := checkNamespace(namespace); err != nil {
+		return fmt.Errorf("set summaries: %w", err)
+	}
+	latest := make(map[string]graph.Summary, len(summaries))
+	for _, sum := range summaries {
+		if sum.Key == "" {
+			return fmt.Errorf("set summaries of %s: summary without entity key", namespace)
+		}
+		latest[sum.Key] = sum
+	}
+	if len(latest) == 0 {
+		return nil
+	}
+	// In uid order, as every writer takes locks, to keep deadlocks between
+	// concurrent writers of the same summaries rare.
+	rows := make([]map[string]any, 0, len(latest))
+	for _, sum := range latest {
+		rows = append(rows, map[string]any{
+			"uid": s.summaryUID(namespace, sum.Key), "key": sum.Key, "sourceHash": sum.SourceHash, "text": sum.Text,
+		})
+	}
+	slices.SortFunc(rows, func(a, b map[string]any) int { return cmp.Compare(a["uid"].(string), b["uid"].(string)) })
+	_, err := s.write(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		for batch := range slices.Chunk(rows, rowsPerQuery) {
+			if err := run(ctx, tx, upsertSummaries, map[string]any{
+				"scope": s.scope(namespace), "namespace": namespace, "rows": batch,
+			}); err != nil {
+				return nil, err
+			}
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("set summaries of %s: %w", namespace, err)
+	}
+	return nil
+}
+
+// summaries maps entity keys to their stored summaries.
+type summaries map[string]graph.Summary
+
+// apply replaces the entity's joined description by its summary if the
+// summary was made from exactly that description.
+func (m summaries) apply(e *graph.Entity) {
+	if sum, ok := m[e.Key]; ok && sum.SourceHash == graph.DescriptionHash(e.Description) {
+		e.Description = sum.Text
+	}
+}
+
+// readSummaries runs a query returning summaryColumns into m.
+func readSummaries(ctx context.Context, tx neo4j.ManagedTransaction, cypher string, params map[string]any, m summaries) error {
+	result, err := tx.Run(ctx, cypher, params)
+	if err != nil {
+		return err
+	}
+	for record, err := range result.Records(ctx) {
+		if err != nil {
+			return err
+		}
+		sum, err := summaryOf(record)
+		if isNull(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		m[sum.Key] = sum
+	}
+	return nil
+}
+
+func summaryOf(r *neo4j.Record) (graph.Summary, error) {
+	var (
+		sum graph.Summary
+		err error
+	)
+	for _, field := range []struct {
+		key string
+		to  *string
+	}{{"key", &sum.Key}, {"source_hash", &sum.SourceHash}, {"text", &sum.Text}} {
+		if *field.to, err = recordString(r, field.key); err != nil {
+			return graph.Summary{}, err
+		}
+	}
+	return sum, nil
+}
