@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/graph"
 	"github.com/kgraph-dev/kgraph/libs/natskv"
@@ -63,6 +65,9 @@ func ReadConfig(r *envconf.Reader, dataDir string) Config {
 		User:     r.String("NEO4J_USER", "neo4j"),
 		Password: r.String("NEO4J_PASSWORD", ""),
 		Database: r.String("NEO4J_DATABASE", ""),
+		// The driver's default pool is 100 connections; a graph-writer needs
+		// about as many as it merges chunks at once.
+		MaxConnectionPoolSize: r.Int("NEO4J_MAX_POOL_SIZE", 0),
 	}
 	return c
 }
@@ -173,12 +178,24 @@ type KVStore interface {
 	Keys(ctx context.Context, prefix string) ([]string, error)
 }
 
+// cacheTTL bounds the caches kept in Redis, as their JetStream buckets are
+// bounded in the bus topology; job records and claims never expire.
+func cacheTTL(bucket string) time.Duration {
+	switch bucket {
+	case bus.BucketQueryCache:
+		return 24 * time.Hour
+	case bus.BucketLLMCache:
+		return 30 * 24 * time.Hour
+	}
+	return 0
+}
+
 // OpenKV opens the configured KV store for one bucket (a JetStream KV
 // bucket, or a key prefix in Redis). close releases it.
 func OpenKV(ctx context.Context, c Config, js jetstream.JetStream, bucket string) (store KVStore, check Check, close func() error, err error) {
 	switch c.KV {
 	case Redis:
-		s, err := redisstore.Open(ctx, redisstore.Config{URL: c.RedisURL, Prefix: "kg:" + bucket + ":"})
+		s, err := redisstore.Open(ctx, redisstore.Config{URL: c.RedisURL, Prefix: "kg:" + bucket + ":", TTL: cacheTTL(bucket)})
 		if err != nil {
 			return nil, Check{}, nil, fmt.Errorf("open redis store %s: %w", bucket, err)
 		}

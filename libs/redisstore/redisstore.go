@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -42,6 +43,10 @@ type Config struct {
 	// Prefix namespaces the store's Redis keys, e.g. "kg:jobs:". It must not
 	// be empty: stores sharing a database are kept apart by it.
 	Prefix string
+	// TTL, when positive, expires every key that long after its last write
+	// (for caches). Keys may still list an expired key until the next write
+	// of it; Get reports it missing.
+	TTL time.Duration
 }
 
 // keysPageSize bounds one ZRANGEBYLEX reply, so that listing many keys does
@@ -56,6 +61,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 local rev = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'r', rev)
+local ttl = tonumber(ARGV[#ARGV])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 return rev
 `
@@ -69,6 +76,8 @@ if redis.call('HGET', KEYS[1], 'r') ~= ARGV[3] then
 end
 local rev = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'r', rev)
+local ttl = tonumber(ARGV[#ARGV])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 return rev
 `
@@ -76,6 +85,8 @@ return rev
 const putSource = `
 local rev = redis.call('INCR', KEYS[3])
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'r', rev)
+local ttl = tonumber(ARGV[#ARGV])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 return rev
 `
@@ -98,6 +109,7 @@ type Store struct {
 	prefix   string
 	indexKey string
 	revKey   string
+	ttl      time.Duration
 
 	create, update, put, del *redis.Script
 }
@@ -123,6 +135,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		prefix:   cfg.Prefix,
 		indexKey: cfg.Prefix + "m:keys",
 		revKey:   cfg.Prefix + "m:rev",
+		ttl:      cfg.TTL,
 		create:   redis.NewScript(createSource),
 		update:   redis.NewScript(updateSource),
 		put:      redis.NewScript(putSource),
@@ -267,7 +280,9 @@ func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
 func (s *Store) write(ctx context.Context, script *redis.Script, key string, value []byte, args ...any) (uint64, error) {
 	// EVALSHA first; Run falls back to EVAL when the server lacks the script,
 	// as after a restart.
-	rev, err := script.Run(ctx, s.client, s.scriptKeys(key), append([]any{key, value}, args...)...).Int64()
+	// The TTL in milliseconds is always the last argument (0 = none).
+	argv := append(append([]any{key, value}, args...), s.ttl.Milliseconds())
+	rev, err := script.Run(ctx, s.client, s.scriptKeys(key), argv...).Int64()
 	if err != nil {
 		return 0, err
 	}

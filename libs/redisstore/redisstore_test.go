@@ -380,3 +380,34 @@ func increment(ctx context.Context, s kvtest.Store, key string) error {
 		return nil
 	}
 }
+
+func TestTTLExpiresKeys(t *testing.T) {
+	url := redistest.Run(t)
+	ctx := context.Background()
+	s, err := redisstore.Open(ctx, redisstore.Config{URL: url, Prefix: "ttl:", TTL: 300 * time.Millisecond})
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.Put(ctx, "llm.a", []byte("cached answer"))
+	require.NoError(t, err)
+	rev, err := s.Create(ctx, "llm.b", []byte("x"))
+	require.NoError(t, err)
+	_, err = s.Update(ctx, "llm.b", []byte("y"), rev)
+	require.NoError(t, err)
+	v, _, err := s.Get(ctx, "llm.a")
+	require.NoError(t, err)
+	require.Equal(t, "cached answer", string(v))
+	require.Eventually(t, func() bool {
+		_, _, errA := s.Get(ctx, "llm.a")
+		_, _, errB := s.Get(ctx, "llm.b")
+		return errors.Is(errA, kv.ErrNotFound) && errors.Is(errB, kv.ErrNotFound)
+	}, 5*time.Second, 50*time.Millisecond, "keys expire after the TTL")
+
+	plain, err := redisstore.Open(ctx, redisstore.Config{URL: url, Prefix: "nottl:"})
+	require.NoError(t, err)
+	defer plain.Close()
+	_, err = plain.Put(ctx, "job.a", []byte("kept"))
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond)
+	_, _, err = plain.Get(ctx, "job.a")
+	require.NoError(t, err, "without a TTL nothing expires")
+}
