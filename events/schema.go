@@ -2,9 +2,11 @@ package events
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/invopop/jsonschema"
 	validator "github.com/santhosh-tekuri/jsonschema/v6"
@@ -42,6 +44,45 @@ func GenerateSchema(s Spec) ([]byte, error) {
 // Validator checks payloads against the committed schemas.
 type Validator struct {
 	schemas map[Type]*validator.Schema
+
+	// decoded remembers payloads Decode has fully checked. Every event is
+	// decoded by several consumers (a chunk.extracted by three), and the
+	// check is a pure function of type and bytes, so a payload seen before
+	// needs only its unmarshalling.
+	decodedMu sync.Mutex
+	decoded   map[payloadDigest]struct{}
+}
+
+// maxDecodedDigests bounds the memory of checked payloads: about 50 bytes
+// each, forgotten all at once when full.
+const maxDecodedDigests = 8192
+
+// payloadDigest identifies a payload of a type.
+type payloadDigest struct {
+	t   Type
+	sum [sha256.Size]byte
+}
+
+func digestOf(t Type, data []byte) payloadDigest {
+	return payloadDigest{t: t, sum: sha256.Sum256(data)}
+}
+
+// checked reports whether Decode has fully checked this payload before.
+func (v *Validator) checked(d payloadDigest) bool {
+	v.decodedMu.Lock()
+	defer v.decodedMu.Unlock()
+	_, ok := v.decoded[d]
+	return ok
+}
+
+// rememberChecked records a payload that passed every check of Decode.
+func (v *Validator) rememberChecked(d payloadDigest) {
+	v.decodedMu.Lock()
+	defer v.decodedMu.Unlock()
+	if v.decoded == nil || len(v.decoded) >= maxDecodedDigests {
+		v.decoded = make(map[payloadDigest]struct{}, 64)
+	}
+	v.decoded[d] = struct{}{}
 }
 
 // NewValidator compiles the committed schema of every catalogue type.

@@ -127,6 +127,44 @@ func TestPublishDeduplicatesByEventID(t *testing.T) {
 	require.Equal(t, 1, streamMsgs(t, e, subject))
 }
 
+func TestPublishAllStoresInOrderAndDeduplicates(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	// More than one window of in-flight publishes, with every event twice.
+	var evs []events.Event[events.DocumentSubmitted]
+	for i := range 300 {
+		evs = append(evs, submitted(fmt.Sprintf("j%d", i)))
+	}
+	require.NoError(t, bus.PublishAll(ctx, e.pub, evs))
+	require.NoError(t, bus.PublishAll(ctx, e.pub, evs))
+	subject, _ := events.SubjectOf(events.TypeDocumentSubmitted)
+	require.Equal(t, len(evs), streamMsgs(t, e, subject))
+
+	st, err := e.js.Stream(ctx, bus.StreamEvents)
+	require.NoError(t, err)
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	require.NoError(t, err)
+	batch, err := cons.Fetch(len(evs), jetstream.FetchMaxWait(5*time.Second))
+	require.NoError(t, err)
+	var ids []string
+	for m := range batch.Messages() {
+		ids = append(ids, m.Headers().Get(events.HeaderMsgID))
+	}
+	require.NoError(t, batch.Error())
+	require.Len(t, ids, len(evs))
+	for i, ev := range evs {
+		require.Equal(t, ev.ID, ids[i], "stream order at %d", i)
+	}
+}
+
+func TestPublishAllReportsCancellation(t *testing.T) {
+	e := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := bus.PublishAll(ctx, e.pub, []events.Event[events.DocumentSubmitted]{submitted("c1")})
+	require.ErrorIs(t, err, context.Canceled)
+}
+
 func TestHandlerSuccessAcks(t *testing.T) {
 	e := setup(t)
 	got := make(chan events.Event[events.DocumentSubmitted], 10)

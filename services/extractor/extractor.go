@@ -141,16 +141,17 @@ func (s *Service) handleAccepted(ctx context.Context, e events.Event[events.Docu
 	if err := bus.Publish(ctx, s.bus.Pub, events.Caused(e, Source, chunked, s.now())); err != nil {
 		return err
 	}
-	// Publishing all chunks again after a crash halfway is harmless: the ids
-	// are derived from the cause and the index, so the stream drops copies.
+	// The chunks go out together and their acks are awaited together: one
+	// round trip per document instead of one per chunk. Publishing all
+	// chunks again after a crash halfway is harmless: the ids are derived
+	// from the cause and the index, so the stream drops copies.
+	created := make([]events.Event[events.ChunkCreated], 0, len(chunks))
 	for _, c := range chunks {
-		created := events.ChunkCreated{JobRef: d.JobRef, Text: c.Text, Tokens: c.Tokens, ChunkPosition: events.ChunkPosition{
+		data := events.ChunkCreated{JobRef: d.JobRef, Text: c.Text, Tokens: c.Tokens, ChunkPosition: events.ChunkPosition{
 			ChunkID: ChunkID(d.Namespace, d.DocID, c.Index, c.Text), Index: c.Index, ChunksTotal: len(chunks)}}
-		if err := bus.Publish(ctx, s.bus.Pub, events.Caused(e, Source, created, s.now(), fmt.Sprint(c.Index))); err != nil {
-			return err
-		}
+		created = append(created, events.Caused(e, Source, data, s.now(), fmt.Sprint(c.Index)))
 	}
-	return nil
+	return bus.PublishAll(ctx, s.bus.Pub, created)
 }
 
 func (s *Service) handleChunk(ctx context.Context, e events.Event[events.ChunkCreated]) error {

@@ -61,8 +61,11 @@ type HealthCheck struct {
 type Config struct {
 	// MaxBodyBytes bounds a request body (413 beyond it).
 	MaxBodyBytes int64
-	// QueryTimeout bounds a query (504 beyond it).
+	// QueryTimeout bounds a query (504 beyond it), streamed or not.
 	QueryTimeout time.Duration
+	// JobPollInterval is how often a job event stream rereads the job
+	// record (default 200ms).
+	JobPollInterval time.Duration
 }
 
 func (c *Config) defaults() {
@@ -71,6 +74,9 @@ func (c *Config) defaults() {
 	}
 	if c.QueryTimeout <= 0 {
 		c.QueryTimeout = 30 * time.Second
+	}
+	if c.JobPollInterval <= 0 {
+		c.JobPollInterval = 200 * time.Millisecond
 	}
 }
 
@@ -81,8 +87,11 @@ type Deps struct {
 	Jobs      Records
 	Claims    Records
 	Query     Requester
-	Health    []HealthCheck
-	Logger    *slog.Logger
+	// QueryStream streams answers (POST /api/v1/query/stream); a
+	// *nats.Conn serves. Nil makes that endpoint answer 503.
+	QueryStream QueryStreamer
+	Health      []HealthCheck
+	Logger      *slog.Logger
 }
 
 // Server is the REST edge.
@@ -275,6 +284,7 @@ func (s *Server) routes() {
 		}
 		return &struct{ Body QueryReply }{r}, nil
 	})
+	s.streamRoutes()
 	huma.Register(s.api, huma.Operation{
 		OperationID: "health-live", Method: http.MethodGet, Path: "/api/v1/health/live", Tags: []string{"health"},
 		Summary: "Liveness: the process serves requests",
@@ -417,13 +427,9 @@ func (s *Server) query(ctx context.Context, in QueryBody) (QueryReply, error) {
 	if in.Namespace == "" {
 		in.Namespace = events.DefaultNamespace
 	}
-	data, err := json.Marshal(events.QueryRequest{Question: in.Question, Mode: in.Mode, Namespace: in.Namespace, TopK: in.TopK,
-		ResponseType: in.ResponseType, OnlyContext: in.OnlyContext, Level: in.Level, NoCache: in.NoCache,
-		MaxTokensTextUnit: in.MaxTokensTextUnit, MaxTokensLocalContext: in.MaxTokensLocalContext,
-		MaxTokensCommunityReport: in.MaxTokensCommunityReport, GlobalMaxTokensReport: in.GlobalMaxTokensReport,
-		NaiveMaxTokens: in.NaiveMaxTokens})
+	data, err := encodeQuery(in)
 	if err != nil {
-		return QueryReply{}, fmt.Errorf("encode query: %w", err)
+		return QueryReply{}, err
 	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
@@ -450,6 +456,19 @@ func (s *Server) query(ctx context.Context, in QueryBody) (QueryReply, error) {
 	return QueryReply{Answer: out.Answer, Mode: out.Mode, Answerer: out.Answerer, Model: out.Model, Context: out.Context,
 		Cached: out.Cached, Usage: out.Usage, References: out.References,
 		LatencyMS: float64(time.Since(start).Microseconds()) / 1000}, nil
+}
+
+// encodeQuery is the query service's request for in.
+func encodeQuery(in QueryBody) ([]byte, error) {
+	data, err := json.Marshal(events.QueryRequest{Question: in.Question, Mode: in.Mode, Namespace: in.Namespace, TopK: in.TopK,
+		ResponseType: in.ResponseType, OnlyContext: in.OnlyContext, Level: in.Level, NoCache: in.NoCache,
+		MaxTokensTextUnit: in.MaxTokensTextUnit, MaxTokensLocalContext: in.MaxTokensLocalContext,
+		MaxTokensCommunityReport: in.MaxTokensCommunityReport, GlobalMaxTokensReport: in.GlobalMaxTokensReport,
+		NaiveMaxTokens: in.NaiveMaxTokens})
+	if err != nil {
+		return nil, fmt.Errorf("encode query: %w", err)
+	}
+	return data, nil
 }
 
 func (s *Server) health(ctx context.Context) HealthReply {

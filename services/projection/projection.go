@@ -3,6 +3,11 @@
 // compare-and-set updates, in whatever order the events arrive, and derives
 // completion: when every chunk is both merged and indexed it marks the job
 // completed and publishes job.completed.
+//
+// Every chunk event of a job updates the same record, so the events of one
+// job that this process handles at once are coalesced: one of them folds all
+// of them into the record in a single compare-and-set write, and each is
+// acked only after that write. Replicas still race through compare-and-set.
 package projection
 
 import (
@@ -10,6 +15,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/kgraph-dev/kgraph/events"
@@ -39,14 +46,30 @@ type Service struct {
 	bus  bus.Bus
 	jobs Jobs
 	now  func() time.Time
+
+	// queues holds, per job key, the folds waiting for the write in
+	// progress; a key is present while a write of its job is in progress.
+	queuesMu sync.Mutex
+	queues   map[string][]*pendingFold
 }
+
+// pendingFold is one event's change to a job record, waiting to be written.
+type pendingFold struct {
+	fold func(j *job)
+	// done receives the outcome of the write that included the fold, or
+	// errLead when the fold's handler is to write the next batch itself.
+	done chan error
+}
+
+// errLead hands the writing of a job's queued folds to a waiting handler.
+var errLead = errors.New("lead the next write")
 
 // New builds the service.
 func New(cfg Config, b bus.Bus, jobs Jobs) *Service {
 	if cfg.Concurrency < 1 {
 		cfg.Concurrency = 8
 	}
-	return &Service{cfg: cfg, bus: b, jobs: jobs, now: time.Now}
+	return &Service{cfg: cfg, bus: b, jobs: jobs, now: time.Now, queues: map[string][]*pendingFold{}}
 }
 
 // Run consumes every event until ctx ends.
@@ -130,13 +153,89 @@ func (j *job) derive() {
 // to the job record with optimistic concurrency.
 func on[T events.Payload](s *Service, fold func(j *job, e T, at time.Time)) bus.Route {
 	return bus.On(func(ctx context.Context, e events.Event[T]) error {
-		return s.apply(ctx, e.Data.Ref(), e.ID, func(j *job) { fold(j, e.Data, e.Time) })
+		return s.apply(ctx, e.Data.Ref(), func(j *job) { fold(j, e.Data, e.Time) })
 	})
 }
 
 const maxCASAttempts = 100
 
-func (s *Service) apply(ctx context.Context, ref events.JobRef, eventID string, fold func(j *job)) error {
+// apply folds one event into its job record and returns once a write that
+// includes it has committed. When no write of the job is in progress the
+// caller writes at once; otherwise its fold waits for the write in progress,
+// and the first waiter then writes every fold queued meanwhile in one batch.
+func (s *Service) apply(ctx context.Context, ref events.JobRef, fold func(j *job)) error {
+	key := jobstate.JobKey(ref.JobID)
+	p := &pendingFold{fold: fold, done: make(chan error, 1)}
+	s.queuesMu.Lock()
+	queue, busy := s.queues[key]
+	s.queues[key] = append(queue, p)
+	s.queuesMu.Unlock()
+	if busy {
+		select {
+		case err := <-p.done:
+			if !errors.Is(err, errLead) {
+				return err
+			}
+		case <-ctx.Done():
+			// A fold that is written anyway is harmless: folds are
+			// idempotent, and the event is redelivered.
+			s.abandon(key, p)
+			return ctx.Err()
+		}
+	}
+	// The batch holds p: a writer takes the whole queue, and p stays queued
+	// until taken.
+	s.queuesMu.Lock()
+	batch := s.queues[key]
+	s.queues[key] = []*pendingFold{}
+	s.queuesMu.Unlock()
+	err := s.write(ctx, ref, batch)
+	for _, q := range batch {
+		if q != p {
+			q.done <- err
+		}
+	}
+	s.queuesMu.Lock()
+	s.handOverLocked(key)
+	s.queuesMu.Unlock()
+	return err
+}
+
+// handOverLocked passes the writing of a job's queued folds to the handler
+// of the first of them, or forgets the key when none is queued.
+func (s *Service) handOverLocked(key string) {
+	queue := s.queues[key]
+	if len(queue) == 0 {
+		delete(s.queues, key)
+		return
+	}
+	queue[0].done <- errLead
+}
+
+// abandon withdraws the fold of a handler that gave up waiting, passing on
+// the lead if it had been handed to it.
+func (s *Service) abandon(key string, p *pendingFold) {
+	s.queuesMu.Lock()
+	defer s.queuesMu.Unlock()
+	queue := s.queues[key]
+	i := slices.Index(queue, p)
+	if i < 0 {
+		// Taken into a batch being written; its outcome lands in the
+		// buffered done channel unread.
+		return
+	}
+	s.queues[key] = slices.Delete(queue, i, i+1)
+	// A queued fold can only have been sent the lead, never an outcome.
+	select {
+	case <-p.done:
+		s.handOverLocked(key)
+	default:
+	}
+}
+
+// write folds a batch of events into the job record with compare-and-set,
+// folding again from the stored record after every conflict.
+func (s *Service) write(ctx context.Context, ref events.JobRef, batch []*pendingFold) error {
 	key := jobstate.JobKey(ref.JobID)
 	for range maxCASAttempts {
 		raw, rev, err := s.jobs.Get(ctx, key)
@@ -153,7 +252,9 @@ func (s *Service) apply(ctx context.Context, ref events.JobRef, eventID string, 
 			}
 		}
 		wasTerminal := j.Status.Terminal()
-		fold(j)
+		for _, p := range batch {
+			p.fold(j)
+		}
 		j.derive()
 		if !wasTerminal && j.Status.Terminal() {
 			j.FinishedAt = s.now().UTC()

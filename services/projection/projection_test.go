@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -467,5 +468,56 @@ func TestDocumentWithoutChunksCompletes(t *testing.T) {
 	done := h.completions(t)
 	require.Len(t, done, 1)
 	require.Equal(t, events.JobCompleted{JobRef: f.ref}, done[0].Data)
+	h.requireNoDeadLetters(t)
+}
+
+// slowJobs counts the writes to the job store and makes each take a while,
+// as a write to a remote store does.
+type slowJobs struct {
+	projection.Jobs
+	writes atomic.Int64
+}
+
+func (s *slowJobs) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+	s.writes.Add(1)
+	time.Sleep(10 * time.Millisecond)
+	return s.Jobs.Create(ctx, key, value)
+}
+
+func (s *slowJobs) Update(ctx context.Context, key string, value []byte, lastRevision uint64) (uint64, error) {
+	s.writes.Add(1)
+	time.Sleep(10 * time.Millisecond)
+	return s.Jobs.Update(ctx, key, value, lastRevision)
+}
+
+func TestConcurrentEventsOfOneJobShareWrites(t *testing.T) {
+	h := newHarness(t)
+	jobs := &slowJobs{Jobs: h.jobs}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- projection.New(projection.Config{Concurrency: 8}, h.bus, jobs).Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+
+	f := newFlow("job-coalesced")
+	const chunks = 40
+	f.docEntities, f.docRelations = make([]int, chunks), make([]int, chunks)
+	for i := range chunks {
+		f.docEntities[i], f.docRelations[i] = i%7+1, i%5+1
+	}
+	steps := f.inFlowOrder()
+	h.publish(t, steps...)
+	h.waitIdle(t)
+
+	j := h.job(t, f.ref.JobID)
+	require.Equal(t, jobstate.StatusCompleted, j.Status)
+	require.Equal(t, jobstate.Progress{Stage: "done", Percent: 100, ChunksProcessed: chunks, ChunksTotal: chunks,
+		Entities: f.wantEntities(), Relations: f.wantRelations()}, j.Progress())
+	require.Len(t, h.completions(t), 1)
+	// Events handled at once share one write; one write per event would be
+	// len(steps) writes or more.
+	require.Less(t, jobs.writes.Load(), int64(len(steps)/2), "writes for %d events", len(steps))
 	h.requireNoDeadLetters(t)
 }

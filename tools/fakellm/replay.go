@@ -15,13 +15,17 @@ import (
 type replayLibrary struct {
 	extractions []recordedExtraction
 	reports     []recordedReport
+	// names are the distinct names of all extractions, which share many:
+	// matching looks each up in a chunk once.
+	names []string
 }
 
 type recordedExtraction struct {
-	key    string
-	output string
-	parsed extractionJSON
-	names  []string // lower-cased entity names, quotes normalised
+	key     string
+	output  string
+	parsed  extractionJSON
+	names   []string // lower-cased entity names, quotes normalised
+	nameIDs []int    // indexes of names in replayLibrary.names
 }
 
 type recordedReport struct {
@@ -69,6 +73,19 @@ func loadReplay(path string) (*replayLibrary, error) {
 			lib.reports = append(lib.reports, recordedReport{key: key, output: output, lower: matchKey(output)})
 		}
 	}
+	nameIndex := map[string]int{}
+	for i := range lib.extractions {
+		r := &lib.extractions[i]
+		for _, n := range r.names {
+			id, ok := nameIndex[n]
+			if !ok {
+				id = len(lib.names)
+				nameIndex[n] = id
+				lib.names = append(lib.names, n)
+			}
+			r.nameIDs = append(r.nameIDs, id)
+		}
+	}
 	if len(lib.extractions) == 0 && len(lib.reports) == 0 {
 		return nil, fmt.Errorf("replay file %s: no extraction outputs or community reports", path)
 	}
@@ -81,11 +98,15 @@ func loadReplay(path string) (*replayLibrary, error) {
 // reports false when no recorded name occurs in the text.
 func (l *replayLibrary) extraction(chunk string) (recordedExtraction, bool) {
 	text := matchKey(chunk)
+	found := make([]bool, len(l.names))
+	for i, n := range l.names {
+		found[i] = strings.Contains(text, n)
+	}
 	best, bestHits, bestShare := -1, 0, 0.0
 	for i, r := range l.extractions {
 		hits := 0
-		for _, n := range r.names {
-			if strings.Contains(text, n) {
+		for _, id := range r.nameIDs {
+			if found[id] {
 				hits++
 			}
 		}

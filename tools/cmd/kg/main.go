@@ -9,14 +9,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/services/extractor"
+	"github.com/kgraph-dev/kgraph/tools/internal/cli"
 	"github.com/kgraph-dev/kgraph/tools/internal/serve"
 )
 
@@ -32,16 +37,18 @@ func main() {
 const usage = `kg — kgraph command-line tool
 
 Usage:
-  kg serve [flags]   run kgraph in one process (embedded NATS and stores)
+  kg serve [flags]   run kgraph in one process (embedded NATS and stores);
+                     'kg serve -h' lists its flags
   kg version         print the version
-
-Run 'kg serve -h' for the flags of serve.
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage+"\n"+cli.Usage)
 		return errors.New("no command given")
+	}
+	if cli.IsCommand(args[0]) {
+		return cli.Run(ctx, args, getenv, os.Stdin, stdout, stderr)
 	}
 	switch args[0] {
 	case "serve":
@@ -50,10 +57,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stdout, "kg 0.1.0")
 		return nil
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage+"\n"+cli.Usage)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage+"\n"+cli.Usage)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
 }
@@ -66,6 +73,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	httpAddr := fs.String("http", env.String("KG_HTTP_ADDR", "127.0.0.1:8080"), "REST listen address (env KG_HTTP_ADDR)")
 	natsAddr := fs.String("nats", env.String("KG_NATS_LISTEN", "127.0.0.1:4222"), "NATS listen address for outside publishers; empty disables (env KG_NATS_LISTEN)")
 	logLevel := fs.String("log-level", env.String("KG_LOG_LEVEL", "info"), "debug, info, warn or error (env KG_LOG_LEVEL)")
+	pprofAddr := fs.String("pprof", env.String("KG_PPROF_ADDR", ""), "serve Go profiles (net/http/pprof, /debug/pprof/) on this address; empty disables; never expose it publicly (env KG_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -94,6 +102,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	if *pprofAddr != "" {
+		stopPprof, err := servePprof(*pprofAddr, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+	}
 	return serve.Run(ctx, cfg, func(r serve.Ready) {
 		cfg.Logger.Info("kgraph is running",
 			"http", "http://"+r.HTTPAddr, "api_docs", "http://"+r.HTTPAddr+"/docs",
@@ -105,4 +120,28 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			cfg.Logger.Warn("no LLM configured: using the built-in offline extractor (heuristic, lower quality) and hashed embeddings")
 		}
 	})
+}
+
+// servePprof serves net/http/pprof on its own mux and listener, so profiles
+// are never reachable through the REST edge. It returns the function that
+// stops it.
+func servePprof(addr string, log *slog.Logger) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("pprof listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("pprof server stopped", "err", err)
+		}
+	}()
+	log.Info("serving pprof", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
+	return func() { _ = srv.Close() }, nil
 }

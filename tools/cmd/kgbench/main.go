@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,11 +41,15 @@ func main() {
 }
 
 type result struct {
-	Chunks       int
-	Calls        int64
-	Wall         time.Duration
-	Bound        time.Duration
-	PeakRSSBytes int64
+	Chunks int
+	Calls  int64
+	Wall   time.Duration
+	// ServeCPU and BenchCPU are the CPU time kg serve and this process (the
+	// fake LLM) spent from the submission until the job completed; on a
+	// shared machine they vary less than the wall time.
+	ServeCPU, BenchCPU time.Duration
+	Bound              time.Duration
+	PeakRSSBytes       int64
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -56,8 +61,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	latency := fs.Duration("latency", 200*time.Millisecond, "fake LLM latency per call")
 	concurrency := fs.Int("concurrency", 16, "concurrent LLM calls (fake LLM limit = kgraph's provider limit)")
 	gleaning := fs.Int("gleaning", 1, "gleaning rounds")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of kgbench itself (the fake LLM) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if *corpus == "" {
 		return errors.New("-corpus is required")
@@ -95,6 +112,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "bound (calls × latency / concurrency): %s\nratio wall/bound: %.3f\n", res.Bound.Round(time.Millisecond), float64(res.Wall)/float64(res.Bound))
 	}
 	fmt.Fprintf(stdout, "per chunk: %.2f ms\n", float64(res.Wall.Microseconds())/1000/float64(max(res.Chunks, 1)))
+	fmt.Fprintf(stdout, "cpu until completed: kg serve %s (%.2f ms per chunk), fake LLM %s\n",
+		res.ServeCPU.Round(time.Millisecond), float64(res.ServeCPU.Microseconds())/1000/float64(max(res.Chunks, 1)), res.BenchCPU.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "kg serve peak RSS: %.1f MiB\n", float64(res.PeakRSSBytes)/(1<<20))
 	return nil
 }
@@ -134,6 +153,7 @@ func index(ctx context.Context, kgPath, text, llmURL string, concurrency, gleani
 		time.Sleep(50 * time.Millisecond)
 	}
 	fake.Reset()
+	serveCPU0, benchCPU0 := processCPU(cmd.Process.Pid), selfCPU()
 	start := time.Now()
 	r, err := client.JSON(ctx, http.MethodPost, "/api/v1/documents", map[string]any{"content": text, "namespace": "bench"})
 	if err != nil || r.Status != http.StatusAccepted {
@@ -144,6 +164,7 @@ func index(ctx context.Context, kgPath, text, llmURL string, concurrency, gleani
 		return result{}, err
 	}
 	wall := time.Since(start)
+	serveCPU, benchCPU := processCPU(cmd.Process.Pid)-serveCPU0, selfCPU()-benchCPU0
 	if job["status"] != "completed" {
 		return result{}, fmt.Errorf("job ended %v: %v", job["status"], job["error"])
 	}
@@ -152,6 +173,8 @@ func index(ctx context.Context, kgPath, text, llmURL string, concurrency, gleani
 		Chunks:       int(job["progress"].(map[string]any)["chunks_total"].(float64)),
 		Calls:        stats.TotalCalls - stats.Calls["embeddings"],
 		Wall:         wall,
+		ServeCPU:     serveCPU,
+		BenchCPU:     benchCPU,
 		PeakRSSBytes: peakRSS(cmd.Process.Pid),
 	}, nil
 }
@@ -163,6 +186,37 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// processCPU reads the user and system CPU time of a process from
+// /proc/PID/stat (0 where that is unavailable).
+func processCPU(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces; the fields after it are fixed.
+	_, rest, ok := strings.Cut(string(raw), ") ")
+	if !ok {
+		return 0
+	}
+	fields := strings.Fields(rest)
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	// Linux reports clock ticks of 1/100 s (USER_HZ) on every common platform.
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// selfCPU is this process's user and system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // peakRSS reads VmHWM (the resident set's high-water mark) of a process.

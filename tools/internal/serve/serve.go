@@ -185,7 +185,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		"query":          query.New(queryCfg, nc, log.With("service", "query"), embed, vectors, graphStore, queryOpts...).Run,
 	}
 	edge := ingestapi.New(ingestapi.Config{MaxBodyBytes: cfg.MaxBodyBytes, QueryTimeout: queryCfg.Timeout}, ingestapi.Deps{
-		Publisher: b.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: nc, Logger: log.With("service", "ingest-api"),
+		Publisher: b.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: nc, QueryStream: nc, Logger: log.With("service", "ingest-api"),
 		Health: []ingestapi.HealthCheck{
 			{Name: "nats", Check: func(context.Context) error { return natsHealth(nc) }},
 			{Name: "kv", Check: func(ctx context.Context) error { _, err := b.JS.KeyValue(ctx, bus.BucketJobs); return err }},

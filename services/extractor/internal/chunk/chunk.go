@@ -9,7 +9,9 @@ package chunk
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/tiktoken-go/tokenizer"
@@ -133,7 +135,7 @@ func (c *Chunker) Split(text string) []Chunk {
 // tokenizing fails) the chunker falls back to approximate tokens rather than
 // cut at wrong offsets.
 func (c *Chunker) tokenBounds(text string) []int {
-	_, tokens, err := c.codec.Encode(text)
+	tokens, err := c.encode(text)
 	if err != nil {
 		return approxTokenBounds(text)
 	}
@@ -146,6 +148,75 @@ func (c *Chunker) tokenBounds(text string) []int {
 	}
 	return bounds
 }
+
+// minSegmentBytes is the least text worth tokenizing on a goroutine of its
+// own.
+const minSegmentBytes = 32 << 10
+
+// encode returns the tokens of text. A long text is tokenized in segments
+// at once, one per processor: tokenizing is the costliest step of chunking
+// and a document's chunks are published only after it. The segments end
+// where the pre-tokenizer always ends a piece (see segmentStarts), and BPE
+// works within pieces, so the tokens are those of tokenizing the whole.
+func (c *Chunker) encode(text string) ([]string, error) {
+	starts := segmentStarts(text, min(runtime.GOMAXPROCS(0), len(text)/minSegmentBytes))
+	if len(starts) <= 1 {
+		_, tokens, err := c.codec.Encode(text)
+		return tokens, err
+	}
+	parts := make([][]string, len(starts))
+	errs := make([]error, len(starts))
+	var wg sync.WaitGroup
+	for i, start := range starts {
+		end := len(text)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		wg.Go(func() { _, parts[i], errs[i] = c.codec.Encode(text[start:end]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	tokens := make([]string, 0, n)
+	for _, p := range parts {
+		tokens = append(tokens, p...)
+	}
+	return tokens, nil
+}
+
+// segmentStarts returns the offsets at which to cut text into about n
+// segments of similar length, starting with 0. Every cut is just before an
+// ASCII letter that follows a line feed: no alternative of the cl100k_base
+// pre-tokenizer pattern matches a line feed followed by a letter (letter
+// runs take no line feed before them, and line feeds and punctuation runs
+// take no letter after them), and none looks behind, so the pieces of the
+// whole text are the pieces of its segments. Text without such a place is
+// one segment.
+func segmentStarts(text string, n int) []int {
+	starts := []int{0}
+	for k := 1; k < n; k++ {
+		from := max(k*len(text)/n, starts[len(starts)-1]+1)
+		cut := -1
+		for i := max(from, 1); i < len(text); i++ {
+			if text[i-1] == '\n' && isASCIILetter(text[i]) {
+				cut = i
+				break
+			}
+		}
+		if cut < 0 {
+			break
+		}
+		starts = append(starts, cut)
+	}
+	return starts
+}
+
+func isASCIILetter(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' }
 
 // approxTokensBytes is roughly the average length of a cl100k_base token in
 // English text.

@@ -3,6 +3,7 @@ package chunk
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -417,4 +418,68 @@ func BenchmarkSplit(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(tokens), "tokens/op")
+}
+
+// segmentedTokens tokenizes text cut at segmentStarts(text, n) piece by piece.
+func segmentedTokens(t testing.TB, c *Chunker, text string, n int) (tokens []string, segments int) {
+	t.Helper()
+	starts := segmentStarts(text, n)
+	for i, start := range starts {
+		end := len(text)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		_, part, err := c.codec.Encode(text[start:end])
+		require.NoError(t, err)
+		tokens = append(tokens, part...)
+	}
+	return tokens, len(starts)
+}
+
+func TestSegmentedTokensMatchWholeText(t *testing.T) {
+	c := newChunker(t, DefaultConfig())
+	rng := rand.New(rand.NewPCG(3, 3))
+	// What can stand before a line feed and a letter, where the cuts go.
+	breaks := []string{"\n", "\n\n", "\r\n", " \n", "\t\n ", ".\n", "!?\n\n", "'\n", "42\n", "\n \n", " \r\n\r\n", "—\n", "<|endoftext|>\n", "日本\n"}
+	var sb strings.Builder
+	for i := range 4000 {
+		if i > 0 && rng.IntN(6) == 0 {
+			sb.WriteString(breaks[rng.IntN(len(breaks))])
+		} else if i > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(generatedText(rng, 1, rng.IntN(3) == 0))
+	}
+	texts := map[string]string{
+		"generated":       generatedText(rand.New(rand.NewPCG(9, 9)), 20000, true),
+		"line breaks":     sb.String(),
+		"no line feed":    strings.Repeat("word ", 20000),
+		"only line feeds": strings.Repeat("\n", 1000) + "a",
+	}
+	for name, text := range texts {
+		t.Run(name, func(t *testing.T) {
+			_, want, err := c.codec.Encode(text)
+			require.NoError(t, err)
+			for _, n := range []int{2, 3, 7, 50} {
+				got, segments := segmentedTokens(t, c, text, n)
+				require.Equal(t, want, got, "%d segments", segments)
+			}
+			tokens, err := c.encode(text)
+			require.NoError(t, err)
+			require.Equal(t, want, tokens)
+		})
+	}
+}
+
+func TestSegmentStartsCutBeforeLettersAfterLineFeeds(t *testing.T) {
+	text := "alpha beta\ngamma\n\n12\ndelta epsilon\n zeta\neta"
+	starts := segmentStarts(text, 8)
+	require.Equal(t, 0, starts[0])
+	require.Greater(t, len(starts), 2, "the text has cuts to offer: %v", starts)
+	for _, s := range starts[1:] {
+		require.Equal(t, byte('\n'), text[s-1], "cut at %d", s)
+		require.True(t, isASCIILetter(text[s]), "cut at %d", s)
+	}
+	require.True(t, slices.IsSorted(starts))
+	require.Equal(t, []int{0}, segmentStarts("one line without a break", 4))
 }

@@ -25,3 +25,18 @@ func FuzzSplit(f *testing.F) {
 		require.Equal(t, chunks, c.Split(text), "split is deterministic")
 	})
 }
+
+// FuzzSegmentedTokens checks that tokenizing cut at segmentStarts gives the
+// tokens of the whole text.
+func FuzzSegmentedTokens(f *testing.F) {
+	f.Add("Marley was dead:\nto begin with.\n\nThere is no doubt", uint8(3))
+	f.Add("a\r\nb \nc.\nd\t\ne 12\nf", uint8(9))
+	c, err := New(DefaultConfig())
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, text string, n uint8) {
+		_, want, err := c.codec.Encode(text)
+		require.NoError(t, err)
+		got, _ := segmentedTokens(t, c, text, 1+int(n)%16)
+		require.Equal(t, want, got)
+	})
+}

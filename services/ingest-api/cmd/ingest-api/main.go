@@ -59,7 +59,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	edge := ingestapi.New(cfg, ingestapi.Deps{
-		Publisher: p.Bus.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: p.NC, Logger: p.Log,
+		Publisher: p.Bus.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: p.NC, QueryStream: p.NC, Logger: p.Log,
 		Health: []ingestapi.HealthCheck{
 			{Name: "nats", Check: func(context.Context) error {
 				if !p.NC.IsConnected() {
