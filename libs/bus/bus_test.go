@@ -127,7 +127,7 @@ func TestPublishDeduplicatesByEventID(t *testing.T) {
 	require.Equal(t, 1, streamMsgs(t, e, subject))
 }
 
-func TestPublishAllStoresInOrderAndDeduplicates(t *testing.T) {
+func TestPublishAllStoresEveryEventOnce(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	// More than one window of in-flight publishes, with every event twice.
@@ -151,10 +151,12 @@ func TestPublishAllStoresInOrderAndDeduplicates(t *testing.T) {
 		ids = append(ids, m.Headers().Get(events.HeaderMsgID))
 	}
 	require.NoError(t, batch.Error())
-	require.Len(t, ids, len(evs))
+	// Published concurrently: every event stored exactly once, in any order.
+	want := make([]string, len(evs))
 	for i, ev := range evs {
-		require.Equal(t, ev.ID, ids[i], "stream order at %d", i)
+		want[i] = ev.ID
 	}
+	require.ElementsMatch(t, want, ids)
 }
 
 func TestPublishAllReportsCancellation(t *testing.T) {
