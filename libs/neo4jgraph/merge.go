@@ -1,6 +1,8 @@
 package neo4jgraph
 
 import (
+	"github.com/kgraph-dev/kgraph/libs/graph/provenance"
+
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -190,31 +192,31 @@ type uidPair struct{ src, dst string }
 type docCounts struct{ entities, relations int }
 
 func (s *Store) newMerge(chunk graph.ChunkGraph) *merge {
-	contrib := contributionOf(chunk)
+	contrib := provenance.ContributionOf(chunk)
 	m := &merge{
-		entities:  make([]entityParam, len(contrib.entities)),
-		relations: make([]relationParam, len(contrib.relations)),
+		entities:  make([]entityParam, len(contrib.Entities)),
+		relations: make([]relationParam, len(contrib.Relations)),
 	}
-	mentions := make([]map[string]any, len(contrib.entities))
-	for i, e := range contrib.entities {
+	mentions := make([]map[string]any, len(contrib.Entities))
+	for i, e := range contrib.Entities {
 		m.entities[i] = entityParam{
-			uid: s.entityUID(chunk.Namespace, e.key), key: e.key, name: e.name, typ: e.typ, description: e.description,
+			uid: s.entityUID(chunk.Namespace, e.Key), key: e.Key, name: e.Name, typ: e.Type, description: e.Description,
 		}
-		mentions[i] = map[string]any{"uid": m.entities[i].uid, "name": e.name, "type": e.typ, "description": e.description}
+		mentions[i] = map[string]any{"uid": m.entities[i].uid, "name": e.Name, "type": e.Type, "description": e.Description}
 	}
-	relations := make([]map[string]any, len(contrib.relations))
-	for i, r := range contrib.relations {
+	relations := make([]map[string]any, len(contrib.Relations))
+	for i, r := range contrib.Relations {
 		m.relations[i] = relationParam{
-			src: s.entityUID(chunk.Namespace, r.src), dst: s.entityUID(chunk.Namespace, r.dst),
-			description: r.description, keywords: r.keywords, weight: r.weight,
+			src: s.entityUID(chunk.Namespace, r.Src), dst: s.entityUID(chunk.Namespace, r.Dst),
+			description: r.Description, keywords: r.Keywords, weight: r.Weight,
 		}
-		keywords := r.keywords
+		keywords := r.Keywords
 		if keywords == nil {
 			keywords = []string{} // null would leave the property out
 		}
 		relations[i] = map[string]any{
 			"src": m.relations[i].src, "dst": m.relations[i].dst,
-			"description": r.description, "keywords": keywords, "weight": r.weight,
+			"description": r.Description, "keywords": keywords, "weight": r.Weight,
 		}
 	}
 	m.params = map[string]any{
@@ -240,25 +242,25 @@ func (s *Store) newMerge(chunk graph.ChunkGraph) *merge {
 // identity: the chunk's values and its mentions, in key order since the
 // stored mentions have none. Equal fingerprints mean the merge would change
 // nothing.
-func fingerprint(chunk graph.ChunkGraph, contrib contribution) string {
+func fingerprint(chunk graph.ChunkGraph, contrib provenance.Contribution) string {
 	h := sha256.New()
 	write := func(parts ...string) { h.Write([]byte(identity(parts...))) }
 	number := func(n float64) string { return strconv.FormatFloat(n, 'g', -1, 64) }
 	write(chunk.JobID, strconv.Itoa(chunk.Index), chunk.Text, strconv.Itoa(chunk.Tokens))
-	entities := slices.SortedFunc(slices.Values(contrib.entities), func(a, b entityMention) int {
-		return cmp.Compare(a.key, b.key)
+	entities := slices.SortedFunc(slices.Values(contrib.Entities), func(a, b provenance.EntityMention) int {
+		return cmp.Compare(a.Key, b.Key)
 	})
 	write(strconv.Itoa(len(entities)))
 	for _, e := range entities {
-		write(e.key, e.name, e.typ, e.description)
+		write(e.Key, e.Name, e.Type, e.Description)
 	}
-	relations := slices.SortedFunc(slices.Values(contrib.relations), func(a, b relationMention) int {
-		return cmp.Or(cmp.Compare(a.src, b.src), cmp.Compare(a.dst, b.dst))
+	relations := slices.SortedFunc(slices.Values(contrib.Relations), func(a, b provenance.RelationMention) int {
+		return cmp.Or(cmp.Compare(a.Src, b.Src), cmp.Compare(a.Dst, b.Dst))
 	})
 	write(strconv.Itoa(len(relations)))
 	for _, r := range relations {
-		write(r.src, r.dst, r.description, number(r.weight), strconv.Itoa(len(r.keywords)))
-		write(r.keywords...)
+		write(r.Src, r.Dst, r.Description, number(r.Weight), strconv.Itoa(len(r.Keywords)))
+		write(r.Keywords...)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

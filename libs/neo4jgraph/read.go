@@ -1,6 +1,8 @@
 package neo4jgraph
 
 import (
+	"github.com/kgraph-dev/kgraph/libs/graph/provenance"
+
 	"cmp"
 	"context"
 	"errors"
@@ -79,7 +81,7 @@ func (s *Store) Entities(ctx context.Context, namespace string, keys []string) (
 		return nil, fmt.Errorf("read entities: %w", err)
 	}
 	keys = distinct(keys)
-	groups := make(map[string][]entityRow, len(keys))
+	groups := make(map[string][]provenance.EntityRow, len(keys))
 	sums := summaries{}
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		clear(groups) // the driver may retry the transaction
@@ -100,7 +102,7 @@ func (s *Store) Entities(ctx context.Context, namespace string, keys []string) (
 	var out []graph.Entity
 	for _, key := range keys {
 		if rows, ok := groups[key]; ok {
-			e := aggregateEntity(key, rows)
+			e := provenance.AggregateEntity(key, rows)
 			sums.apply(&e)
 			out = append(out, e)
 		}
@@ -116,18 +118,18 @@ func (s *Store) RelationsOf(ctx context.Context, namespace string, keys []string
 		return nil, fmt.Errorf("read relations: %w", err)
 	}
 	keys = distinct(keys)
-	groups := make(map[relationKey][]relationRow)
+	groups := make(map[provenance.RelationKey][]provenance.RelationRow)
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		clear(groups)
 		return nil, readRelationMentions(ctx, tx, relationMentionsOfUIDs, map[string]any{"uids": s.entityUIDs(namespace, keys)},
-			func(key relationKey, row relationRow) { groups[key] = append(groups[key], row) })
+			func(key provenance.RelationKey, row provenance.RelationRow) { groups[key] = append(groups[key], row) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read relations: %w", err)
 	}
 	out := make([]graph.Relation, 0, len(groups))
 	for key, rows := range groups {
-		out = append(out, aggregateRelation(key, rows))
+		out = append(out, provenance.AggregateRelation(key, rows))
 	}
 	slices.SortFunc(out, func(a, b graph.Relation) int {
 		return cmp.Or(cmp.Compare(b.Weight, a.Weight), cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
@@ -222,8 +224,8 @@ func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot,
 	if err := checkNamespace(namespace); err != nil {
 		return graph.Snapshot{}, fmt.Errorf("snapshot: %w", err)
 	}
-	entityGroups := make(map[string][]entityRow)
-	relationGroups := make(map[relationKey][]relationRow)
+	entityGroups := make(map[string][]provenance.EntityRow)
+	relationGroups := make(map[provenance.RelationKey][]provenance.RelationRow)
 	sums := summaries{}
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		clear(entityGroups)
@@ -236,7 +238,7 @@ func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot,
 		if err := readSummaries(ctx, tx, summariesOfScope, params, sums); err != nil {
 			return nil, err
 		}
-		return nil, readRelationMentions(ctx, tx, relationMentionsOfScope, params, func(key relationKey, row relationRow) {
+		return nil, readRelationMentions(ctx, tx, relationMentionsOfScope, params, func(key provenance.RelationKey, row provenance.RelationRow) {
 			relationGroups[key] = append(relationGroups[key], row)
 		})
 	})
@@ -245,15 +247,15 @@ func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot,
 	}
 	var snap graph.Snapshot
 	for _, key := range slices.Sorted(maps.Keys(entityGroups)) {
-		e := aggregateEntity(key, entityGroups[key])
+		e := provenance.AggregateEntity(key, entityGroups[key])
 		sums.apply(&e)
 		snap.Entities = append(snap.Entities, e)
 	}
-	relationKeys := slices.SortedFunc(maps.Keys(relationGroups), func(a, b relationKey) int {
-		return cmp.Or(cmp.Compare(a.src, b.src), cmp.Compare(a.dst, b.dst))
+	relationKeys := slices.SortedFunc(maps.Keys(relationGroups), func(a, b provenance.RelationKey) int {
+		return cmp.Or(cmp.Compare(a.Src, b.Src), cmp.Compare(a.Dst, b.Dst))
 	})
 	for _, key := range relationKeys {
-		snap.Relations = append(snap.Relations, aggregateRelation(key, relationGroups[key]))
+		snap.Relations = append(snap.Relations, provenance.AggregateRelation(key, relationGroups[key]))
 	}
 	return snap, nil
 }
@@ -261,7 +263,7 @@ func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot,
 // readEntityMentions runs a query returning entityMentionColumns and groups
 // its rows by entity key.
 func readEntityMentions(ctx context.Context, tx neo4j.ManagedTransaction, cypher string, params map[string]any,
-	groups map[string][]entityRow) error {
+	groups map[string][]provenance.EntityRow) error {
 	result, err := tx.Run(ctx, cypher, params)
 	if err != nil {
 		return err
@@ -285,7 +287,7 @@ func readEntityMentions(ctx context.Context, tx neo4j.ManagedTransaction, cypher
 // readRelationMentions runs a query returning relationMentionColumns and
 // hands each row to add.
 func readRelationMentions(ctx context.Context, tx neo4j.ManagedTransaction, cypher string, params map[string]any,
-	add func(relationKey, relationRow)) error {
+	add func(provenance.RelationKey, provenance.RelationRow)) error {
 	result, err := tx.Run(ctx, cypher, params)
 	if err != nil {
 		return err
@@ -306,54 +308,54 @@ func readRelationMentions(ctx context.Context, tx neo4j.ManagedTransaction, cyph
 	return nil
 }
 
-func entityRowOf(r *neo4j.Record) (string, entityRow, error) {
+func entityRowOf(r *neo4j.Record) (string, provenance.EntityRow, error) {
 	var (
 		key string
-		row entityRow
+		row provenance.EntityRow
 		err error
 	)
 	for _, field := range []struct {
 		key string
 		to  *string
 	}{
-		{"key", &key}, {"doc_id", &row.docID}, {"chunk_id", &row.chunkID},
-		{"name", &row.name}, {"type", &row.typ}, {"description", &row.description},
+		{"key", &key}, {"doc_id", &row.DocID}, {"chunk_id", &row.ChunkID},
+		{"name", &row.Name}, {"type", &row.Type}, {"description", &row.Description},
 	} {
 		if *field.to, err = recordString(r, field.key); err != nil {
-			return "", entityRow{}, err
+			return "", provenance.EntityRow{}, err
 		}
 	}
-	if row.index, err = recordInt(r, "chunk_index"); err != nil {
-		return "", entityRow{}, err
+	if row.Index, err = recordInt(r, "chunk_index"); err != nil {
+		return "", provenance.EntityRow{}, err
 	}
 	return key, row, nil
 }
 
-func relationRowOf(r *neo4j.Record) (relationKey, relationRow, error) {
+func relationRowOf(r *neo4j.Record) (provenance.RelationKey, provenance.RelationRow, error) {
 	var (
-		key relationKey
-		row relationRow
+		key provenance.RelationKey
+		row provenance.RelationRow
 		err error
 	)
 	for _, field := range []struct {
 		key string
 		to  *string
 	}{
-		{"src", &key.src}, {"dst", &key.dst}, {"doc_id", &row.docID}, {"chunk_id", &row.chunkID},
-		{"description", &row.description},
+		{"src", &key.Src}, {"dst", &key.Dst}, {"doc_id", &row.DocID}, {"chunk_id", &row.ChunkID},
+		{"description", &row.Description},
 	} {
 		if *field.to, err = recordString(r, field.key); err != nil {
-			return relationKey{}, relationRow{}, err
+			return provenance.RelationKey{}, provenance.RelationRow{}, err
 		}
 	}
-	if row.index, err = recordInt(r, "chunk_index"); err != nil {
-		return relationKey{}, relationRow{}, err
+	if row.Index, err = recordInt(r, "chunk_index"); err != nil {
+		return provenance.RelationKey{}, provenance.RelationRow{}, err
 	}
-	if row.keywords, err = recordStrings(r, "keywords"); err != nil {
-		return relationKey{}, relationRow{}, err
+	if row.Keywords, err = recordStrings(r, "keywords"); err != nil {
+		return provenance.RelationKey{}, provenance.RelationRow{}, err
 	}
-	if row.weight, err = recordFloat(r, "weight"); err != nil {
-		return relationKey{}, relationRow{}, err
+	if row.Weight, err = recordFloat(r, "weight"); err != nil {
+		return provenance.RelationKey{}, provenance.RelationRow{}, err
 	}
 	return key, row, nil
 }

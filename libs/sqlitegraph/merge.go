@@ -1,6 +1,8 @@
 package sqlitegraph
 
 import (
+	"github.com/kgraph-dev/kgraph/libs/graph/provenance"
+
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -22,8 +24,8 @@ func (s *Store) MergeChunk(ctx context.Context, chunk graph.ChunkGraph) (graph.M
 	case chunk.ChunkID == "":
 		return graph.MergeResult{}, fmt.Errorf("merge chunk of document %s: empty chunk id", chunk.DocID)
 	}
-	contrib := contributionOf(chunk)
-	result := graph.MergeResult{Entities: len(contrib.entities), Relations: len(contrib.relations)}
+	contrib := provenance.ContributionOf(chunk)
+	result := graph.MergeResult{Entities: len(contrib.Entities), Relations: len(contrib.Relations)}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		m := merger{ctx: ctx, tx: tx, st: s.st, chunk: chunk}
 		var err error
@@ -125,16 +127,16 @@ func (m merger) chunkArgs(more ...any) []any {
 // would rewrite hundreds of pages. A merge that writes anything bumps the
 // namespace's generation; a redelivery leaves it alone, so derived data
 // (communities) built from the generation stays current.
-func (m merger) replace(contrib contribution) (docEntities, docRelations int, err error) {
+func (m merger) replace(contrib provenance.Contribution) (docEntities, docRelations int, err error) {
 	chunkWritten, err := m.writeChunkRow()
 	if err != nil {
 		return 0, 0, err
 	}
-	entities, err := m.entityChanges(contrib.entities)
+	entities, err := m.entityChanges(contrib.Entities)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read previous entities: %w", err)
 	}
-	relations, err := m.relationChanges(contrib.relations)
+	relations, err := m.relationChanges(contrib.Relations)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read previous relations: %w", err)
 	}
@@ -195,7 +197,7 @@ func (m merger) writeChunkRow() (bool, error) {
 	return true, nil
 }
 
-func (m merger) entityChanges(entities []entityMention) (rowChanges, error) {
+func (m merger) entityChanges(entities []provenance.EntityMention) (rowChanges, error) {
 	rows, err := m.stmt(m.st.storedEntities).QueryContext(m.ctx, m.chunkArgs()...)
 	if err != nil {
 		return rowChanges{}, err
@@ -209,8 +211,8 @@ func (m merger) entityChanges(entities []entityMention) (rowChanges, error) {
 	keys := make([]string, len(entities))
 	values := make([]storedEntity, len(entities))
 	for i, e := range entities {
-		keys[i] = e.key
-		values[i] = storedEntity{m.chunk.Index, e.name, e.typ, e.description}
+		keys[i] = e.Key
+		values[i] = storedEntity{m.chunk.Index, e.Name, e.Type, e.Description}
 	}
 	return diffRows(stored, keys, values,
 		func(key string) []any { return []any{key} },
@@ -218,31 +220,31 @@ func (m merger) entityChanges(entities []entityMention) (rowChanges, error) {
 	), nil
 }
 
-func (m merger) relationChanges(relations []relationMention) (rowChanges, error) {
+func (m merger) relationChanges(relations []provenance.RelationMention) (rowChanges, error) {
 	rows, err := m.stmt(m.st.storedRelations).QueryContext(m.ctx, m.chunkArgs()...)
 	if err != nil {
 		return rowChanges{}, err
 	}
-	stored, err := scanStored(rows, func(k *relationKey, r *storedRelation) []any {
-		return []any{&k.src, &k.dst, &r.index, &r.description, &r.keywords, &r.weight}
+	stored, err := scanStored(rows, func(k *provenance.RelationKey, r *storedRelation) []any {
+		return []any{&k.Src, &k.Dst, &r.index, &r.description, &r.keywords, &r.weight}
 	})
 	if err != nil {
 		return rowChanges{}, err
 	}
-	keys := make([]relationKey, len(relations))
+	keys := make([]provenance.RelationKey, len(relations))
 	values := make([]storedRelation, len(relations))
 	for i, r := range relations {
-		keywords, err := encodeKeywords(r.keywords)
+		keywords, err := encodeKeywords(r.Keywords)
 		if err != nil {
-			return rowChanges{}, fmt.Errorf("relation %q-%q: %w", r.src, r.dst, err)
+			return rowChanges{}, fmt.Errorf("relation %q-%q: %w", r.Src, r.Dst, err)
 		}
-		keys[i] = relationKey{r.src, r.dst}
-		values[i] = storedRelation{m.chunk.Index, r.description, keywords, r.weight}
+		keys[i] = provenance.RelationKey{Src: r.Src, Dst: r.Dst}
+		values[i] = storedRelation{m.chunk.Index, r.Description, keywords, r.Weight}
 	}
 	return diffRows(stored, keys, values,
-		func(k relationKey) []any { return []any{k.src, k.dst} },
-		func(k relationKey, r storedRelation) []any {
-			return []any{k.src, k.dst, r.description, r.keywords, r.weight}
+		func(k provenance.RelationKey) []any { return []any{k.Src, k.Dst} },
+		func(k provenance.RelationKey, r storedRelation) []any {
+			return []any{k.Src, k.Dst, r.description, r.keywords, r.weight}
 		},
 	), nil
 }

@@ -1,6 +1,8 @@
 package sqlitegraph
 
 import (
+	"github.com/kgraph-dev/kgraph/libs/graph/provenance"
+
 	"cmp"
 	"context"
 	"database/sql"
@@ -69,7 +71,7 @@ func (s *Store) RelationsOf(ctx context.Context, namespace string, keys []string
 		return nil, fmt.Errorf("read relations: %w", err)
 	}
 	keys = distinct(keys)
-	found := make(map[relationKey]graph.Relation)
+	found := make(map[provenance.RelationKey]graph.Relation)
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		for _, batch := range batches(keys) {
 			in := placeholders(len(batch))
@@ -86,7 +88,7 @@ func (s *Store) RelationsOf(ctx context.Context, namespace string, keys []string
 				if err != nil {
 					return err
 				}
-				if err := scanRelations(rows, func(r graph.Relation) { found[relationKey{r.Source, r.Target}] = r }); err != nil {
+				if err := scanRelations(rows, func(r graph.Relation) { found[provenance.RelationKey{Src: r.Source, Dst: r.Target}] = r }); err != nil {
 					return err
 				}
 			}
@@ -209,18 +211,18 @@ func scanEntities(rows *sql.Rows, emit func(graph.Entity)) error {
 	defer rows.Close()
 	var (
 		key   string
-		group []entityRow
+		group []provenance.EntityRow
 	)
 	for rows.Next() {
 		var (
 			rowKey string
-			r      entityRow
+			r      provenance.EntityRow
 		)
-		if err := rows.Scan(&rowKey, &r.docID, &r.chunkID, &r.index, &r.name, &r.typ, &r.description); err != nil {
+		if err := rows.Scan(&rowKey, &r.DocID, &r.ChunkID, &r.Index, &r.Name, &r.Type, &r.Description); err != nil {
 			return err
 		}
 		if len(group) > 0 && rowKey != key {
-			emit(aggregateEntity(key, group))
+			emit(provenance.AggregateEntity(key, group))
 			group = group[:0]
 		}
 		key = rowKey
@@ -230,7 +232,7 @@ func scanEntities(rows *sql.Rows, emit func(graph.Entity)) error {
 		return err
 	}
 	if len(group) > 0 {
-		emit(aggregateEntity(key, group))
+		emit(provenance.AggregateEntity(key, group))
 	}
 	return nil
 }
@@ -240,24 +242,24 @@ func scanEntities(rows *sql.Rows, emit func(graph.Entity)) error {
 func scanRelations(rows *sql.Rows, emit func(graph.Relation)) error {
 	defer rows.Close()
 	var (
-		key   relationKey
-		group []relationRow
+		key   provenance.RelationKey
+		group []provenance.RelationRow
 	)
 	for rows.Next() {
 		var (
-			rowKey   relationKey
-			r        relationRow
+			rowKey   provenance.RelationKey
+			r        provenance.RelationRow
 			keywords string
 		)
-		if err := rows.Scan(&rowKey.src, &rowKey.dst, &r.docID, &r.chunkID, &r.index, &r.description, &keywords, &r.weight); err != nil {
+		if err := rows.Scan(&rowKey.Src, &rowKey.Dst, &r.DocID, &r.ChunkID, &r.Index, &r.Description, &keywords, &r.Weight); err != nil {
 			return err
 		}
 		var err error
-		if r.keywords, err = decodeKeywords(keywords); err != nil {
-			return fmt.Errorf("relation %q-%q: %w", rowKey.src, rowKey.dst, err)
+		if r.Keywords, err = decodeKeywords(keywords); err != nil {
+			return fmt.Errorf("relation %q-%q: %w", rowKey.Src, rowKey.Dst, err)
 		}
 		if len(group) > 0 && rowKey != key {
-			emit(aggregateRelation(key, group))
+			emit(provenance.AggregateRelation(key, group))
 			group = group[:0]
 		}
 		key = rowKey
@@ -267,7 +269,7 @@ func scanRelations(rows *sql.Rows, emit func(graph.Relation)) error {
 		return err
 	}
 	if len(group) > 0 {
-		emit(aggregateRelation(key, group))
+		emit(provenance.AggregateRelation(key, group))
 	}
 	return nil
 }

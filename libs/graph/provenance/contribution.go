@@ -1,4 +1,4 @@
-package neo4jgraph
+package provenance
 
 import (
 	"slices"
@@ -8,42 +8,38 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/graph"
 )
 
-// This file and aggregate.go are sqlitegraph's, word for word: both stores
-// must combine a chunk's mentions and aggregate them identically, which the
-// graphtest suite checks. (They would be shared from libs/graph if they were
-// exported there.)
-
-// entityMention is one chunk's combined contribution to one entity.
-type entityMention struct {
-	key         string
-	name        string
-	typ         string
-	description string
+// EntityMention is one chunk's combined contribution to one entity.
+type EntityMention struct {
+	Key         string
+	Name        string
+	Type        string
+	Description string
 }
 
-// relationMention is one chunk's combined contribution to one undirected
+// RelationMention is one chunk's combined contribution to one undirected
 // relation; src < dst.
-type relationMention struct {
-	src         string
-	dst         string
-	description string
-	keywords    []string
-	weight      float64
+type RelationMention struct {
+	Src         string
+	Dst         string
+	Description string
+	Keywords    []string
+	Weight      float64
 }
 
-type relationKey struct{ src, dst string }
+// RelationKey identifies an undirected relation: Src < Dst.
+type RelationKey struct{ Src, Dst string }
 
-// contribution is what one chunk adds to the graph, with duplicate mentions
+// Contribution is what one chunk adds to the graph, with duplicate mentions
 // inside the chunk already combined, in order of first appearance.
-type contribution struct {
-	entities  []entityMention
-	relations []relationMention
+type Contribution struct {
+	Entities  []EntityMention
+	Relations []RelationMention
 }
 
-// contributionOf combines a chunk's extracted entities and relations into one
+// ContributionOf combines a chunk's extracted entities and relations into one
 // mention per entity key and one per relation key.
-func contributionOf(chunk graph.ChunkGraph) contribution {
-	var c contribution
+func ContributionOf(chunk graph.ChunkGraph) Contribution {
+	var c Contribution
 	entityAt := make(map[string]int, len(chunk.Entities))
 	entityDescriptions := make([][]string, 0, len(chunk.Entities))
 	addEntity := func(name, typ, description string) {
@@ -56,13 +52,13 @@ func contributionOf(chunk graph.ChunkGraph) contribution {
 		}
 		i, seen := entityAt[key]
 		if !seen {
-			entityAt[key] = len(c.entities)
-			c.entities = append(c.entities, entityMention{key: key, name: name, typ: typ})
+			entityAt[key] = len(c.Entities)
+			c.Entities = append(c.Entities, EntityMention{Key: key, Name: name, Type: typ})
 			entityDescriptions = append(entityDescriptions, appendDistinct(nil, description))
 			return
 		}
-		if c.entities[i].typ == graph.UnknownType {
-			c.entities[i].typ = typ
+		if c.Entities[i].Type == graph.UnknownType {
+			c.Entities[i].Type = typ
 		}
 		entityDescriptions[i] = appendDistinct(entityDescriptions[i], description)
 	}
@@ -70,7 +66,7 @@ func contributionOf(chunk graph.ChunkGraph) contribution {
 		addEntity(e.Name, e.Type, e.Description)
 	}
 
-	relationAt := make(map[relationKey]int, len(chunk.Relations))
+	relationAt := make(map[RelationKey]int, len(chunk.Relations))
 	relationDescriptions := make([][]string, 0, len(chunk.Relations))
 	for _, r := range chunk.Relations {
 		src, dst := events.EntityKey(r.Source), events.EntityKey(r.Target)
@@ -87,25 +83,25 @@ func contributionOf(chunk graph.ChunkGraph) contribution {
 		if dst < src {
 			src, dst = dst, src
 		}
-		k := relationKey{src, dst}
+		k := RelationKey{src, dst}
 		i, seen := relationAt[k]
 		if !seen {
-			i = len(c.relations)
+			i = len(c.Relations)
 			relationAt[k] = i
-			c.relations = append(c.relations, relationMention{src: src, dst: dst})
+			c.Relations = append(c.Relations, RelationMention{Src: src, Dst: dst})
 			relationDescriptions = append(relationDescriptions, nil)
 		}
-		c.relations[i].weight += r.Weight
-		c.relations[i].keywords = append(c.relations[i].keywords, r.Keywords...)
+		c.Relations[i].Weight += r.Weight
+		c.Relations[i].Keywords = append(c.Relations[i].Keywords, r.Keywords...)
 		relationDescriptions[i] = appendDistinct(relationDescriptions[i], r.Description)
 	}
 
-	for i := range c.entities {
-		c.entities[i].description = strings.Join(entityDescriptions[i], "\n")
+	for i := range c.Entities {
+		c.Entities[i].Description = strings.Join(entityDescriptions[i], "\n")
 	}
-	for i := range c.relations {
-		c.relations[i].description = strings.Join(relationDescriptions[i], "\n")
-		c.relations[i].keywords = normalizeKeywords(c.relations[i].keywords)
+	for i := range c.Relations {
+		c.Relations[i].Description = strings.Join(relationDescriptions[i], "\n")
+		c.Relations[i].Keywords = normalizeKeywords(c.Relations[i].Keywords)
 	}
 	return c
 }
