@@ -23,6 +23,15 @@ const (
 	TypeChunkIndexed      Type = "dev.kgraph.chunk.indexed.v1"
 	TypeJobCompleted      Type = "dev.kgraph.job.completed.v1"
 	TypeJobFailed         Type = "dev.kgraph.job.failed.v1"
+	// The approval gate, cancellation and expiry.
+	TypeJobAwaitingApproval Type = "dev.kgraph.job.awaiting_approval.v1"
+	TypeJobApproved         Type = "dev.kgraph.job.approved.v1"
+	TypeJobCancelled        Type = "dev.kgraph.job.cancelled.v1"
+	TypeJobExpired          Type = "dev.kgraph.job.expired.v1"
+	// Deletion of a document, a job of its own.
+	TypeDocumentDeleted   Type = "dev.kgraph.document.deleted.v1"
+	TypeDocumentUnmerged  Type = "dev.kgraph.document.unmerged.v1"
+	TypeDocumentUnindexed Type = "dev.kgraph.document.unindexed.v1"
 	// TypeCommunitiesUpdated follows the flow rather than being part of it:
 	// the graph writer rebuilds a namespace's communities after jobs
 	// complete.
@@ -78,6 +87,20 @@ func Catalog() []Spec {
 			"Every chunk of the job is merged and indexed."},
 		{TypeJobFailed, SubjectPrefix + "job.failed", func() any { return JobFailed{} },
 			"The job cannot complete; carries the stage and the reason."},
+		{TypeJobAwaitingApproval, SubjectPrefix + "job.awaiting_approval", func() any { return JobAwaitingApproval{} },
+			"The job won its dedup claim and waits for approval, with a cost estimate."},
+		{TypeJobApproved, SubjectPrefix + "job.approved", func() any { return JobApproved{} },
+			"A job awaiting approval was approved; dedup accepts the document."},
+		{TypeJobCancelled, SubjectPrefix + "job.cancelled", func() any { return JobCancelled{} },
+			"A pending, awaiting or processing job was cancelled; extraction stops between chunks."},
+		{TypeJobExpired, SubjectPrefix + "job.expired", func() any { return JobExpired{} },
+			"A job waited for approval past the configured period (published by the projection's scheduler)."},
+		{TypeDocumentDeleted, SubjectPrefix + "document.deleted", func() any { return DocumentDeleted{} },
+			"A document is to be removed; starts a deletion job."},
+		{TypeDocumentUnmerged, SubjectPrefix + "document.unmerged", func() any { return DocumentUnmerged{} },
+			"A deleted document's chunks and share of the graph are gone."},
+		{TypeDocumentUnindexed, SubjectPrefix + "document.unindexed", func() any { return DocumentUnindexed{} },
+			"A deleted document's vectors are gone."},
 		{TypeCommunitiesUpdated, SubjectPrefix + "communities.updated", func() any { return CommunitiesUpdated{} },
 			"A namespace's communities and their reports were rebuilt after a job completed."},
 	}

@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,7 +21,21 @@ func TestCatalog(t *testing.T) {
 	types := map[events.Type]bool{}
 	subjects := map[string]events.Type{}
 	catalog := events.Catalog()
-	require.Len(t, catalog, 11)
+	// The whole catalogue in its documented order: adding, dropping or
+	// reordering a type is a contract change and must show up here.
+	want := []events.Type{
+		events.TypeDocumentSubmitted, events.TypeDocumentDuplicate, events.TypeDocumentAccepted,
+		events.TypeDocumentChunked, events.TypeChunkCreated, events.TypeChunkExtracted,
+		events.TypeChunkMerged, events.TypeChunkIndexed, events.TypeJobCompleted, events.TypeJobFailed,
+		events.TypeJobAwaitingApproval, events.TypeJobApproved, events.TypeJobCancelled, events.TypeJobExpired,
+		events.TypeDocumentDeleted, events.TypeDocumentUnmerged, events.TypeDocumentUnindexed,
+		events.TypeCommunitiesUpdated,
+	}
+	got := make([]events.Type, 0, len(catalog))
+	for _, s := range catalog {
+		got = append(got, s.Type)
+	}
+	require.Equal(t, want, got)
 	for _, s := range catalog {
 		t.Run(string(s.Type), func(t *testing.T) {
 			require.Regexp(t, typePattern, string(s.Type))
@@ -78,8 +93,12 @@ func TestUnknownType(t *testing.T) {
 
 func TestDerivedSubjects(t *testing.T) {
 	require.Equal(t, "kgraph.dlq.graph-writer", events.DeadLetterSubject("graph-writer"))
-	require.False(t, strings.HasPrefix(events.QuerySubject, events.SubjectPrefix),
-		"query requests must not land in the EVENTS stream")
+	for _, subject := range []string{events.QuerySubject, events.QueryStreamSubject} {
+		// Services answer on core NATS: a request must not land in the
+		// EVENTS stream, and docs/events.md documents them as kgraph.svc.>.
+		require.True(t, strings.HasPrefix(subject, "kgraph.svc."), "service subject %q", subject)
+		require.False(t, strings.HasPrefix(subject, events.SubjectPrefix), "service subject %q", subject)
+	}
 }
 
 func TestSchemaLocations(t *testing.T) {
@@ -88,16 +107,55 @@ func TestSchemaLocations(t *testing.T) {
 }
 
 // TestDocsListEveryType keeps docs/events.md, the catalogue for outside
-// publishers, in step with Catalog.
+// publishers, in step with Catalog: every type has its table row and its
+// payload section, and the section's field table and example follow the
+// schema and the fixture.
 func TestDocsListEveryType(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "docs", "events.md"))
+	raw, err := os.ReadFile(filepath.Join("..", "docs", "events.md"))
 	if errors.Is(err, fs.ErrNotExist) {
 		t.Skip("docs/events.md is not beside this module (module used outside its repository)")
 	}
 	require.NoError(t, err)
+	doc := string(raw)
 	for _, s := range events.Catalog() {
-		require.Contains(t, string(doc), fmt.Sprintf("| `%s` | `%s` |", s.Type, s.Subject), "type table row of %s", s.Type)
-		require.Contains(t, string(doc), fmt.Sprintf("### `%s`", s.Type), "payload section of %s", s.Type)
-		require.Contains(t, string(doc), "(../events/schemas/"+events.SchemaFile(s.Type)+")", "schema link of %s", s.Type)
+		t.Run(string(s.Type), func(t *testing.T) {
+			// Truef, not Contains: a failure should name the missing text
+			// rather than print the whole document.
+			row := fmt.Sprintf("| `%s` | `%s` |", s.Type, s.Subject)
+			require.Truef(t, strings.Contains(doc, row), "docs/events.md lacks the type table row %q", row)
+			section := docSection(t, doc, s.Type)
+			require.Truef(t, strings.Contains(section, "(../events/schemas/"+events.SchemaFile(s.Type)+")"), "the section lacks the schema link")
+			require.Truef(t, strings.HasPrefix(section, "\n"+s.Summary+" "), "the section does not open with the catalogue summary %q", s.Summary)
+
+			var sch struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			}
+			b, err := os.ReadFile(filepath.Join("schemas", events.SchemaFile(s.Type)))
+			require.NoError(t, err)
+			require.NoError(t, json.Unmarshal(b, &sch))
+			for prop := range sch.Properties {
+				require.Truef(t, strings.Contains(section, "| `"+prop+"` |"), "the field table lacks %q", prop)
+			}
+
+			fixture := "events/testdata/fixtures/" + string(s.Type) + ".json"
+			_, example, found := strings.Cut(section, "Example ([`"+fixture+"`](../"+fixture+")):\n\n```json\n")
+			require.True(t, found, "example taken from %s", fixture)
+			example, _, found = strings.Cut(example, "\n```\n")
+			require.True(t, found, "example code block is closed")
+			require.JSONEq(t, string(readFixture(t, s.Type)), example, "the example is the fixture")
+		})
 	}
+}
+
+// docSection returns the text of a type's payload section in docs/events.md:
+// from its heading to the next heading of the same or a higher level.
+func docSection(t *testing.T, doc string, typ events.Type) string {
+	t.Helper()
+	heading := fmt.Sprintf("\n### `%s`\n", typ)
+	require.Equal(t, 1, strings.Count(doc, heading), "exactly one payload section of %s", typ)
+	_, section, _ := strings.Cut(doc, heading)
+	if end := regexp.MustCompile(`\n#{2,3} `).FindStringIndex(section); end != nil {
+		section = section[:end[0]]
+	}
+	return section
 }

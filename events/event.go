@@ -25,17 +25,24 @@ type Payload interface {
 }
 
 // EventType implementations tie each payload to its one type.
-func (DocumentSubmitted) EventType() Type  { return TypeDocumentSubmitted }
-func (DocumentDuplicate) EventType() Type  { return TypeDocumentDuplicate }
-func (DocumentAccepted) EventType() Type   { return TypeDocumentAccepted }
-func (DocumentChunked) EventType() Type    { return TypeDocumentChunked }
-func (ChunkCreated) EventType() Type       { return TypeChunkCreated }
-func (ChunkExtracted) EventType() Type     { return TypeChunkExtracted }
-func (ChunkMerged) EventType() Type        { return TypeChunkMerged }
-func (ChunkIndexed) EventType() Type       { return TypeChunkIndexed }
-func (JobCompleted) EventType() Type       { return TypeJobCompleted }
-func (JobFailed) EventType() Type          { return TypeJobFailed }
-func (CommunitiesUpdated) EventType() Type { return TypeCommunitiesUpdated }
+func (DocumentSubmitted) EventType() Type   { return TypeDocumentSubmitted }
+func (DocumentDuplicate) EventType() Type   { return TypeDocumentDuplicate }
+func (DocumentAccepted) EventType() Type    { return TypeDocumentAccepted }
+func (DocumentChunked) EventType() Type     { return TypeDocumentChunked }
+func (ChunkCreated) EventType() Type        { return TypeChunkCreated }
+func (ChunkExtracted) EventType() Type      { return TypeChunkExtracted }
+func (ChunkMerged) EventType() Type         { return TypeChunkMerged }
+func (ChunkIndexed) EventType() Type        { return TypeChunkIndexed }
+func (JobCompleted) EventType() Type        { return TypeJobCompleted }
+func (JobFailed) EventType() Type           { return TypeJobFailed }
+func (CommunitiesUpdated) EventType() Type  { return TypeCommunitiesUpdated }
+func (JobAwaitingApproval) EventType() Type { return TypeJobAwaitingApproval }
+func (JobApproved) EventType() Type         { return TypeJobApproved }
+func (JobCancelled) EventType() Type        { return TypeJobCancelled }
+func (JobExpired) EventType() Type          { return TypeJobExpired }
+func (DocumentDeleted) EventType() Type     { return TypeDocumentDeleted }
+func (DocumentUnmerged) EventType() Type    { return TypeDocumentUnmerged }
+func (DocumentUnindexed) EventType() Type   { return TypeDocumentUnindexed }
 
 // Event is a CloudEvent with a typed payload.
 type Event[T Payload] struct {

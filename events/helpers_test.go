@@ -81,17 +81,24 @@ func codecFor[T events.Payload]() typeCodec {
 // complete.
 func codecs() map[events.Type]typeCodec {
 	return map[events.Type]typeCodec{
-		events.TypeDocumentSubmitted:  codecFor[events.DocumentSubmitted](),
-		events.TypeDocumentDuplicate:  codecFor[events.DocumentDuplicate](),
-		events.TypeDocumentAccepted:   codecFor[events.DocumentAccepted](),
-		events.TypeDocumentChunked:    codecFor[events.DocumentChunked](),
-		events.TypeChunkCreated:       codecFor[events.ChunkCreated](),
-		events.TypeChunkExtracted:     codecFor[events.ChunkExtracted](),
-		events.TypeChunkMerged:        codecFor[events.ChunkMerged](),
-		events.TypeChunkIndexed:       codecFor[events.ChunkIndexed](),
-		events.TypeJobCompleted:       codecFor[events.JobCompleted](),
-		events.TypeJobFailed:          codecFor[events.JobFailed](),
-		events.TypeCommunitiesUpdated: codecFor[events.CommunitiesUpdated](),
+		events.TypeDocumentSubmitted:   codecFor[events.DocumentSubmitted](),
+		events.TypeDocumentDuplicate:   codecFor[events.DocumentDuplicate](),
+		events.TypeDocumentAccepted:    codecFor[events.DocumentAccepted](),
+		events.TypeDocumentChunked:     codecFor[events.DocumentChunked](),
+		events.TypeChunkCreated:        codecFor[events.ChunkCreated](),
+		events.TypeChunkExtracted:      codecFor[events.ChunkExtracted](),
+		events.TypeChunkMerged:         codecFor[events.ChunkMerged](),
+		events.TypeChunkIndexed:        codecFor[events.ChunkIndexed](),
+		events.TypeJobCompleted:        codecFor[events.JobCompleted](),
+		events.TypeJobFailed:           codecFor[events.JobFailed](),
+		events.TypeCommunitiesUpdated:  codecFor[events.CommunitiesUpdated](),
+		events.TypeJobAwaitingApproval: codecFor[events.JobAwaitingApproval](),
+		events.TypeJobApproved:         codecFor[events.JobApproved](),
+		events.TypeJobCancelled:        codecFor[events.JobCancelled](),
+		events.TypeJobExpired:          codecFor[events.JobExpired](),
+		events.TypeDocumentDeleted:     codecFor[events.DocumentDeleted](),
+		events.TypeDocumentUnmerged:    codecFor[events.DocumentUnmerged](),
+		events.TypeDocumentUnindexed:   codecFor[events.DocumentUnindexed](),
 	}
 }
 

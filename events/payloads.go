@@ -44,8 +44,27 @@ type DocumentSubmitted struct {
 	ClientID      string            `json:"client_id,omitempty" jsonschema:"maxLength=128"`
 	// Force re-ingests content already claimed in the namespace instead of
 	// ending the job as a duplicate; the new job takes over the claim.
-	Force       bool      `json:"force,omitempty"`
+	Force bool `json:"force,omitempty"`
+	// RequireApproval holds the job in awaiting_approval after dedup until
+	// job.approved (or cancel, or expiry).
+	RequireApproval bool `json:"require_approval,omitempty"`
+	// Estimate is the edge's cost estimate, made without any LLM call.
+	Estimate    *Estimate `json:"estimate,omitempty"`
 	SubmittedAt time.Time `json:"submitted_at"`
+}
+
+// Estimate is what ingesting a document is expected to cost, computed from
+// its token count, the chunking settings and a price table — never by asking
+// an LLM. Output tokens and cost are a low–high range.
+type Estimate struct {
+	Chunks        int     `json:"chunks" jsonschema:"minimum=0"`
+	TokensIn      int     `json:"tokens_in" jsonschema:"minimum=0,description=Prompt tokens of every extraction call, gleaning included."`
+	TokensOutLow  int     `json:"tokens_out_low" jsonschema:"minimum=0"`
+	TokensOutHigh int     `json:"tokens_out_high" jsonschema:"minimum=0"`
+	CostLowUSD    float64 `json:"cost_low_usd" jsonschema:"minimum=0"`
+	CostHighUSD   float64 `json:"cost_high_usd" jsonschema:"minimum=0"`
+	// Model is the extraction model priced, "offline" without an LLM.
+	Model string `json:"model"`
 }
 
 // JSONSchemaExtend makes the schema require the text, inline or by reference.
@@ -220,4 +239,63 @@ type CommunitiesUpdated struct {
 	ReportsReused    int    `json:"reports_reused" jsonschema:"minimum=0,description=Reports kept from the previous build because their community did not change."`
 	// Usage is what the summaries and reports cost (absent without an LLM).
 	Usage *Usage `json:"usage,omitempty"`
+}
+
+// JobAwaitingApproval holds a job that won its dedup claim until it is
+// approved, cancelled or expires. It carries what acceptance needs, so the
+// approval can pass the document on without reading anything else.
+type JobAwaitingApproval struct {
+	JobRef
+	ContentRef    string            `json:"content_ref" jsonschema:"minLength=1,maxLength=256"`
+	ContentSHA256 string            `json:"content_sha256" jsonschema:"pattern=^[0-9a-f]{64}$"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	Estimate      *Estimate         `json:"estimate,omitempty"`
+}
+
+// JobApproved releases a job from awaiting_approval; dedup then accepts the
+// document.
+type JobApproved struct {
+	JobRef
+	ContentRef    string            `json:"content_ref" jsonschema:"minLength=1,maxLength=256"`
+	ContentSHA256 string            `json:"content_sha256" jsonschema:"pattern=^[0-9a-f]{64}$"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	ApprovedBy    string            `json:"approved_by,omitempty" jsonschema:"maxLength=128,description=Client id of the approver."`
+}
+
+// JobCancelled ends a job that is pending, awaiting approval or processing.
+// A processing job stops between chunks: chunks already extracted are still
+// merged, no new chunk is extracted.
+type JobCancelled struct {
+	JobRef
+	Reason      string `json:"reason,omitempty" jsonschema:"maxLength=500"`
+	CancelledBy string `json:"cancelled_by,omitempty" jsonschema:"maxLength=128"`
+}
+
+// JobExpired ends a job that waited for approval longer than allowed.
+type JobExpired struct {
+	JobRef
+	Reason string `json:"reason" jsonschema:"minLength=1"`
+}
+
+// DocumentDeleted asks for a document to be removed. JobRef names the
+// deletion job (a job of its own), the document and its namespace: its
+// chunks, its share of every entity and relation description and its
+// vectors go, entities left with no source disappear, and no LLM is called.
+type DocumentDeleted struct {
+	JobRef
+	// IngestJobID is the job that ingested the document.
+	IngestJobID   string `json:"ingest_job_id,omitempty" jsonschema:"maxLength=128"`
+	ContentRef    string `json:"content_ref,omitempty" jsonschema:"maxLength=256"`
+	ContentSHA256 string `json:"content_sha256,omitempty" jsonschema:"pattern=^([0-9a-f]{64})?$"`
+	RequestedBy   string `json:"requested_by,omitempty" jsonschema:"maxLength=128"`
+}
+
+// DocumentUnmerged reports a deleted document's share removed from the graph.
+type DocumentUnmerged struct {
+	JobRef
+}
+
+// DocumentUnindexed reports a deleted document's vectors removed.
+type DocumentUnindexed struct {
+	JobRef
 }
