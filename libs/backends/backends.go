@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kgraph-dev/kgraph/libs/ratelimit"
+	"github.com/redis/go-redis/v9"
 	"path/filepath"
 	"strings"
 	"time"
@@ -208,4 +210,28 @@ func OpenKV(ctx context.Context, c Config, js jetstream.JetStream, bucket string
 		return s, Check{Name: "kv", Check: func(ctx context.Context) error { _, err := js.KeyValue(ctx, bucket); return err }},
 			func() error { return nil }, nil
 	}
+}
+
+// Limiter is a per-key request rate limiter.
+type Limiter interface {
+	Allow(ctx context.Context, key string, l ratelimit.Limit) (ratelimit.Decision, error)
+}
+
+// OpenLimiter opens the rate limiter that matches the KV store: counters in
+// Redis, shared by every edge replica, when the KV store is Redis; in
+// memory, per process, otherwise (one process is the embedded mode's case).
+func OpenLimiter(ctx context.Context, c Config) (Limiter, func() error, error) {
+	if c.KV != Redis {
+		return ratelimit.NewMemory(time.Now), func() error { return nil }, nil
+	}
+	opts, err := redis.ParseURL(c.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rate limiter: parse REDIS_URL: %w", err)
+	}
+	client := redis.NewClient(opts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, nil, fmt.Errorf("rate limiter: connect to redis: %w", err)
+	}
+	return ratelimit.NewRedis(client, "kg:ratelimit:"), client.Close, nil
 }

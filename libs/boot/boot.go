@@ -162,3 +162,6 @@ func (p *Process) Close() {
 	}
 	p.Log.Info("stopped")
 }
+
+// Version is kgraph's version, reported by `kg version` and GET /api/v1/info.
+const Version = "0.2.0"

@@ -463,3 +463,21 @@ func TestUnavailableClassifier(t *testing.T) {
 	}
 	require.Empty(t, deadLetters(t, e, bus.ConsumerDedup))
 }
+
+// An event published with a server directive (an expected stream) must
+// still reach the dead-letter stream: the directive is not copied there.
+func TestDeadLetterDropsServerDirectives(t *testing.T) {
+	e := setup(t)
+	run(t, e, bus.ConsumerDedup, bus.On(func(_ context.Context, _ events.Event[events.DocumentSubmitted]) error {
+		return bus.Permanent(errors.New("refused"))
+	}))
+	msg, err := events.Encode(submitted("j-directive"))
+	require.NoError(t, err)
+	msg.Header.Set("Nats-Expected-Stream", bus.StreamEvents)
+	_, err = e.js.PublishMsg(context.Background(), msg)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(deadLetters(t, e, bus.ConsumerDedup)) == 1 }, 5*time.Second, 20*time.Millisecond)
+	dl := deadLetters(t, e, bus.ConsumerDedup)[0]
+	require.Empty(t, dl.Header.Get("Nats-Expected-Stream"))
+	require.Equal(t, msg.Header.Get(events.HeaderMsgID), dl.Header.Get(bus.HeaderDLQOrigMsgID))
+}

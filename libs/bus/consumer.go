@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -384,6 +385,11 @@ func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, raw rawMsg
 func (c *Consumer) publishDeadLetter(ctx context.Context, raw rawMsg, reason error) error {
 	dl := nats.NewMsg(events.DeadLetterSubject(c.cfg.Consumer))
 	for k, vs := range raw.header {
+		// Server directives such as Nats-Expected-Stream would make the
+		// dead-letter publish fail forever; only the message id is kept.
+		if strings.HasPrefix(strings.ToLower(k), "nats-") && !strings.EqualFold(k, events.HeaderMsgID) {
+			continue
+		}
 		dl.Header[k] = append([]string(nil), vs...)
 	}
 	if orig := raw.header.Get(events.HeaderMsgID); orig != "" {

@@ -69,12 +69,13 @@ func (c ConsumerSpec) Subjects() []string {
 // Consumers is the one list of durable consumers.
 func Consumers() []ConsumerSpec {
 	return []ConsumerSpec{
-		{Name: ConsumerDedup, Description: "dedup: claims (namespace, content hash)", Types: []events.Type{events.TypeDocumentSubmitted}},
+		{Name: ConsumerDedup, Description: "dedup: claims (namespace, content hash), gates approval, releases claims of cancelled, expired and deleted documents",
+			Types: []events.Type{events.TypeDocumentSubmitted, events.TypeJobApproved, events.TypeJobCancelled, events.TypeJobExpired, events.TypeDocumentDeleted}},
 		{Name: ConsumerExtractorDocuments, Description: "extractor: chunks accepted documents", Types: []events.Type{events.TypeDocumentAccepted}},
 		{Name: ConsumerExtractorChunks, Description: "extractor: extracts entities and relations per chunk", Types: []events.Type{events.TypeChunkCreated}},
-		{Name: ConsumerGraphWriter, Description: "graph-writer: merges chunk graphs", Types: []events.Type{events.TypeChunkExtracted}},
+		{Name: ConsumerGraphWriter, Description: "graph-writer: merges chunk graphs, subtracts deleted documents", Types: []events.Type{events.TypeChunkExtracted, events.TypeDocumentDeleted}},
 		{Name: ConsumerCommunities, Description: "graph-writer: rebuilds communities and reports after jobs complete", Types: []events.Type{events.TypeJobCompleted}},
-		{Name: ConsumerVectorIndexer, Description: "vector-indexer: embeds chunks and entities", Types: []events.Type{events.TypeChunkExtracted}},
+		{Name: ConsumerVectorIndexer, Description: "vector-indexer: embeds chunks and entities, removes deleted documents' vectors", Types: []events.Type{events.TypeChunkExtracted, events.TypeDocumentDeleted}},
 		{Name: ConsumerProjection, Description: "projection: job state from every event", AllEvents: true},
 	}
 }

@@ -91,6 +91,9 @@ type Chunk struct {
 	Tokens int
 }
 
+// MaxSearchLimit caps the entities one entity search returns.
+const MaxSearchLimit = 100
+
 // Counts sizes a namespace.
 type Counts struct {
 	Documents int

@@ -4,6 +4,7 @@
 package jobstate
 
 import (
+	"encoding/hex"
 	"math/bits"
 	"time"
 
@@ -13,22 +14,61 @@ import (
 // Status of a job.
 type Status string
 
-// Job statuses. Terminal: completed, duplicate, failed.
+// Job statuses: pending → (awaiting_approval → approved →) processing →
+// completed. Terminal: completed, duplicate, failed, cancelled, expired.
 const (
-	StatusPending    Status = "pending"
-	StatusProcessing Status = "processing"
-	StatusCompleted  Status = "completed"
-	StatusDuplicate  Status = "duplicate"
-	StatusFailed     Status = "failed"
+	StatusPending          Status = "pending"
+	StatusAwaitingApproval Status = "awaiting_approval"
+	StatusApproved         Status = "approved"
+	StatusProcessing       Status = "processing"
+	StatusCompleted        Status = "completed"
+	StatusDuplicate        Status = "duplicate"
+	StatusFailed           Status = "failed"
+	StatusCancelled        Status = "cancelled"
+	StatusExpired          Status = "expired"
 )
+
+// Statuses lists every status, in lifecycle order.
+func Statuses() []Status {
+	return []Status{StatusPending, StatusAwaitingApproval, StatusApproved, StatusProcessing,
+		StatusCompleted, StatusDuplicate, StatusFailed, StatusCancelled, StatusExpired}
+}
 
 // Terminal reports whether no further change of status is expected.
 func (s Status) Terminal() bool {
-	return s == StatusCompleted || s == StatusDuplicate || s == StatusFailed
+	switch s {
+	case StatusCompleted, StatusDuplicate, StatusFailed, StatusCancelled, StatusExpired:
+		return true
+	}
+	return false
 }
+
+// Cancellable reports whether a job in this status can still be cancelled.
+func (s Status) Cancellable() bool { return !s.Terminal() }
+
+// Job kinds.
+const (
+	KindIngest = "ingest"
+	KindDelete = "delete"
+)
 
 // JobKey is the KV key of a job record.
 func JobKey(jobID string) string { return "job." + jobID }
+
+// JobKeyPrefix is the prefix every job record key starts with.
+const JobKeyPrefix = "job."
+
+// DocKey is the KV key of a document record. Document ids may contain "."
+// and ":", which KV keys cannot, so the id is hex-encoded.
+func DocKey(namespace, docID string) string {
+	return DocKeyPrefix(namespace) + hex.EncodeToString([]byte(docID))
+}
+
+// DocKeyPrefix is the prefix of every document record key of a namespace.
+func DocKeyPrefix(namespace string) string { return "doc." + namespace + "." }
+
+// DocKeyPrefixAll is the prefix of every document record key.
+const DocKeyPrefixAll = "doc."
 
 // ClaimKey is the KV key of the dedup claim of (namespace, content hash).
 func ClaimKey(namespace, contentSHA256 string) string {
@@ -66,6 +106,61 @@ type Job struct {
 	CreatedAt     time.Time    `json:"created_at"`
 	UpdatedAt     time.Time    `json:"updated_at"`
 	FinishedAt    time.Time    `json:"finished_at,omitzero"`
+
+	// Kind is KindIngest (also when empty, for older records) or KindDelete.
+	Kind string `json:"kind,omitempty"`
+	// What acceptance needs, kept from document.submitted and
+	// job.awaiting_approval so that an approval can pass the document on.
+	ContentRef    string            `json:"content_ref,omitempty"`
+	ContentSHA256 string            `json:"content_sha256,omitempty"`
+	ContentBytes  int               `json:"content_bytes,omitempty"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	Force         bool              `json:"force,omitempty"`
+	// The approval gate.
+	RequireApproval bool             `json:"require_approval,omitempty"`
+	Estimate        *events.Estimate `json:"estimate,omitempty"`
+	AwaitingSince   time.Time        `json:"awaiting_since,omitzero"`
+	ApprovedAt      time.Time        `json:"approved_at,omitzero"`
+	ApprovedBy      string           `json:"approved_by,omitempty"`
+	CancelledBy     string           `json:"cancelled_by,omitempty"`
+	// A deletion job's progress and its document's ingestion job.
+	IngestJobID    string `json:"ingest_job_id,omitempty"`
+	GraphRemoved   bool   `json:"graph_removed,omitempty"`
+	VectorsRemoved bool   `json:"vectors_removed,omitempty"`
+}
+
+// IsDeletion reports whether the job deletes a document.
+func (j *Job) IsDeletion() bool { return j.Kind == KindDelete }
+
+// Document statuses.
+const (
+	DocIngesting = "ingesting"
+	DocReady     = "ready"
+	DocFailed    = "failed"
+	DocCancelled = "cancelled"
+	DocDeleting  = "deleting"
+)
+
+// Document is the document record the projection keeps per (namespace,
+// doc id) for listing and deletion: which job ingested it and what it holds.
+// It appears when the document is accepted and disappears when its deletion
+// completes.
+type Document struct {
+	DocID         string            `json:"doc_id"`
+	Namespace     string            `json:"namespace"`
+	JobID         string            `json:"job_id"`
+	ClientID      string            `json:"client_id,omitempty"`
+	Status        string            `json:"status"`
+	ContentRef    string            `json:"content_ref,omitempty"`
+	ContentSHA256 string            `json:"content_sha256,omitempty"`
+	ContentBytes  int               `json:"content_bytes,omitempty"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	Chunks        int               `json:"chunks"`
+	Entities      int               `json:"entities"`
+	Relations     int               `json:"relations"`
+	DeletionJobID string            `json:"deletion_job_id,omitempty"`
+	CreatedAt     time.Time         `json:"created_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
 }
 
 // Progress is the job's progress as the API shows it.
@@ -91,6 +186,22 @@ func (j *Job) Progress() Progress {
 		p.Stage = "duplicate"
 	case j.Status == StatusFailed:
 		p.Stage = "failed"
+	case j.Status == StatusCancelled:
+		p.Stage = "cancelled"
+	case j.Status == StatusExpired:
+		p.Stage = "expired"
+	case j.Status == StatusAwaitingApproval:
+		p.Stage = "awaiting_approval"
+	case j.IsDeletion():
+		p.Stage = "deleting"
+		done := 0
+		if j.GraphRemoved {
+			done++
+		}
+		if j.VectorsRemoved {
+			done++
+		}
+		p.Percent = done * 50
 	case !j.Accepted && !j.Chunked:
 		p.Stage = "queued"
 	case !j.Chunked:

@@ -19,11 +19,12 @@ const messageOverheadTokens = 4
 // Chat is a chat-completion provider. It is safe for concurrent use; all
 // calls share its concurrency cap, budgets and Stats.
 type Chat struct {
-	model  string
-	prices PriceTable
-	client openai.Client
-	runner *runner
-	stats  *recorder
+	model   string
+	prices  PriceTable
+	client  openai.Client
+	runner  *runner
+	stats   *recorder
+	metrics *callMetrics
 }
 
 // NewChat returns a provider for cfg, which must be valid.
@@ -34,12 +35,14 @@ func NewChat(cfg Config, opts ...Option) (*Chat, error) {
 	p := policyFor(cfg.MaxConcurrency, cfg.RequestsPerMinute, cfg.TokensPerMinute, cfg.MaxRetries, cfg.Timeout)
 	o := buildOptions(p.maxConcurrency, opts)
 	stats := newRecorder()
+	metrics := cfg.Metrics.bind(MetricsKindChat, cfg.Model)
 	return &Chat{
-		model:  cfg.Model,
-		prices: cfg.Prices,
-		client: newOpenAIClient(cfg.BaseURL, cfg.APIKey, o.httpClient),
-		runner: newRunner(p, o.clock, stats),
-		stats:  stats,
+		model:   cfg.Model,
+		prices:  cfg.Prices,
+		client:  newOpenAIClient(cfg.BaseURL, cfg.APIKey, o.httpClient),
+		runner:  newRunner(p, o.clock, stats, metrics),
+		stats:   stats,
+		metrics: metrics,
 	}, nil
 }
 
@@ -172,9 +175,11 @@ func (c *Chat) Stream(ctx context.Context, req ChatRequest, onDelta func(string)
 // do runs attempt under the provider's policy and accounts the call.
 func (c *Chat) do(ctx context.Context, req ChatRequest, promptEstimate int, attempt attemptFunc) error {
 	c.stats.call(req.Stage)
+	start := c.runner.clock.Now()
 	// Completion tokens count against a token budget too; MaxTokens is the
 	// most the call can take, and the settlement corrects the difference.
 	err := c.runner.run(ctx, promptEstimate+req.MaxTokens, attempt)
+	c.metrics.call(ctx, start, c.runner.clock.Now(), err)
 	if err != nil {
 		c.stats.failure(req.Stage, isCancellation(ctx, err))
 		return fmt.Errorf("%s: %w", callName(req.Stage), err)
@@ -187,6 +192,7 @@ func (c *Chat) finish(stage string, out ChatResponse) ChatResponse {
 		out.Model = c.model
 	}
 	c.stats.success(stage, out.Usage, c.prices.costOf(out.Model, c.model, out.Usage))
+	c.metrics.usage(out.Usage)
 	return out
 }
 

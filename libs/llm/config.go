@@ -63,6 +63,9 @@ type Config struct {
 	Timeout time.Duration
 	// Prices turn token usage into dollars in Stats.
 	Prices PriceTable
+	// Metrics, when set, records every call in Prometheus metrics; one
+	// Metrics may serve several providers.
+	Metrics *Metrics
 }
 
 // Validate reports every problem in the configuration, naming the
@@ -95,6 +98,8 @@ type EmbedConfig struct {
 	MaxRetries        int
 	Timeout           time.Duration
 	Prices            PriceTable
+	// Metrics, when set, records every batch in Prometheus metrics.
+	Metrics *Metrics
 }
 
 // Validate reports every problem in the configuration, naming the

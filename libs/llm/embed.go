@@ -24,6 +24,7 @@ type Embedder struct {
 	client    openai.Client
 	runner    *runner
 	stats     *recorder
+	metrics   *callMetrics
 	// requestedDim is sent as the dimensions parameter; only a configured
 	// dimension is, never one learned from replies.
 	requestedDim int
@@ -44,13 +45,15 @@ func NewEmbedder(cfg EmbedConfig, opts ...Option) (*Embedder, error) {
 		batchSize = DefaultBatchSize
 	}
 	stats := newRecorder()
+	metrics := cfg.Metrics.bind(MetricsKindEmbed, cfg.Model)
 	return &Embedder{
 		model:        cfg.Model,
 		batchSize:    batchSize,
 		prices:       cfg.Prices,
 		client:       newOpenAIClient(cfg.BaseURL, cfg.APIKey, o.httpClient),
-		runner:       newRunner(p, o.clock, stats),
+		runner:       newRunner(p, o.clock, stats, metrics),
 		stats:        stats,
+		metrics:      metrics,
 		requestedDim: cfg.Dim,
 		dim:          cfg.Dim,
 	}, nil
@@ -108,6 +111,7 @@ func (e *Embedder) embedBatch(ctx context.Context, texts []string, out [][]float
 	}
 	var usage Usage
 	var model string
+	start := e.runner.clock.Now()
 	err := e.runner.run(ctx, estimate, func(ctx context.Context, opts ...option.RequestOption) (int, error) {
 		res, err := e.client.Embeddings.New(ctx, params, opts...)
 		if err != nil {
@@ -125,11 +129,13 @@ func (e *Embedder) embedBatch(ctx context.Context, texts []string, out [][]float
 		}
 		return usage.PromptTokens, nil
 	})
+	e.metrics.call(ctx, start, e.runner.clock.Now(), err)
 	if err != nil {
 		e.stats.failure(embedStage, isCancellation(ctx, err))
 		return err
 	}
 	e.stats.success(embedStage, usage, e.prices.costOf(model, e.model, usage))
+	e.metrics.usage(usage)
 	return nil
 }
 

@@ -47,9 +47,10 @@ type runner struct {
 	tokens   *bucket
 	clock    Clock
 	stats    *recorder
+	metrics  *callMetrics
 }
 
-func newRunner(p policy, clock Clock, stats *recorder) *runner {
+func newRunner(p policy, clock Clock, stats *recorder, metrics *callMetrics) *runner {
 	return &runner{
 		policy:   p,
 		sem:      make(chan struct{}, p.maxConcurrency),
@@ -57,6 +58,7 @@ func newRunner(p policy, clock Clock, stats *recorder) *runner {
 		tokens:   newBucket(p.tpm, clock.Now),
 		clock:    clock,
 		stats:    stats,
+		metrics:  metrics,
 	}
 }
 
@@ -118,6 +120,7 @@ func (r *runner) run(ctx context.Context, estimate int, attempt attemptFunc) err
 			delay = failure.retryAfter
 		}
 		r.stats.update(func(s *Stats) { s.Retries++ })
+		r.metrics.retry(failure.apiErr)
 		if err := r.clock.Sleep(ctx, delay); err != nil {
 			return err
 		}

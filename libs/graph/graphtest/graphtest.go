@@ -34,6 +34,15 @@ type Store interface {
 	// Chunks returns the chunks with the given ids in id order, skipping
 	// missing ids.
 	Chunks(ctx context.Context, namespace string, ids []string) ([]graph.Chunk, error)
+	// SearchEntities finds entities by name: those whose key contains the
+	// query normalised like events.EntityKey (so case, surrounding quotes
+	// and punctuation, and runs of whitespace do not matter). The entity
+	// whose key equals the normalised query comes first, then those whose
+	// key starts with it, then the others; within each group the most
+	// mentioned first, then by key. An empty query matches every entity.
+	// At most limit entities, and never more than graph.MaxSearchLimit
+	// (limit <= 0 means that many).
+	SearchEntities(ctx context.Context, namespace, query string, limit int) ([]graph.Entity, error)
 	Counts(ctx context.Context, namespace string) (graph.Counts, error)
 	Snapshot(ctx context.Context, namespace string) (graph.Snapshot, error)
 	Close() error
@@ -88,6 +97,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"relations are undirected", testUndirectedRelations},
 		{"relations of keys ranked by weight", testRelationsOfRanking},
 		{"entities in key order", testEntitiesOrder},
+		{"search entities by name", testSearchEntities},
+		{"search results are capped", testSearchLimit},
 		{"chunks read back", testChunks},
 		{"idempotent redelivery", testRedelivery},
 		{"replacement of a chunk", testReplacement},
@@ -410,6 +421,92 @@ func testEntitiesOrder(t *testing.T, open func(t *testing.T) Store) {
 	require.Empty(t, entities(t, s, ns))
 	// Keys are keys, not names: a name spelled differently does not match.
 	require.Empty(t, entities(t, s, ns, "a"))
+}
+
+func searchKeys(t *testing.T, s Store, namespace, query string, limit int) []string {
+	t.Helper()
+	es, err := s.SearchEntities(t.Context(), namespace, query, limit)
+	require.NoError(t, err)
+	keys := make([]string, len(es))
+	for i, e := range es {
+		keys[i] = e.Key
+	}
+	return keys
+}
+
+func testSearchEntities(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	marley := ent("Marley", "PERSON", "A ghost.")
+	bone := ent("Marleybone", "PLACE", "")
+	merge(t, s,
+		chunk(ns, "d", 0, []events.Entity{marley, bone, ent("Old Marley's Ghost", "SPIRIT", ""), ent("Jacob Marley", "PERSON", "")},
+			rel("Marley", "Marley Jr", "son", 1)),
+		chunk(ns, "d", 1, []events.Entity{marley, bone, ent("Old Marley's Ghost", "SPIRIT", ""), ent("Scrooge", "PERSON", "")}),
+		chunk(ns, "d", 2, []events.Entity{bone, ent("old marley's ghost", "SPIRIT", ""), ent("50% off", "OFFER", ""),
+			ent("Ünïcødé 東京", "T", "")}),
+		chunk(ns, "d", 3, []events.Entity{ent("Old Marley's Ghost", "", ""), ent("Scrooge", "PERSON", "")}),
+	)
+	merge(t, s, chunk("other-ns", "d", 0, []events.Entity{ent("Marley", "PERSON", ""), ent("Marley Senior", "PERSON", "")}))
+
+	// Exact, then prefix (Marleybone 3 mentions before Marley Jr 1), then
+	// the others (4 mentions before 1).
+	byRank := []string{"MARLEY", "MARLEYBONE", "MARLEY JR", "OLD MARLEY'S GHOST", "JACOB MARLEY"}
+	tests := []struct {
+		name  string
+		query string
+		limit int
+		want  []string
+	}{
+		{"ranked", "marley", 10, byRank},
+		{"normalised like keys", "  \"MARLEY\"  ", 10, byRank},
+		{"limited", "Marley", 2, byRank[:2]},
+		{"no limit is the cap", "marley", 0, byRank},
+		{"inside a name", "ghost", 10, []string{"OLD MARLEY'S GHOST"}},
+		{"whitespace collapsed", "jacob   marley", 10, []string{"JACOB MARLEY"}},
+		{"unicode case folding", "ünïcødé", 10, []string{"ÜNÏCØDÉ 東京"}},
+		{"wildcards are literal", "%", 10, []string{"50% OFF"}},
+		{"underscore is literal", "_", 10, []string{}},
+		{"regular expressions are literal", "M.*Y", 10, []string{}},
+		{"query syntax is literal", `marley" OR "scrooge`, 10, []string{}},
+		{"no match", "fezziwig", 10, []string{}},
+		{"empty query lists the most mentioned", "", 3, []string{"OLD MARLEY'S GHOST", "MARLEYBONE", "MARLEY"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, searchKeys(t, s, ns, tc.query, tc.limit))
+		})
+	}
+
+	// Results are whole entities, as Entities returns them.
+	got, err := s.SearchEntities(t.Context(), ns, "marley", 10)
+	require.NoError(t, err)
+	require.Equal(t, entities(t, s, ns, byRank...), got)
+	require.Equal(t, "Old Marley's Ghost", got[3].Name)
+	require.Equal(t, 4, got[3].Mentions)
+
+	// Other namespaces are not searched, and deleted documents are gone.
+	require.Equal(t, []string{"MARLEY", "MARLEY SENIOR"}, searchKeys(t, s, "other-ns", "marley", 10))
+	require.Empty(t, searchKeys(t, s, "no-such-ns", "", 10))
+	require.NoError(t, s.DeleteDocument(t.Context(), ns, "d"))
+	require.Empty(t, searchKeys(t, s, ns, "", 10))
+	_, err = s.SearchEntities(t.Context(), "", "marley", 10)
+	require.Error(t, err, "empty namespace")
+}
+
+func testSearchLimit(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	es := make([]events.Entity, graph.MaxSearchLimit+5)
+	for i := range es {
+		es[i] = ent(fmt.Sprintf("Item %03d", i), "T", "")
+	}
+	merge(t, s, chunk(ns, "d", 0, es))
+	for _, limit := range []int{0, -1, graph.MaxSearchLimit + 1, 10_000} {
+		keys := searchKeys(t, s, ns, "item", limit)
+		require.Len(t, keys, graph.MaxSearchLimit, "limit %d", limit)
+		require.Equal(t, "ITEM 000", keys[0], "equal mentions: by key")
+		require.Equal(t, fmt.Sprintf("ITEM %03d", graph.MaxSearchLimit-1), keys[graph.MaxSearchLimit-1])
+	}
+	require.Equal(t, []string{"ITEM 104"}, searchKeys(t, s, ns, "item 104", 5))
 }
 
 func testChunks(t *testing.T, open func(t *testing.T) Store) {
