@@ -6,14 +6,16 @@ package extractor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/chunk"
+	"github.com/kgraph-dev/kgraph/libs/jobstate"
 	"github.com/kgraph-dev/kgraph/libs/kv"
-	"github.com/kgraph-dev/kgraph/services/extractor/internal/chunk"
 	"github.com/kgraph-dev/kgraph/services/extractor/internal/offline"
 )
 
@@ -38,6 +40,11 @@ func (o offlineExtraction) Extract(ctx context.Context, text string) ([]events.E
 // Documents reads document text from the object store.
 type Documents interface {
 	Get(ctx context.Context, name string) (string, error)
+}
+
+// Jobs reads the job records the projection writes (the jobs bucket).
+type Jobs interface {
+	Get(ctx context.Context, key string) ([]byte, uint64, error)
 }
 
 // Config of the service.
@@ -71,16 +78,18 @@ func (c *Config) Validate() error {
 type Service struct {
 	cfg     Config
 	bus     bus.Bus
+	jobs    Jobs
 	docs    Documents
 	chunker *chunk.Chunker
 	extract Extraction
 	now     func() time.Time
 }
 
-// New builds the service. A nil extraction selects the built-in offline
+// New builds the service. jobs is read before each document and each chunk,
+// so that a cancelled job stops between chunks. A nil extraction selects the built-in offline
 // extractor (deterministic heuristics, no network; lower quality, and every
 // chunk.extracted says so in its extractor field).
-func New(cfg Config, b bus.Bus, docs Documents, extract Extraction) (*Service, error) {
+func New(cfg Config, b bus.Bus, jobs Jobs, docs Documents, extract Extraction) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("extractor config: %w", err)
 	}
@@ -91,7 +100,7 @@ func New(cfg Config, b bus.Bus, docs Documents, extract Extraction) (*Service, e
 	if extract == nil {
 		extract = offlineExtraction{offline.New()}
 	}
-	return &Service{cfg: cfg, bus: b, docs: docs, chunker: ch, extract: extract, now: time.Now}, nil
+	return &Service{cfg: cfg, bus: b, jobs: jobs, docs: docs, chunker: ch, extract: extract, now: time.Now}, nil
 }
 
 // ExtractorName names the extraction in use.
@@ -119,8 +128,40 @@ func ChunkID(namespace, docID string, index int, text string) string {
 	return events.DerivedID(namespace, docID, fmt.Sprint(index), text)
 }
 
+// stopped reports whether the job has ended without completing (cancelled,
+// expired or failed), so its remaining work is to be dropped. A job the
+// projection has not recorded yet is not stopped.
+func (s *Service) stopped(ctx context.Context, jobID string) (bool, error) {
+	raw, _, err := s.jobs.Get(ctx, jobstate.JobKey(jobID))
+	if errors.Is(err, kv.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read job %s: %w", jobID, err)
+	}
+	// Only the status matters here; decoding the rest of the record (its
+	// bitsets grow with the document) would be wasted on every chunk.
+	var j struct {
+		Status jobstate.Status `json:"status"`
+	}
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return false, fmt.Errorf("decode job %s: %w", jobID, err)
+	}
+	switch j.Status {
+	case jobstate.StatusCancelled, jobstate.StatusExpired, jobstate.StatusFailed:
+		return true, nil
+	}
+	return false, nil
+}
+
 func (s *Service) handleAccepted(ctx context.Context, e events.Event[events.DocumentAccepted]) error {
 	d := e.Data
+	if stop, err := s.stopped(ctx, d.JobID); err != nil || stop {
+		if stop {
+			s.bus.Logger.DebugContext(ctx, "job stopped, document not chunked", "job_id", d.JobID)
+		}
+		return err
+	}
 	text := d.Content
 	if text == "" {
 		var err error
@@ -156,6 +197,12 @@ func (s *Service) handleAccepted(ctx context.Context, e events.Event[events.Docu
 
 func (s *Service) handleChunk(ctx context.Context, e events.Event[events.ChunkCreated]) error {
 	d := e.Data
+	if stop, err := s.stopped(ctx, d.JobID); err != nil || stop {
+		if stop {
+			s.bus.Logger.DebugContext(ctx, "job stopped, chunk not extracted", "job_id", d.JobID, "chunk_id", d.ChunkID)
+		}
+		return err
+	}
 	ents, rels, usage, err := s.extract.Extract(ctx, d.Text)
 	if err != nil {
 		return fmt.Errorf("extract chunk %s: %w", d.ChunkID, err)

@@ -59,7 +59,7 @@ func NewLLMExtraction(cfg LLMConfig, cache Cache) (Extraction, error) {
 	if err != nil {
 		return nil, fmt.Errorf("llm provider: %w", err)
 	}
-	x, err := llmextract.New(chat, cache, llmextract.Config{EntityTypes: cfg.EntityTypes, Gleaning: cfg.Gleaning, Format: cfg.Format, Prices: cfg.Chat.Prices})
+	x, err := llmextract.New(chat, cache, llmextract.Config{EntityTypes: cfg.EntityTypes, Gleaning: cfg.Gleaning, Format: cfg.Format, Prices: cfg.Chat.Prices, Metrics: cfg.Chat.Metrics})
 	if err != nil {
 		return nil, err
 	}

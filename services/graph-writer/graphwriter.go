@@ -32,9 +32,13 @@ const (
 	DefaultBuildTimeout           = 30 * time.Minute
 )
 
-// Merger merges one chunk's graph idempotently.
-type Merger interface {
+// Graph is the graph store's write side: merging one chunk's graph
+// idempotently, and subtracting a deleted document (which must advance the
+// namespace's generation, so query caches and communities notice; see
+// graphtest).
+type Graph interface {
 	MergeChunk(ctx context.Context, c graph.ChunkGraph) (graph.MergeResult, error)
+	DeleteDocument(ctx context.Context, namespace, docID string) error
 }
 
 // CommunityStore is what the community builder needs of the graph store
@@ -110,7 +114,7 @@ func (c Config) withDefaults() Config {
 type Service struct {
 	cfg   Config
 	bus   bus.Bus
-	graph Merger
+	graph Graph
 	// communities is the graph store's community side, nil when the store
 	// has none (then job.completed is acknowledged and nothing is built).
 	communities CommunityStore
@@ -121,7 +125,7 @@ type Service struct {
 
 // New builds the service. If g also implements CommunityStore, the service
 // rebuilds communities after jobs complete.
-func New(cfg Config, b bus.Bus, g Merger) *Service {
+func New(cfg Config, b bus.Bus, g Graph) *Service {
 	cfg = cfg.withDefaults()
 	s := &Service{cfg: cfg, bus: b, graph: g, now: time.Now}
 	s.communities, _ = g.(CommunityStore)
@@ -131,10 +135,11 @@ func New(cfg Config, b bus.Bus, g Merger) *Service {
 	return s
 }
 
-// Run consumes chunk.extracted and job.completed until ctx ends, then
-// drains both consumers.
+// Run consumes chunk.extracted, document.deleted and job.completed until ctx
+// ends, then drains both consumers.
 func (s *Service) Run(ctx context.Context) error {
-	merges, err := s.bus.Consumer(bus.ConsumerGraphWriter, Source, s.cfg.Concurrency, bus.On(s.handleExtracted))
+	merges, err := s.bus.Consumer(bus.ConsumerGraphWriter, Source, s.cfg.Concurrency,
+		bus.On(s.handleExtracted), bus.On(s.handleDeleted))
 	if err != nil {
 		return err
 	}
@@ -195,4 +200,24 @@ func (s *Service) handleExtracted(ctx context.Context, e events.Event[events.Chu
 	merged := events.ChunkMerged{JobRef: d.JobRef, ChunkPosition: d.ChunkPosition,
 		Entities: res.Entities, Relations: res.Relations, DocEntities: res.DocEntities, DocRelations: res.DocRelations}
 	return bus.Publish(ctx, s.bus.Pub, events.Caused(e, Source, merged, s.now()))
+}
+
+// UnmergedID is the id of a deletion job's one document.unmerged: it depends
+// on the job alone, so a redelivered or re-published deletion reports once.
+func UnmergedID(deletionJobID string) string {
+	return events.DerivedID(deletionJobID, string(events.TypeDocumentUnmerged))
+}
+
+// handleDeleted subtracts a deleted document from the graph: its chunks, its
+// share of every description, and the entities and relations no other
+// document mentions. The store bumps the generation, so the communities
+// rebuilt after the deletion job completes cover the change.
+func (s *Service) handleDeleted(ctx context.Context, e events.Event[events.DocumentDeleted]) error {
+	d := e.Data
+	if err := s.graph.DeleteDocument(ctx, d.Namespace, d.DocID); err != nil {
+		return fmt.Errorf("delete document %s from the graph: %w", d.DocID, err)
+	}
+	out := events.New(UnmergedID(d.JobID), Source, events.DocumentUnmerged{JobRef: d.JobRef}, s.now())
+	out.TraceParent = e.TraceParent
+	return bus.Publish(ctx, s.bus.Pub, out)
 }

@@ -223,3 +223,118 @@ func TestRedeliveredChunkChangesNothing(t *testing.T) {
 	require.Equal(t, countsBefore, countsAfter)
 	h.requireNoDeadLetters(t)
 }
+
+// waitIdle waits until the merging consumer has settled every event it
+// consumes in the stream.
+func (h harness) waitIdle(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	spec, err := bus.ConsumerByName(bus.ConsumerGraphWriter)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		st, err := h.js.Stream(ctx, bus.StreamEvents)
+		if err != nil {
+			return false
+		}
+		var last uint64
+		for _, subject := range spec.Subjects() {
+			if m, err := st.GetLastMsgForSubject(ctx, subject); err == nil {
+				last = max(last, m.Sequence)
+			}
+		}
+		c, err := h.js.Consumer(ctx, bus.StreamEvents, bus.ConsumerGraphWriter)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return false
+		}
+		return info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream >= last
+	}, 10*time.Second, 10*time.Millisecond, "graph-writer did not settle its events")
+}
+
+// unmerged returns the document.unmerged events in the stream.
+func (h harness) unmerged(t *testing.T) []events.Event[events.DocumentUnmerged] {
+	t.Helper()
+	ctx := context.Background()
+	subject, err := events.SubjectOf(events.TypeDocumentUnmerged)
+	require.NoError(t, err)
+	st, err := h.js.Stream(ctx, bus.StreamEvents)
+	require.NoError(t, err)
+	var out []events.Event[events.DocumentUnmerged]
+	for seq := uint64(1); ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out
+		}
+		require.NoError(t, err)
+		seq = m.Sequence + 1
+		env, err := events.DecodeEnvelope(m.Header, m.Data)
+		require.NoError(t, err)
+		e, err := events.Decode[events.DocumentUnmerged](env, h.bus.Validator)
+		require.NoError(t, err)
+		out = append(out, e)
+	}
+}
+
+func TestDeletedDocumentIsSubtracted(t *testing.T) {
+	h := newHarness(t)
+	h.runGraphWriter(t)
+	ctx := context.Background()
+
+	// doc-1 (firstChunk) and doc-2 both mention Ada Lovelace.
+	other := secondChunk
+	other.JobRef = events.JobRef{JobID: "job-2", DocID: "doc-2", Namespace: job.Namespace}
+	require.NoError(t, bus.Publish(ctx, h.bus.Pub, events.New("extracted-0", "test", firstChunk, time.Now())))
+	require.NoError(t, bus.Publish(ctx, h.bus.Pub, events.New("extracted-other", "test", other, time.Now())))
+	h.waitMerged(t, "extracted-0")
+	h.waitMerged(t, "extracted-other")
+	genBefore, err := h.graph.Generation(ctx, job.Namespace)
+	require.NoError(t, err)
+
+	deletion := events.DocumentDeleted{JobRef: events.JobRef{JobID: "del-1", DocID: "doc-1", Namespace: job.Namespace},
+		IngestJobID: "job-1", RequestedBy: "alice"}
+	require.NoError(t, bus.Publish(ctx, h.bus.Pub, events.New("delete-1", "test", deletion, time.Now())))
+	h.waitIdle(t)
+
+	got := h.unmerged(t)
+	require.Len(t, got, 1)
+	require.Equal(t, graphwriter.UnmergedID("del-1"), got[0].ID)
+	require.Equal(t, events.DocumentUnmerged{JobRef: deletion.JobRef}, got[0].Data)
+	require.Equal(t, "del-1", got[0].Subject)
+	require.Equal(t, graphwriter.Source, got[0].Source)
+
+	counts, err := h.graph.Counts(ctx, job.Namespace)
+	require.NoError(t, err)
+	require.Equal(t, graph.Counts{Documents: 1, Chunks: 1, Entities: 2, Relations: 1}, counts)
+	ents, err := h.graph.Entities(ctx, job.Namespace, []string{"ADA LOVELACE", "CHARLES BABBAGE"})
+	require.NoError(t, err)
+	require.Len(t, ents, 1, "an entity no other document mentions is gone")
+	require.Equal(t, "Daughter of Byron.", ents[0].Description)
+	genAfter, err := h.graph.Generation(ctx, job.Namespace)
+	require.NoError(t, err)
+	require.Greater(t, genAfter, genBefore, "the deletion changes the graph's generation")
+
+	// The same deletion again (redelivered, or re-published under a new id)
+	// changes nothing and reports under the same id, which the stream drops.
+	snap, err := h.graph.Snapshot(ctx, job.Namespace)
+	require.NoError(t, err)
+	require.NoError(t, bus.Publish(ctx, h.bus.Pub, events.New("delete-1-again", "test", deletion, time.Now())))
+	h.waitIdle(t)
+	require.Len(t, h.unmerged(t), 1)
+	again, err := h.graph.Snapshot(ctx, job.Namespace)
+	require.NoError(t, err)
+	require.Equal(t, snap, again)
+	genAgain, err := h.graph.Generation(ctx, job.Namespace)
+	require.NoError(t, err)
+	require.Equal(t, genAfter, genAgain)
+
+	// Deleting a document the graph never held still reports, so the
+	// deletion job completes.
+	unknown := events.DocumentDeleted{JobRef: events.JobRef{JobID: "del-9", DocID: "doc-9", Namespace: job.Namespace}}
+	require.NoError(t, bus.Publish(ctx, h.bus.Pub, events.New("delete-9", "test", unknown, time.Now())))
+	h.waitIdle(t)
+	require.Len(t, h.unmerged(t), 2)
+	h.requireNoDeadLetters(t)
+}

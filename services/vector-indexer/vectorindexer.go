@@ -1,6 +1,10 @@
 // Package vectorindexer is the vector-indexer service: it embeds each
 // chunk's text and its entities' names and upserts them with deterministic
 // ids (chunk id; entity key), so a redelivery overwrites instead of adding.
+// A deleted document's chunk vectors are removed. Entity vectors are shared
+// by every document that mentions the entity, so they stay: a local query
+// resolves entity hits through the graph store, which no longer has an
+// entity once no document mentions it, so such a vector is never answered.
 package vectorindexer
 
 import (
@@ -27,9 +31,10 @@ type Embedder interface {
 	Embed(ctx context.Context, texts []string) ([][]float32, error)
 }
 
-// Upserter stores vectors.
-type Upserter interface {
+// Vectors stores vectors and removes a document's.
+type Vectors interface {
 	Upsert(ctx context.Context, items []vector.Item) error
+	DeleteDocument(ctx context.Context, namespace, docID string) error
 }
 
 // Config of the service.
@@ -42,21 +47,22 @@ type Service struct {
 	cfg     Config
 	bus     bus.Bus
 	embed   Embedder
-	vectors Upserter
+	vectors Vectors
 	now     func() time.Time
 }
 
 // New builds the service.
-func New(cfg Config, b bus.Bus, e Embedder, v Upserter) *Service {
+func New(cfg Config, b bus.Bus, e Embedder, v Vectors) *Service {
 	if cfg.Concurrency < 1 {
 		cfg.Concurrency = 4
 	}
 	return &Service{cfg: cfg, bus: b, embed: e, vectors: v, now: time.Now}
 }
 
-// Run consumes chunk.extracted until ctx ends.
+// Run consumes chunk.extracted and document.deleted until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	c, err := s.bus.Consumer(bus.ConsumerVectorIndexer, Source, s.cfg.Concurrency, bus.On(s.handleExtracted))
+	c, err := s.bus.Consumer(bus.ConsumerVectorIndexer, Source, s.cfg.Concurrency,
+		bus.On(s.handleExtracted), bus.On(s.handleDeleted))
 	if err != nil {
 		return err
 	}
@@ -96,4 +102,24 @@ func (s *Service) handleExtracted(ctx context.Context, e events.Event[events.Chu
 	}
 	indexed := events.ChunkIndexed{JobRef: d.JobRef, ChunkPosition: d.ChunkPosition, Vectors: len(items)}
 	return bus.Publish(ctx, s.bus.Pub, events.Caused(e, Source, indexed, s.now()))
+}
+
+// UnindexedID is the id of a deletion job's one document.unindexed: it
+// depends on the job alone, so a redelivered or re-published deletion
+// reports once.
+func UnindexedID(deletionJobID string) string {
+	return events.DerivedID(deletionJobID, string(events.TypeDocumentUnindexed))
+}
+
+// handleDeleted removes every vector tied to the deleted document (its
+// chunks'); deleting an unknown or already deleted document removes nothing
+// and still reports, so the deletion job completes.
+func (s *Service) handleDeleted(ctx context.Context, e events.Event[events.DocumentDeleted]) error {
+	d := e.Data
+	if err := s.vectors.DeleteDocument(ctx, d.Namespace, d.DocID); err != nil {
+		return fmt.Errorf("delete vectors of document %s: %w", d.DocID, err)
+	}
+	out := events.New(UnindexedID(d.JobID), Source, events.DocumentUnindexed{JobRef: d.JobRef}, s.now())
+	out.TraceParent = e.TraceParent
+	return bus.Publish(ctx, s.bus.Pub, out)
 }

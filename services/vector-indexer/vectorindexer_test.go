@@ -80,21 +80,24 @@ func (h harness) runIndexer(t *testing.T, e vectorindexer.Embedder) {
 	})
 }
 
-// waitIdle waits until the indexer has settled every chunk.extracted in the
-// stream: acknowledged or dead-lettered, none pending or waiting for a retry.
+// waitIdle waits until the indexer has settled every event it consumes in
+// the stream: acknowledged or dead-lettered, none pending or waiting for a
+// retry.
 func (h harness) waitIdle(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	subject, err := events.SubjectOf(events.TypeChunkExtracted)
+	spec, err := bus.ConsumerByName(bus.ConsumerVectorIndexer)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		st, err := h.js.Stream(ctx, bus.StreamEvents)
 		if err != nil {
 			return false
 		}
-		last, err := st.GetLastMsgForSubject(ctx, subject)
-		if err != nil {
-			return false
+		var last uint64
+		for _, subject := range spec.Subjects() {
+			if m, err := st.GetLastMsgForSubject(ctx, subject); err == nil {
+				last = max(last, m.Sequence)
+			}
 		}
 		c, err := h.js.Consumer(ctx, bus.StreamEvents, bus.ConsumerVectorIndexer)
 		if err != nil {
@@ -104,8 +107,8 @@ func (h harness) waitIdle(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		return info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream >= last.Sequence
-	}, 10*time.Second, 10*time.Millisecond, "vector-indexer did not settle the chunks")
+		return info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream >= last
+	}, 10*time.Second, 10*time.Millisecond, "vector-indexer did not settle its events")
 }
 
 func streamMsgs(t *testing.T, h harness, stream, subject string) []*jetstream.RawStreamMsg {
@@ -290,4 +293,62 @@ func TestEmbedderFailures(t *testing.T) {
 			require.Equal(t, events.JobFailed{JobRef: chunk.JobRef, Stage: bus.ConsumerVectorIndexer, Reason: failed[0].Data.Reason}, failed[0].Data)
 		})
 	}
+}
+
+func TestDeletedDocumentVectorsAreRemoved(t *testing.T) {
+	h := newHarness(t)
+	h.runIndexer(t, newFlakyEmbedder(0))
+	ctx := context.Background()
+
+	// doc-2 mentions one of doc-1's entities.
+	other := events.ChunkExtracted{
+		JobRef:        events.JobRef{JobID: "job-2", DocID: "doc-2", Namespace: chunk.Namespace},
+		ChunkPosition: events.ChunkPosition{ChunkID: "fedcba9876543210fedcba9876543210", Index: 0, ChunksTotal: 1},
+		Text:          "Lord Byron was the father of Ada Lovelace.", Tokens: 9,
+		Entities:  []events.Entity{{Name: "Lord Byron", Type: "PERSON"}, {Name: "Ada Lovelace", Type: "PERSON"}},
+		Extractor: "offline",
+	}
+	require.NoError(t, bus.Publish(ctx, h.bus.Pub, events.New("extracted-1", "test", chunk, time.Now())))
+	require.NoError(t, bus.Publish(ctx, h.bus.Pub, events.New("extracted-2", "test", other, time.Now())))
+	h.waitIdle(t)
+	count := func(kind string) int {
+		t.Helper()
+		n, err := h.vectors.Count(ctx, chunk.Namespace, kind)
+		require.NoError(t, err)
+		return n
+	}
+	require.Equal(t, 2, count(vectorindexer.KindChunk))
+	entities := count(vectorindexer.KindEntity)
+	require.Equal(t, len(entityKeys)+1, entities)
+
+	deletion := events.DocumentDeleted{JobRef: events.JobRef{JobID: "del-1", DocID: chunk.DocID, Namespace: chunk.Namespace}, IngestJobID: chunk.JobID}
+	require.NoError(t, bus.Publish(ctx, h.bus.Pub, events.New("delete-1", "test", deletion, time.Now())))
+	h.waitIdle(t)
+
+	got := published[events.DocumentUnindexed](t, h)
+	require.Len(t, got, 1)
+	require.Equal(t, vectorindexer.UnindexedID("del-1"), got[0].ID)
+	require.Equal(t, events.DocumentUnindexed{JobRef: deletion.JobRef}, got[0].Data)
+	require.Equal(t, vectorindexer.Source, got[0].Source)
+	require.Equal(t, 1, count(vectorindexer.KindChunk))
+	q, err := hashembed.New(dim).Embed(ctx, []string{chunk.Text})
+	require.NoError(t, err)
+	hits, err := h.vectors.Search(ctx, vector.Query{Namespace: chunk.Namespace, Kind: vectorindexer.KindChunk, Vector: q[0], TopK: 5})
+	require.NoError(t, err)
+	require.Len(t, hits, 1)
+	require.Equal(t, other.ChunkID, hits[0].ID, "only the other document's chunk is left")
+	require.Equal(t, entities, count(vectorindexer.KindEntity), "entity vectors are shared, not the document's")
+
+	// Redelivered, or re-published under a new id: nothing more to remove,
+	// and the report keeps its id, which the stream drops.
+	require.NoError(t, bus.Publish(ctx, h.bus.Pub, events.New("delete-1-again", "test", deletion, time.Now())))
+	// A document the store never held still gets its report.
+	unknown := events.DocumentDeleted{JobRef: events.JobRef{JobID: "del-9", DocID: "doc-9", Namespace: chunk.Namespace}}
+	require.NoError(t, bus.Publish(ctx, h.bus.Pub, events.New("delete-9", "test", unknown, time.Now())))
+	h.waitIdle(t)
+	got = published[events.DocumentUnindexed](t, h)
+	require.Len(t, got, 2)
+	require.Equal(t, vectorindexer.UnindexedID("del-9"), got[1].ID)
+	require.Equal(t, 1, count(vectorindexer.KindChunk))
+	require.Empty(t, streamMsgs(t, h, bus.StreamDeadLetter, events.SubjectAllDead))
 }

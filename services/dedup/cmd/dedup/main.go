@@ -45,9 +45,16 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer closeClaims()
 	p.Ops.AddCheck(check.Name, check.Check)
+	// Job records tell dedup which submissions were cancelled or expired
+	// and where a cancelled job's claim is.
+	jobs, _, closeJobs, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketJobs)
+	if err != nil {
+		return err
+	}
+	defer closeJobs()
 	docs, err := natsdocs.Open(ctx, p.Bus.JS, bus.BucketDocuments)
 	if err != nil {
 		return err
 	}
-	return p.Run(ctx, dedup.New(cfg, p.Bus, claims, docs).Run)
+	return p.Run(ctx, dedup.New(cfg, p.Bus, claims, jobs, docs).Run)
 }

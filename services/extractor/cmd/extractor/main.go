@@ -15,6 +15,7 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
+	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/libs/natsdocs"
 	"github.com/kgraph-dev/kgraph/services/extractor"
 )
@@ -53,6 +54,14 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Job records tell the extractor which jobs were cancelled, so it stops
+	// between chunks.
+	jobs, check, closeJobs, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketJobs)
+	if err != nil {
+		return err
+	}
+	defer closeJobs()
+	p.Ops.AddCheck(check.Name, check.Check)
 	var extraction extractor.Extraction // nil: the offline extractor
 	if useLLM {
 		cache, check, closeCache, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketLLMCache)
@@ -61,11 +70,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		}
 		defer closeCache()
 		p.Ops.AddCheck(check.Name, check.Check)
+		llmCfg.Chat.Metrics = llm.NewMetrics(p.Ops.Registry)
 		if extraction, err = extractor.NewLLMExtraction(llmCfg, cache); err != nil {
 			return err
 		}
 	}
-	svc, err := extractor.New(cfg, p.Bus, docs, extraction)
+	svc, err := extractor.New(cfg, p.Bus, jobs, docs, extraction)
 	if err != nil {
 		return err
 	}

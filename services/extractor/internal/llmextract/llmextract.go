@@ -46,6 +46,8 @@ type Config struct {
 	Gleaning int
 	Format   string
 	Prices   llm.PriceTable
+	// Metrics counts LLM cache hits and misses (nil: not counted).
+	Metrics *llm.Metrics
 }
 
 // Extractor extracts with an LLM.
@@ -160,11 +162,13 @@ func (e *Extractor) complete(ctx context.Context, msgs []llm.Message, stage stri
 			var c cachedResponse
 			if json.Unmarshal(raw, &c) == nil {
 				usage.CachedCalls++
+				e.cfg.Metrics.CacheHit(llm.MetricsKindChat, e.chat.Model())
 				return c.Content, nil
 			}
 		case !errors.Is(err, kv.ErrNotFound):
 			return "", fmt.Errorf("read llm cache: %w", err)
 		}
+		e.cfg.Metrics.CacheMiss(llm.MetricsKindChat, e.chat.Model())
 	}
 	zero := 0.0
 	resp, err := e.chat.Complete(ctx, llm.ChatRequest{Messages: msgs, Temperature: &zero, JSON: jsonMode, Stage: stage})

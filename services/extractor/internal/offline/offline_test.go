@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kgraph-dev/kgraph/events"
-	"github.com/kgraph-dev/kgraph/services/extractor/internal/chunk"
+	"github.com/kgraph-dev/kgraph/libs/chunk"
 )
 
 func ent(name, typ, description string) events.Entity {

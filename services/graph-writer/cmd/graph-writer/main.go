@@ -47,6 +47,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer p.Close()
 	if useLLM {
+		llmCfg.Metrics = llm.NewMetrics(p.Ops.Registry)
 		chat, err := llm.NewChat(llmCfg)
 		if err != nil {
 			return fmt.Errorf("llm provider: %w", err)

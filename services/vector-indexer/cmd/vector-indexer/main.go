@@ -50,6 +50,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	p.Ops.AddCheck(check.Name, check.Check)
 	var embed vectorindexer.Embedder = hashembed.New(dim)
 	if useProvider {
+		embedCfg.Metrics = llm.NewMetrics(p.Ops.Registry)
 		if embed, err = llm.NewEmbedder(embedCfg); err != nil {
 			return fmt.Errorf("embedding provider: %w", err)
 		}
