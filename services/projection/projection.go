@@ -1,8 +1,11 @@
 // Package projection is the projection service, the only writer of job
 // state. It folds every event of a job into the job record with
 // compare-and-set updates, in whatever order the events arrive, and derives
-// completion: when every chunk is both merged and indexed it marks the job
-// completed and publishes job.completed.
+// completion: when every chunk is both merged and indexed (for a deletion
+// job: when the document is gone from the graph and from the vectors) it
+// marks the job completed and publishes job.completed. It keeps a document
+// record per ingested document (see documents.go) and runs the scheduler
+// that expires unapproved jobs and purges old job records (scheduler.go).
 //
 // Every chunk event of a job updates the same record, so the events of one
 // job that this process handles at once are coalesced: one of them folds all
@@ -15,9 +18,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
@@ -28,16 +34,34 @@ import (
 // Source is the CloudEvents source of the events this service emits.
 const Source = "kgraph/projection"
 
-// Jobs is the job record store (JetStream KV or Redis).
+// Jobs is the store of job and document records (JetStream KV or Redis).
 type Jobs interface {
 	Get(ctx context.Context, key string) ([]byte, uint64, error)
 	Create(ctx context.Context, key string, value []byte) (uint64, error)
 	Update(ctx context.Context, key string, value []byte, lastRevision uint64) (uint64, error)
+	Delete(ctx context.Context, key string) error
+	Keys(ctx context.Context, prefix string) ([]string, error)
 }
 
-// Config of the service.
+// Scheduler defaults, and the Retention that keeps job records forever.
+const (
+	DefaultSchedulerInterval = time.Minute
+	DefaultApprovalTTL       = 24 * time.Hour
+	DefaultRetention         = 7 * 24 * time.Hour
+	RetainForever            = time.Duration(-1)
+)
+
+// Config of the service. Zero values take the defaults.
 type Config struct {
 	Concurrency int
+	// SchedulerInterval is the time between two scheduler runs.
+	SchedulerInterval time.Duration
+	// ApprovalTTL is how long a job may await approval before the
+	// scheduler expires it.
+	ApprovalTTL time.Duration
+	// Retention is how long the record of a finished job is kept after it
+	// finished; RetainForever keeps it.
+	Retention time.Duration
 }
 
 // Service is the projection.
@@ -45,12 +69,16 @@ type Service struct {
 	cfg  Config
 	bus  bus.Bus
 	jobs Jobs
-	now  func() time.Time
+	// nc serves the scheduler's micro service; nil runs no service.
+	nc  *nats.Conn
+	now func() time.Time
 
 	// queues holds, per job key, the folds waiting for the write in
 	// progress; a key is present while a write of its job is in progress.
 	queuesMu sync.Mutex
 	queues   map[string][]*pendingFold
+
+	sched scheduler
 }
 
 // pendingFold is one event's change to a job record, waiting to be written.
@@ -64,28 +92,110 @@ type pendingFold struct {
 // errLead hands the writing of a job's queued folds to a waiting handler.
 var errLead = errors.New("lead the next write")
 
-// New builds the service.
-func New(cfg Config, b bus.Bus, jobs Jobs) *Service {
+// New builds the service. nc serves the scheduler's status and cleanup
+// endpoints; with a nil nc the scheduler still runs, without them.
+func New(cfg Config, b bus.Bus, jobs Jobs, nc *nats.Conn) *Service {
 	if cfg.Concurrency < 1 {
 		cfg.Concurrency = 8
 	}
-	return &Service{cfg: cfg, bus: b, jobs: jobs, now: time.Now, queues: map[string][]*pendingFold{}}
+	if cfg.SchedulerInterval <= 0 {
+		cfg.SchedulerInterval = DefaultSchedulerInterval
+	}
+	if cfg.ApprovalTTL <= 0 {
+		cfg.ApprovalTTL = DefaultApprovalTTL
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	return &Service{cfg: cfg, bus: b, jobs: jobs, nc: nc, now: time.Now, queues: map[string][]*pendingFold{}}
 }
 
-// Run consumes every event until ctx ends.
+// Run consumes every event and runs the scheduler until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	c, err := s.bus.Consumer(bus.ConsumerProjection, Source, s.cfg.Concurrency,
-		on(s, func(j *job, e events.DocumentSubmitted, at time.Time) {
+	c, err := s.bus.Consumer(bus.ConsumerProjection, Source, s.cfg.Concurrency, s.routes()...)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopService := func() {}
+	if s.nc != nil {
+		if stopService, err = s.serveScheduler(ctx); err != nil {
+			return err
+		}
+	}
+	scheduled := make(chan struct{})
+	go func() {
+		defer close(scheduled)
+		s.schedule(ctx)
+	}()
+	err = c.Run(ctx)
+	cancel()
+	<-scheduled
+	stopService()
+	return err
+}
+
+// routes folds every event type of the catalogue.
+func (s *Service) routes() []bus.Route {
+	return []bus.Route{
+		on(s, func(j *job, e events.DocumentSubmitted, _ time.Time) {
 			j.Submitted = true
+			if j.Kind == "" {
+				j.Kind = jobstate.KindIngest
+			}
 			j.ClientID = e.ClientID
 			if !e.SubmittedAt.IsZero() {
 				j.CreatedAt = e.SubmittedAt.UTC()
+			}
+			j.setContent(e.ContentRef, e.ContentSHA256, e.Metadata)
+			if e.ContentBytes > 0 {
+				j.ContentBytes = e.ContentBytes
+			}
+			j.Force = e.Force
+			j.RequireApproval = e.RequireApproval
+			if e.Estimate != nil {
+				j.Estimate = e.Estimate
 			}
 		}),
 		on(s, func(j *job, e events.DocumentDuplicate, _ time.Time) {
 			if !j.Status.Terminal() {
 				j.ExistingJobID = e.ExistingJobID
 				j.finish(jobstate.StatusDuplicate)
+			}
+		}),
+		on(s, func(j *job, e events.JobAwaitingApproval, at time.Time) {
+			j.RequireApproval = true
+			if j.AwaitingSince.IsZero() {
+				j.AwaitingSince = at.UTC()
+			}
+			j.setContent(e.ContentRef, e.ContentSHA256, e.Metadata)
+			if e.Estimate != nil {
+				j.Estimate = e.Estimate
+			}
+		}),
+		on(s, func(j *job, e events.JobApproved, at time.Time) {
+			j.setContent(e.ContentRef, e.ContentSHA256, e.Metadata)
+			// The edge approves only jobs it saw awaiting approval; one
+			// that expired or was cancelled meanwhile stays so.
+			if j.awaitingApproval() {
+				j.ApprovedAt, j.ApprovedBy = at.UTC(), e.ApprovedBy
+			}
+		}),
+		on(s, func(j *job, e events.JobCancelled, _ time.Time) {
+			if !j.Status.Terminal() {
+				j.CancelledBy = e.CancelledBy
+				j.Error = "cancelled"
+				if e.Reason != "" {
+					j.Error += ": " + e.Reason
+				}
+				j.finish(jobstate.StatusCancelled)
+			}
+		}),
+		on(s, func(j *job, e events.JobExpired, _ time.Time) {
+			if j.awaitingApproval() {
+				j.Error = e.Reason
+				j.finish(jobstate.StatusExpired)
 			}
 		}),
 		on(s, func(j *job, _ events.DocumentAccepted, _ time.Time) { j.Accepted = true }),
@@ -117,12 +227,25 @@ func (s *Service) Run(ctx context.Context) error {
 				j.finish(jobstate.StatusFailed)
 			}
 		}),
+		on(s, func(j *job, e events.DocumentDeleted, at time.Time) {
+			j.Kind = jobstate.KindDelete
+			if !j.Submitted {
+				// The request is the deletion job's submission.
+				j.Submitted = true
+				j.CreatedAt = at.UTC()
+			}
+			j.IngestJobID = e.IngestJobID
+			j.ClientID = e.RequestedBy
+			j.setContent(e.ContentRef, e.ContentSHA256, nil)
+		}),
+		on(s, func(j *job, _ events.DocumentUnmerged, _ time.Time) {
+			j.Kind, j.GraphRemoved = jobstate.KindDelete, true
+		}),
+		on(s, func(j *job, _ events.DocumentUnindexed, _ time.Time) {
+			j.Kind, j.VectorsRemoved = jobstate.KindDelete, true
+		}),
 		bus.Ignore(events.TypeCommunitiesUpdated),
-	)
-	if err != nil {
-		return err
 	}
-	return c.Run(ctx)
 }
 
 // job wraps the record with the projection's rules.
@@ -134,19 +257,57 @@ func (j *job) finish(st jobstate.Status) {
 	}
 }
 
+// setContent keeps what acceptance needs; an event without a field leaves
+// what an earlier one recorded.
+func (j *job) setContent(ref, sha string, metadata map[string]string) {
+	if ref != "" {
+		j.ContentRef = ref
+	}
+	if sha != "" {
+		j.ContentSHA256 = sha
+	}
+	if metadata != nil {
+		j.Metadata = metadata
+	}
+}
+
+// awaitingApproval reports whether the job holds at the approval gate: not
+// approved, not accepted and not finished.
+func (j *job) awaitingApproval() bool {
+	return !j.Status.Terminal() && !j.AwaitingSince.IsZero() && j.ApprovedAt.IsZero() && !j.Accepted
+}
+
 // derive recomputes the status from the facts gathered so far.
 func (j *job) derive() {
 	if j.Status.Terminal() {
 		return
 	}
 	switch {
+	case j.IsDeletion():
+		if j.GraphRemoved && j.VectorsRemoved {
+			j.Status = jobstate.StatusCompleted
+		} else {
+			j.Status = jobstate.StatusProcessing
+		}
 	case j.Chunked && j.Merged.Count() >= j.ChunksTotal && j.Indexed.Count() >= j.ChunksTotal && j.ChunksProcessed() >= j.ChunksTotal:
 		j.Status = jobstate.StatusCompleted
 	case j.Accepted:
 		j.Status = jobstate.StatusProcessing
+	case !j.ApprovedAt.IsZero():
+		j.Status = jobstate.StatusApproved
+	case !j.AwaitingSince.IsZero():
+		j.Status = jobstate.StatusAwaitingApproval
 	default:
 		j.Status = jobstate.StatusPending
 	}
+}
+
+// logger is the bus's logger, or a silent one.
+func (s *Service) logger() *slog.Logger {
+	if s.bus.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.bus.Logger
 }
 
 // on adapts a fold function of one event type into a route that applies it
@@ -251,7 +412,8 @@ func (s *Service) write(ctx context.Context, ref events.JobRef, batch []*pending
 				return fmt.Errorf("decode job %s: %w", ref.JobID, err)
 			}
 		}
-		wasTerminal := j.Status.Terminal()
+		wasTerminal, wasAccepted := j.Status.Terminal(), j.Accepted
+		viewBefore, wasIngesting := ingestingView(&j.Job)
 		for _, p := range batch {
 			p.fold(j)
 		}
@@ -260,6 +422,15 @@ func (s *Service) write(ctx context.Context, ref events.JobRef, batch []*pending
 			j.FinishedAt = s.now().UTC()
 		}
 		j.UpdatedAt = s.now().UTC()
+		// A document record appears before the job record says accepted,
+		// so that once it does, a missing document record means a deleted
+		// document (see syncDocument). A job already finished when it is
+		// accepted (a stray acceptance) gets none.
+		if !wasAccepted && !wasTerminal && j.Accepted && !j.IsDeletion() {
+			if err := s.syncDocument(ctx, &j.Job, true); err != nil {
+				return err
+			}
+		}
 		val, err := json.Marshal(j.Job)
 		if err != nil {
 			return fmt.Errorf("encode job %s: %w", ref.JobID, err)
@@ -274,6 +445,14 @@ func (s *Service) write(ctx context.Context, ref events.JobRef, batch []*pending
 		}
 		if err != nil {
 			return fmt.Errorf("write job %s: %w", ref.JobID, err)
+		}
+		// Chunk progress does not show in the document record, so most
+		// commits of a processing job leave it as it is.
+		viewAfter, isIngesting := ingestingView(&j.Job)
+		if !wasIngesting || !isIngesting || !sameDocument(viewBefore, viewAfter) {
+			if err := s.syncDocument(ctx, &j.Job, !wasTerminal); err != nil {
+				return err
+			}
 		}
 		// Published after the commit, and again on any later event of a
 		// completed job: a crash in between cannot lose job.completed, and

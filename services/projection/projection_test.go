@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -28,6 +29,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // harness is an embedded JetStream with kgraph's topology and the job store.
 type harness struct {
+	nc   *nats.Conn
 	js   jetstream.JetStream
 	bus  bus.Bus
 	jobs *natskv.Store
@@ -54,6 +56,7 @@ func newHarness(t *testing.T) harness {
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return harness{
+		nc:   nc,
 		js:   js,
 		bus:  bus.Bus{JS: js, Pub: bus.NewPublisher(js), Validator: validator, Settings: settings, Logger: logger},
 		jobs: jobs,
@@ -62,11 +65,19 @@ func newHarness(t *testing.T) harness {
 
 // runProjection runs the service until the test ends, then cancels it and
 // waits for its drain, before the server shuts down.
-func (h harness) runProjection(t *testing.T, cfg projection.Config) {
+func (h harness) runProjection(t *testing.T, cfg projection.Config) *projection.Service {
+	t.Helper()
+	svc := projection.New(cfg, h.bus, h.jobs, h.nc)
+	h.run(t, svc)
+	return svc
+}
+
+// run runs svc until the test ends, like runProjection.
+func (h harness) run(t *testing.T, svc *projection.Service) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- projection.New(cfg, h.bus, h.jobs).Run(ctx) }()
+	go func() { done <- svc.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -123,12 +134,19 @@ func (h harness) job(t *testing.T, jobID string) jobstate.Job {
 // completions returns the job.completed events in the stream.
 func (h harness) completions(t *testing.T) []events.Event[events.JobCompleted] {
 	t.Helper()
+	return published[events.JobCompleted](t, h)
+}
+
+// published returns the events of T's type in the stream.
+func published[T events.Payload](t *testing.T, h harness) []events.Event[T] {
+	t.Helper()
 	ctx := context.Background()
-	subject, err := events.SubjectOf(events.TypeJobCompleted)
+	var zero T
+	subject, err := events.SubjectOf(zero.EventType())
 	require.NoError(t, err)
 	st, err := h.js.Stream(ctx, bus.StreamEvents)
 	require.NoError(t, err)
-	var out []events.Event[events.JobCompleted]
+	var out []events.Event[T]
 	for seq := uint64(1); ; {
 		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -137,7 +155,7 @@ func (h harness) completions(t *testing.T) []events.Event[events.JobCompleted] {
 		require.NoError(t, err)
 		env, err := events.DecodeEnvelope(m.Header, m.Data)
 		require.NoError(t, err)
-		e, err := events.Decode[events.JobCompleted](env, h.bus.Validator)
+		e, err := events.Decode[T](env, h.bus.Validator)
 		require.NoError(t, err)
 		out = append(out, e)
 		seq = m.Sequence + 1
@@ -164,6 +182,13 @@ type step struct {
 func stepOf[T events.Payload](id string, data T) step {
 	return step{id: id, publish: func(ctx context.Context, pub bus.MsgPublisher, id string) error {
 		return bus.Publish(ctx, pub, events.New(id, "test", data, time.Now()))
+	}}
+}
+
+// stepAt is an event whose time is at.
+func stepAt[T events.Payload](id string, data T, at time.Time) step {
+	return step{id: id, publish: func(ctx context.Context, pub bus.MsgPublisher, id string) error {
+		return bus.Publish(ctx, pub, events.New(id, "test", data, at))
 	}}
 }
 
@@ -495,7 +520,7 @@ func TestConcurrentEventsOfOneJobShareWrites(t *testing.T) {
 	jobs := &slowJobs{Jobs: h.jobs}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- projection.New(projection.Config{Concurrency: 8}, h.bus, jobs).Run(ctx) }()
+	go func() { done <- projection.New(projection.Config{Concurrency: 8}, h.bus, jobs, nil).Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		require.NoError(t, <-done)

@@ -30,9 +30,9 @@ func main() {
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
-	cfg := projection.Config{Concurrency: env.Int("KG_CONCURRENCY", 8)}
+	cfg, cfgErr := projection.ReadConfig(env)
 	stores := backends.ReadConfig(env, common.DataDir)
-	p, err := boot.Start(ctx, "projection", common, errors.Join(env.Err(), stores.Validate()), stdout)
+	p, err := boot.Start(ctx, "projection", common, errors.Join(env.Err(), cfgErr, stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
@@ -44,5 +44,5 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	}
 	defer closeJobs()
 	p.Ops.AddCheck(check.Name, check.Check)
-	return p.Run(ctx, projection.New(cfg, p.Bus, jobs).Run)
+	return p.Run(ctx, projection.New(cfg, p.Bus, jobs, p.NC).Run)
 }

@@ -1,0 +1,266 @@
+package projection
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kgraph-dev/kgraph/events"
+	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/jobstate"
+	"github.com/kgraph-dev/kgraph/libs/kv"
+)
+
+// The scheduler runs every SchedulerInterval, and on request over NATS
+// (events.SchedulerCleanupSubject): it expires jobs that awaited approval
+// longer than ApprovalTTL, by publishing job.expired, and purges the
+// records of jobs that finished more than Retention ago. It never touches a
+// document record.
+//
+// Every replica runs it, without a lease, because two replicas running at
+// once do no harm: job.expired carries an id derived from the job id, so
+// the stream drops the copies published within its duplicate window, and a
+// copy folded later changes nothing (the job is no longer awaiting approval;
+// dedup releases a claim only while the expired job holds it); purging
+// deletes a record that is deleted either way, and deleting a missing key
+// is no error. What it costs is one scan of the job records per replica and
+// interval.
+
+// scheduler is the state of this replica's scheduler runs.
+type scheduler struct {
+	// runMu lets one run at a time go through the job records.
+	runMu sync.Mutex
+
+	mu          sync.Mutex
+	lastRunAt   time.Time
+	nextRunAt   time.Time
+	lastExpired int
+	lastPurged  int
+	runs        int
+	running     bool
+}
+
+// schedule runs the scheduler every interval until ctx ends.
+func (s *Service) schedule(ctx context.Context) {
+	interval := s.cfg.SchedulerInterval
+	s.setNextRun(s.now().Add(interval))
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := s.Cleanup(ctx, false); err != nil && ctx.Err() == nil {
+			s.logger().Warn("scheduler run", "err", err)
+		}
+		s.setNextRun(s.now().Add(interval))
+		t.Reset(interval)
+	}
+}
+
+func (s *Service) setNextRun(at time.Time) {
+	s.sched.mu.Lock()
+	defer s.sched.mu.Unlock()
+	s.sched.nextRunAt = at.UTC()
+}
+
+// Cleanup runs expiry and retention now, after any run in progress. A dry
+// run changes nothing and reports what a run would do. On an error the
+// reply holds what was done before it.
+func (s *Service) Cleanup(ctx context.Context, dryRun bool) (events.SchedulerCleanupReply, error) {
+	s.sched.runMu.Lock()
+	defer s.sched.runMu.Unlock()
+	s.setRunning(true)
+	defer s.setRunning(false)
+	reply, err := s.sweep(ctx, dryRun)
+	if !dryRun {
+		s.sched.mu.Lock()
+		s.sched.lastRunAt = s.now().UTC()
+		s.sched.lastExpired, s.sched.lastPurged = reply.Expired, reply.Purged
+		s.sched.runs++
+		s.sched.mu.Unlock()
+	}
+	return reply, err
+}
+
+func (s *Service) setRunning(running bool) {
+	s.sched.mu.Lock()
+	defer s.sched.mu.Unlock()
+	s.sched.running = running
+}
+
+// SchedulerStatus reports the settings and the runs of this replica.
+func (s *Service) SchedulerStatus() events.SchedulerStatus {
+	retention := max(s.cfg.Retention, 0) // RetainForever shows as 0
+	s.sched.mu.Lock()
+	defer s.sched.mu.Unlock()
+	return events.SchedulerStatus{
+		Interval: s.cfg.SchedulerInterval.String(), IntervalSeconds: s.cfg.SchedulerInterval.Seconds(),
+		ApprovalTTL: s.cfg.ApprovalTTL.String(), ApprovalTTLSeconds: s.cfg.ApprovalTTL.Seconds(),
+		Retention: retention.String(), RetentionSeconds: retention.Seconds(),
+		LastRunAt: s.sched.lastRunAt, NextRunAt: s.sched.nextRunAt,
+		LastExpired: s.sched.lastExpired, LastPurged: s.sched.lastPurged,
+		Runs: s.sched.runs, Running: s.sched.running,
+	}
+}
+
+// sweep goes once through the job records. It stops at the first store or
+// publish error: the next run starts over.
+func (s *Service) sweep(ctx context.Context, dryRun bool) (events.SchedulerCleanupReply, error) {
+	reply := events.SchedulerCleanupReply{JobIDsExpired: []string{}, JobIDsPurged: []string{}}
+	keys, err := s.jobs.Keys(ctx, jobstate.JobKeyPrefix)
+	if err != nil {
+		return reply, fmt.Errorf("list job records: %w", err)
+	}
+	now := s.now()
+	for _, key := range keys {
+		raw, _, err := s.jobs.Get(ctx, key)
+		if errors.Is(err, kv.ErrNotFound) {
+			continue // purged or deleted since the listing
+		}
+		if err != nil {
+			return counted(reply), fmt.Errorf("read job record %s: %w", key, err)
+		}
+		var j jobstate.Job
+		if err := json.Unmarshal(raw, &j); err != nil {
+			s.logger().Warn("scheduler skips an undecodable job record", "key", key, "err", err)
+			continue
+		}
+		switch {
+		case s.expires(&j, now):
+			if !dryRun {
+				if err := s.expire(ctx, &j); err != nil {
+					return counted(reply), err
+				}
+			}
+			reply.JobIDsExpired = append(reply.JobIDsExpired, j.JobID)
+		case s.purges(&j, now):
+			if !dryRun {
+				if err := s.jobs.Delete(ctx, key); err != nil {
+					return counted(reply), fmt.Errorf("purge job record %s: %w", key, err)
+				}
+			}
+			reply.JobIDsPurged = append(reply.JobIDsPurged, j.JobID)
+		}
+	}
+	return counted(reply), nil
+}
+
+// expires reports whether j has awaited approval longer than the TTL.
+func (s *Service) expires(j *jobstate.Job, now time.Time) bool {
+	return j.Status == jobstate.StatusAwaitingApproval && !j.AwaitingSince.IsZero() && now.Sub(j.AwaitingSince) > s.cfg.ApprovalTTL
+}
+
+// purges reports whether j finished longer ago than the retention.
+func (s *Service) purges(j *jobstate.Job, now time.Time) bool {
+	return s.cfg.Retention > 0 && j.Status.Terminal() && !j.FinishedAt.IsZero() && now.Sub(j.FinishedAt) > s.cfg.Retention
+}
+
+// expire publishes job.expired; the projection folds it like any event.
+func (s *Service) expire(ctx context.Context, j *jobstate.Job) error {
+	data := events.JobExpired{JobRef: events.JobRef{JobID: j.JobID, DocID: j.DocID, Namespace: j.Namespace},
+		Reason: "not approved within " + s.cfg.ApprovalTTL.String()}
+	e := events.New(events.DerivedID(j.JobID, string(events.TypeJobExpired)), Source, data, s.now())
+	if err := bus.Publish(ctx, s.bus.Pub, e); err != nil {
+		return fmt.Errorf("expire job %s: %w", j.JobID, err)
+	}
+	return nil
+}
+
+func counted(r events.SchedulerCleanupReply) events.SchedulerCleanupReply {
+	r.Expired, r.Purged = len(r.JobIDsExpired), len(r.JobIDsPurged)
+	return r
+}
+
+// serveScheduler starts the scheduler's micro service; stop ends it and
+// waits for the requests in flight. Requests are answered until stop,
+// with ctx ending any cleanup in progress.
+func (s *Service) serveScheduler(ctx context.Context) (stop func(), err error) {
+	var (
+		mu       sync.Mutex
+		stopped  bool
+		inflight sync.WaitGroup
+	)
+	// guard refuses requests once stopping: the draining subscriptions may
+	// still deliver some, and stop must not return while one is handled.
+	guard := func(h func(micro.Request)) micro.HandlerFunc {
+		return func(r micro.Request) {
+			mu.Lock()
+			if stopped {
+				mu.Unlock()
+				s.replyError(r, http.StatusServiceUnavailable, "scheduler is stopping, retry")
+				return
+			}
+			inflight.Add(1)
+			mu.Unlock()
+			defer inflight.Done()
+			h(r)
+		}
+	}
+	svc, err := micro.AddService(s.nc, micro.Config{Name: events.SchedulerServiceName, Version: "0.1.0",
+		Description: "kgraph scheduler: approval expiry and job record retention"})
+	if err != nil {
+		return nil, fmt.Errorf("start scheduler micro service: %w", err)
+	}
+	stop = func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		if err := svc.Stop(); err != nil {
+			s.logger().Warn("stop scheduler service", "err", err)
+		}
+		inflight.Wait()
+	}
+	if err := svc.AddEndpoint("status", guard(s.serveStatus), micro.WithEndpointSubject(events.SchedulerStatusSubject)); err != nil {
+		stop()
+		return nil, fmt.Errorf("add scheduler status endpoint: %w", err)
+	}
+	cleanup := guard(func(r micro.Request) { s.serveCleanup(ctx, r) })
+	if err := svc.AddEndpoint("cleanup", cleanup, micro.WithEndpointSubject(events.SchedulerCleanupSubject)); err != nil {
+		stop()
+		return nil, fmt.Errorf("add scheduler cleanup endpoint: %w", err)
+	}
+	return stop, nil
+}
+
+func (s *Service) serveStatus(r micro.Request) {
+	if err := r.RespondJSON(s.SchedulerStatus()); err != nil {
+		s.logger().Warn("send scheduler status", "err", err)
+	}
+}
+
+func (s *Service) serveCleanup(ctx context.Context, r micro.Request) {
+	var req events.SchedulerCleanupRequest
+	if len(r.Data()) > 0 {
+		if err := json.Unmarshal(r.Data(), &req); err != nil {
+			s.replyError(r, http.StatusBadRequest, "cleanup request is not valid JSON")
+			return
+		}
+	}
+	reply, err := s.Cleanup(ctx, req.DryRun)
+	if err != nil {
+		s.logger().Warn("scheduler cleanup", "err", err, "expired", reply.Expired, "purged", reply.Purged)
+		s.replyError(r, http.StatusInternalServerError, fmt.Sprintf("cleanup stopped after expiring %d and purging %d jobs: %v",
+			reply.Expired, reply.Purged, err))
+		return
+	}
+	if err := r.RespondJSON(reply); err != nil {
+		s.logger().Warn("send scheduler cleanup reply", "err", err)
+	}
+}
+
+// replyError answers with a NATS service error whose code is an HTTP status.
+func (s *Service) replyError(r micro.Request, status int, msg string) {
+	if err := r.Error(strconv.Itoa(status), msg, nil); err != nil {
+		s.logger().Warn("send scheduler error", "err", err)
+	}
+}
