@@ -13,22 +13,25 @@ import (
 )
 
 // cacheKeyVersion starts every cache key; bump it when the key's inputs or
-// the cached value change meaning, so old entries are never read.
-const cacheKeyVersion = "v1"
+// the cached value change meaning, so old entries are never read. v2 put
+// the namespace in the key as a token of its own.
+const cacheKeyVersion = "v2"
 
 // extractiveModel stands for "no LLM" in cache keys.
 const extractiveModel = "extractive"
 
 // cacheKey returns the response cache key of r, or "" when r must not be
-// cached: no cache, no_cache asked, or a graph whose generation is unknown
-// (an answer could then outlive the data it was built from).
+// cached: no cache, no_cache asked, a namespace that cannot be a key token,
+// or a graph whose generation is unknown (an answer could then outlive the
+// data it was built from).
 //
-// The key is the SHA-256 of the namespace, the mode, the normalised
-// question, the effective parameters, the graph generation (and the
-// communities' generation when the store has one) and the model, so a
-// change of any of them misses.
+// The key is "v2.<namespace>.<sha>", the SHA-256 of the namespace, the
+// mode, the normalised question, the effective parameters, the graph
+// generation (and the communities' generation when the store has one) and
+// the model, so a change of any of them misses; the namespace token lets
+// ClearCache find a namespace's answers by prefix.
 func (s *Service) cacheKey(ctx context.Context, r request) string {
-	if s.cache == nil || r.noCache {
+	if s.cache == nil || r.noCache || !validNamespace(r.namespace) {
 		return ""
 	}
 	gen, err := s.graph.Generation(ctx, r.namespace)
@@ -65,7 +68,12 @@ func (s *Service) cacheKey(ctx context.Context, r request) string {
 		return ""
 	}
 	sum := sha256.Sum256(input)
-	return cacheKeyVersion + "." + hex.EncodeToString(sum[:])
+	return cacheKeyPrefix(r.namespace) + hex.EncodeToString(sum[:])
+}
+
+// cacheKeyPrefix starts the cache keys of a namespace's answers.
+func cacheKeyPrefix(namespace string) string {
+	return cacheKeyVersion + "." + namespace + "."
 }
 
 // communitiesGenerationReader is implemented by stores (sqlitegraph) whose

@@ -14,7 +14,7 @@ import (
 	"github.com/kgraph-dev/kgraph/events"
 )
 
-// Run serves both endpoints until ctx ends, then stops the micro service,
+// Run serves the endpoints until ctx ends, then stops the micro service,
 // which drains its subscriptions; requests in flight finish first.
 func (s *Service) Run(ctx context.Context) error {
 	slots := make(chan struct{}, s.cfg.Concurrency)
@@ -54,6 +54,14 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Warn("stop query service", "err", stopErr)
 		}
 		return fmt.Errorf("add query stream endpoint: %w", err)
+	}
+	for _, ep := range s.exploreEndpoints() {
+		if err := svc.AddEndpoint(ep.name, dispatch(ep.serve, s.replyError), micro.WithEndpointSubject(ep.subject)); err != nil {
+			if stopErr := svc.Stop(); stopErr != nil {
+				s.log.Warn("stop query service", "err", stopErr)
+			}
+			return fmt.Errorf("add %s endpoint: %w", ep.name, err)
+		}
 	}
 	<-ctx.Done()
 	if err := svc.Stop(); err != nil {

@@ -73,12 +73,14 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	p.Ops.AddCheck(vectorCheck.Name, vectorCheck.Check)
 	var embed query.Embedder = hashembed.New(dim)
 	if useProvider {
+		embedCfg.Metrics = llm.NewMetrics(p.Ops.Registry)
 		if embed, err = llm.NewEmbedder(embedCfg); err != nil {
 			return fmt.Errorf("embedding provider: %w", err)
 		}
 	}
 	var opts []query.Option
 	if useLLM {
+		chatCfg.Metrics = llm.NewMetrics(p.Ops.Registry)
 		chat, err := llm.NewChat(chatCfg)
 		if err != nil {
 			return fmt.Errorf("chat provider: %w", err)
