@@ -26,11 +26,13 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/jobstate"
 	"github.com/kgraph-dev/kgraph/libs/kv"
+	"github.com/kgraph-dev/kgraph/libs/ratelimit"
 )
 
 // Source is the CloudEvents source of the events this service emits.
@@ -39,11 +41,18 @@ const Source = "kgraph/ingest-api"
 // Documents stores submitted document text.
 type Documents interface {
 	Put(ctx context.Context, name, text string) error
+	Get(ctx context.Context, name string) (string, error)
 }
 
-// Records reads KV records: job records and dedup claims.
+// Records reads KV records: job and document records, dedup claims.
 type Records interface {
 	Get(ctx context.Context, key string) ([]byte, uint64, error)
+	Keys(ctx context.Context, prefix string) ([]string, error)
+}
+
+// RateLimiter decides whether a key may make another request.
+type RateLimiter interface {
+	Allow(ctx context.Context, key string, l ratelimit.Limit) (ratelimit.Decision, error)
 }
 
 // Requester sends a NATS request (the query service).
@@ -66,6 +75,34 @@ type Config struct {
 	// JobPollInterval is how often a job event stream rereads the job
 	// record (default 200ms).
 	JobPollInterval time.Duration
+	// MaxUploadBytes bounds a multipart upload (413 beyond it).
+	MaxUploadBytes int64
+	// RequestTimeout bounds every request but the streams (503 beyond it).
+	RequestTimeout time.Duration
+	// Auth: API keys, roles, namespaces and rate limits.
+	Auth AuthConfig
+	// CORSOrigins are the origins browsers may call the API from ("*" for
+	// any); none means no CORS headers at all.
+	CORSOrigins []string
+	// ApprovalNamespaces require approval of every submission.
+	ApprovalNamespaces []string
+	// Estimate prices submissions that wait for approval.
+	Estimate EstimateConfig
+	// Info is reported by GET /api/v1/info.
+	Info ServiceInfo
+}
+
+// Validate checks the configuration; New expects it validated.
+func (c *Config) Validate() error {
+	if err := c.Auth.Validate(); err != nil {
+		return err
+	}
+	for _, ns := range c.ApprovalNamespaces {
+		if !validName(ns) {
+			return fmt.Errorf("approval namespace %q is invalid", ns)
+		}
+	}
+	return c.Estimate.Validate()
 }
 
 func (c *Config) defaults() {
@@ -78,6 +115,13 @@ func (c *Config) defaults() {
 	if c.JobPollInterval <= 0 {
 		c.JobPollInterval = 200 * time.Millisecond
 	}
+	if c.MaxUploadBytes <= 0 {
+		c.MaxUploadBytes = 16 << 20
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+	c.Estimate.defaults()
 }
 
 // Deps are the edge's dependencies.
@@ -92,6 +136,14 @@ type Deps struct {
 	QueryStream QueryStreamer
 	Health      []HealthCheck
 	Logger      *slog.Logger
+	// Limiter applies per-key rate limits; nil means none.
+	Limiter RateLimiter
+	// DeadLetters lists and replays dead letters; nil makes those
+	// endpoints answer 503.
+	DeadLetters DeadLetters
+	// Metrics is where the edge registers its metrics and what GET
+	// /api/v1/metrics serves; nil gives the edge a registry of its own.
+	Metrics *prometheus.Registry
 }
 
 // Server is the REST edge.
@@ -101,13 +153,22 @@ type Server struct {
 	now  func() time.Time
 	api  huma.API
 	mux  *chi.Mux
+
+	metrics *httpMetrics
 }
 
 // New builds the edge and its routes.
 func New(cfg Config, deps Deps) *Server {
 	cfg.defaults()
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = prometheus.NewRegistry()
+	}
 	s := &Server{cfg: cfg, deps: deps, now: time.Now, mux: chi.NewMux()}
-	s.mux.Use(middleware.RequestID, requestIDHeader, middleware.Recoverer, s.guardBody)
+	s.metrics = newHTTPMetrics(deps.Metrics)
+	s.mux.Use(middleware.RequestID, requestIDHeader, s.accessLog, s.cors(), s.recoverer, s.authenticate, s.guardBody, s.requestTimeout)
 	s.mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
@@ -116,9 +177,14 @@ func New(cfg Config, deps Deps) *Server {
 	})
 	hc := huma.DefaultConfig("kgraph API", "0.1.0")
 	hc.CreateHooks = nil
-	hc.Info.Description = "Submit documents, follow ingestion jobs and query the knowledge graph."
+	hc.Info.Description = "Submit documents, follow ingestion jobs and query the knowledge graph. Every endpoint but the probes needs an API key (X-API-Key or Authorization: Bearer) whose role and namespaces allow the call."
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"apiKey": {Type: "apiKey", In: "header", Name: "X-API-Key"},
+		"bearer": {Type: "http", Scheme: "bearer"},
+	}
 	s.api = humachi.New(s.mux, hc)
 	s.routes()
+	s.metricsRoutes()
 	return s
 }
 
@@ -144,17 +210,21 @@ func (s *Server) guardBody(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if r.ContentLength > s.cfg.MaxBodyBytes {
-			writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", s.cfg.MaxBodyBytes))
+		limit := s.cfg.MaxBodyBytes
+		if r.URL.Path == uploadPath {
+			limit = s.cfg.MaxUploadBytes
+		}
+		if r.ContentLength > limit {
+			writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", limit))
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxBodyBytes+1))
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 		if err != nil {
 			writeProblem(w, http.StatusBadRequest, "could not read the request body")
 			return
 		}
-		if int64(len(body)) > s.cfg.MaxBodyBytes {
-			writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", s.cfg.MaxBodyBytes))
+		if int64(len(body)) > limit {
+			writeProblem(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", limit))
 			return
 		}
 		if !utf8.Valid(body) {
@@ -173,39 +243,49 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 	_ = json.NewEncoder(w).Encode(huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
 }
 
-// SubmitBody is a document submission.
-type SubmitBody struct {
-	Content   string            `json:"content" minLength:"1" doc:"The document text (UTF-8)."`
-	Metadata  map[string]string `json:"metadata,omitempty" doc:"Free-form string metadata kept with the job."`
-	DocID     string            `json:"doc_id,omitempty" maxLength:"128" pattern:"^[A-Za-z0-9][A-Za-z0-9_.:-]*$" doc:"Your id for the document; derived from the content when omitted."`
-	Namespace string            `json:"namespace,omitempty" maxLength:"64" pattern:"^[A-Za-z0-9][A-Za-z0-9_-]*$" doc:"Namespace (tenant or collection); default \"default\"."`
-	Force     bool              `json:"force,omitempty" doc:"Re-ingest even if the same content was already ingested in the namespace."`
-}
-
-// SubmitReply answers a submission.
-type SubmitReply struct {
-	JobID         string `json:"job_id"`
-	DocID         string `json:"doc_id"`
-	Namespace     string `json:"namespace"`
-	Status        string `json:"status" enum:"pending,duplicate"`
-	Duplicate     bool   `json:"duplicate"`
-	ExistingJobID string `json:"existing_job_id,omitempty" doc:"The earlier job with the same content, when already known."`
-}
-
 // JobView is a job's status.
 type JobView struct {
 	JobID         string            `json:"job_id"`
+	Kind          string            `json:"kind" enum:"ingest,delete" doc:"ingest: a document's ingestion; delete: a document's deletion."`
 	DocID         string            `json:"doc_id"`
 	Namespace     string            `json:"namespace"`
-	Status        string            `json:"status" enum:"pending,processing,completed,duplicate,failed"`
+	ClientID      string            `json:"client_id,omitempty"`
+	Status        string            `json:"status" enum:"pending,awaiting_approval,approved,processing,completed,duplicate,failed,cancelled,expired"`
 	Progress      jobstate.Progress `json:"progress"`
 	Duplicate     bool              `json:"duplicate"`
 	ExistingJobID string            `json:"existing_job_id,omitempty"`
 	Extractor     string            `json:"extractor,omitempty"`
 	Usage         events.Usage      `json:"usage" doc:"LLM calls, cache hits, tokens and cost so far."`
+	Estimate      *events.Estimate  `json:"estimate,omitempty" doc:"Cost estimate of a job that requires approval (no LLM call was made for it)."`
+	Metadata      map[string]string `json:"metadata,omitempty"`
 	CreatedAt     time.Time         `json:"created_at"`
 	UpdatedAt     time.Time         `json:"updated_at"`
+	FinishedAt    *time.Time        `json:"finished_at,omitempty"`
+	AwaitingSince *time.Time        `json:"awaiting_since,omitempty"`
+	ApprovedAt    *time.Time        `json:"approved_at,omitempty"`
+	ApprovedBy    string            `json:"approved_by,omitempty"`
+	CancelledBy   string            `json:"cancelled_by,omitempty"`
 	Error         string            `json:"error,omitempty"`
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// jobView is the API's view of a job record.
+func jobView(j jobstate.Job) JobView {
+	kind := j.Kind
+	if kind == "" {
+		kind = jobstate.KindIngest
+	}
+	return JobView{JobID: j.JobID, Kind: kind, DocID: j.DocID, Namespace: j.Namespace, ClientID: j.ClientID, Status: string(j.Status),
+		Progress: j.Progress(), Duplicate: j.Status == jobstate.StatusDuplicate, ExistingJobID: j.ExistingJobID,
+		Extractor: j.Extractor, Usage: j.Usage, Estimate: j.Estimate, Metadata: j.Metadata,
+		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, FinishedAt: optTime(j.FinishedAt), AwaitingSince: optTime(j.AwaitingSince),
+		ApprovedAt: optTime(j.ApprovedAt), ApprovedBy: j.ApprovedBy, CancelledBy: j.CancelledBy, Error: j.Error}
 }
 
 // QueryBody is a question.
@@ -253,48 +333,35 @@ type HealthReply struct {
 }
 
 func (s *Server) routes() {
-	huma.Register(s.api, huma.Operation{
-		OperationID: "submit-document", Method: http.MethodPost, Path: "/api/v1/documents", Tags: []string{"documents"},
-		Summary: "Submit a document", DefaultStatus: http.StatusAccepted, MaxBodyBytes: humaBodyLimit(s.cfg.MaxBodyBytes),
-	}, func(ctx context.Context, in *struct{ Body SubmitBody }) (*struct{ Body SubmitReply }, error) {
-		r, err := s.submit(ctx, in.Body)
-		if err != nil {
-			return nil, err
-		}
-		return &struct{ Body SubmitReply }{r}, nil
-	})
-	huma.Register(s.api, huma.Operation{
-		OperationID: "get-job", Method: http.MethodGet, Path: "/api/v1/jobs/{id}", Tags: []string{"jobs"}, Summary: "Get a job's status",
-	}, func(ctx context.Context, in *struct {
-		ID string `path:"id" maxLength:"128"`
-	}) (*struct{ Body JobView }, error) {
-		v, err := s.job(ctx, in.ID)
-		if err != nil {
-			return nil, err
-		}
-		return &struct{ Body JobView }{v}, nil
-	})
-	huma.Register(s.api, huma.Operation{
+	s.documentRoutes()
+	s.jobRoutes()
+	s.adminRoutes()
+	s.graphRoutes()
+	huma.Register(s.api, withRole(huma.Operation{
 		OperationID: "query", Method: http.MethodPost, Path: "/api/v1/query", Tags: []string{"query"},
 		Summary: "Ask a question (local, global or naive mode)", MaxBodyBytes: humaBodyLimit(64 << 10),
-	}, func(ctx context.Context, in *struct{ Body QueryBody }) (*struct{ Body QueryReply }, error) {
+	}, RoleRead), func(ctx context.Context, in *struct{ Body QueryBody }) (*struct{ Body QueryReply }, error) {
+		if err := s.allow(ctx, nsOrDefault(in.Body.Namespace), RoleRead); err != nil {
+			return nil, err
+		}
 		r, err := s.query(ctx, in.Body)
 		if err != nil {
 			return nil, err
 		}
+		s.observeQuery(r.Mode, r.Cached)
 		return &struct{ Body QueryReply }{r}, nil
 	})
 	s.streamRoutes()
-	huma.Register(s.api, huma.Operation{
+	huma.Register(s.api, withPublic(huma.Operation{
 		OperationID: "health-live", Method: http.MethodGet, Path: "/api/v1/health/live", Tags: []string{"health"},
 		Summary: "Liveness: the process serves requests",
-	}, func(context.Context, *struct{}) (*struct{ Body HealthReply }, error) {
+	}), func(context.Context, *struct{}) (*struct{ Body HealthReply }, error) {
 		return &struct{ Body HealthReply }{HealthReply{Status: "healthy", Backends: map[string]BackendHealth{}}}, nil
 	})
-	huma.Register(s.api, huma.Operation{
+	huma.Register(s.api, withPublic(huma.Operation{
 		OperationID: "health-ready", Method: http.MethodGet, Path: "/api/v1/health/ready", Tags: []string{"health"},
 		Summary: "Readiness: every backend answers (503 otherwise)",
-	}, func(ctx context.Context, _ *struct{}) (*struct {
+	}), func(ctx context.Context, _ *struct{}) (*struct {
 		Status int
 		Body   HealthReply
 	}, error) {
@@ -308,12 +375,15 @@ func (s *Server) routes() {
 			Body   HealthReply
 		}{status, h}, nil
 	})
-	huma.Register(s.api, huma.Operation{
+	huma.Register(s.api, withRole(huma.Operation{
 		OperationID: "health", Method: http.MethodGet, Path: "/api/v1/health", Tags: []string{"health"}, Summary: "Health of the edge and its backends",
-	}, func(ctx context.Context, _ *struct{}) (*struct {
+	}, RoleRead), func(ctx context.Context, _ *struct{}) (*struct {
 		Status int
 		Body   HealthReply
 	}, error) {
+		if err := s.allowAny(ctx, RoleRead); err != nil {
+			return nil, err
+		}
 		h := s.health(ctx)
 		status := http.StatusOK
 		if h.Status == "unhealthy" {
@@ -336,71 +406,53 @@ func newJobID() string {
 	return "job_" + hex.EncodeToString(b[:])
 }
 
-func (s *Server) submit(ctx context.Context, in SubmitBody) (SubmitReply, error) {
-	if strings.TrimSpace(in.Content) == "" {
-		return SubmitReply{}, huma.Error422UnprocessableEntity("content is empty", &huma.ErrorDetail{Location: "body.content", Message: "must contain text"})
+func (s *Server) job(ctx context.Context, id string) (JobView, error) {
+	j, err := s.jobRecord(ctx, id)
+	if err != nil {
+		return JobView{}, err
 	}
-	ns := in.Namespace
-	if ns == "" {
-		ns = events.DefaultNamespace
-	}
-	hash := events.ContentSHA256(in.Content)
-	docID := in.DocID
-	if docID == "" {
-		docID = "doc_" + hash[:24]
-	}
-	jobID := newJobID()
-	ref := "job/" + jobID
-	if err := s.deps.Documents.Put(ctx, ref, in.Content); err != nil {
-		s.deps.Logger.ErrorContext(ctx, "store document text", "err", err, "job_id", jobID)
-		return SubmitReply{}, huma.Error503ServiceUnavailable("document store unavailable, retry later")
-	}
-	reply := SubmitReply{JobID: jobID, DocID: docID, Namespace: ns, Status: string(jobstate.StatusPending)}
-	// Tell the client at once when the content is already claimed; dedup
-	// still decides (and records the job as duplicate) from the event.
-	if raw, _, err := s.deps.Claims.Get(ctx, jobstate.ClaimKey(ns, hash)); err == nil && !in.Force {
-		var c jobstate.Claim
-		if json.Unmarshal(raw, &c) == nil && c.JobID != "" {
-			reply.Duplicate, reply.ExistingJobID, reply.Status = true, c.JobID, string(jobstate.StatusDuplicate)
-		}
-	}
-	e := events.New(events.DerivedID(jobID, string(events.TypeDocumentSubmitted)), Source, events.DocumentSubmitted{
-		JobRef:     events.JobRef{JobID: jobID, DocID: docID, Namespace: ns},
-		ContentRef: ref, ContentSHA256: hash, ContentBytes: len(in.Content), Metadata: in.Metadata,
-		ClientID: "", Force: in.Force, SubmittedAt: s.now().UTC(),
-	}, s.now())
-	// The 202 goes out only after the stream has stored the event, so an
-	// acknowledged submission survives a restart of any process.
-	if err := bus.Publish(ctx, s.deps.Publisher, e); err != nil {
-		s.deps.Logger.ErrorContext(ctx, "publish document.submitted", "err", err, "job_id", jobID)
-		return SubmitReply{}, huma.Error503ServiceUnavailable("event bus unavailable, retry later")
-	}
-	s.deps.Logger.InfoContext(ctx, "document submitted", "job_id", jobID, "doc_id", docID, "namespace", ns, "bytes", len(in.Content))
-	return reply, nil
+	return jobView(j), nil
 }
 
-func (s *Server) job(ctx context.Context, id string) (JobView, error) {
+// jobRecord reads a job the request may see: a job of a namespace the key
+// may not access answers 404 like a missing one.
+func (s *Server) jobRecord(ctx context.Context, id string) (jobstate.Job, error) {
 	notFound := huma.Error404NotFound(fmt.Sprintf("no job %q (a job just submitted appears within moments)", id))
 	// An id no job can have is not looked up: as a KV key it could name
 	// another key or a wildcard, and the store rejects it with an error that
 	// is not "not found".
 	if !validJobID(id) {
-		return JobView{}, notFound
+		return jobstate.Job{}, notFound
 	}
-	raw, _, err := s.deps.Jobs.Get(ctx, jobstate.JobKey(id))
+	j, _, err := s.readJob(ctx, id)
 	if errors.Is(err, kv.ErrNotFound) {
-		return JobView{}, notFound
+		return jobstate.Job{}, notFound
 	}
 	if err != nil {
-		return JobView{}, huma.Error503ServiceUnavailable("job store unavailable, retry later")
+		return jobstate.Job{}, err
+	}
+	if !s.canSee(ctx, j.Namespace) {
+		return jobstate.Job{}, notFound
+	}
+	return j, nil
+}
+
+// readJob reads a job record; kv.ErrNotFound passes through, other failures
+// become 503s.
+func (s *Server) readJob(ctx context.Context, id string) (jobstate.Job, uint64, error) {
+	raw, rev, err := s.deps.Jobs.Get(ctx, jobstate.JobKey(id))
+	if errors.Is(err, kv.ErrNotFound) {
+		return jobstate.Job{}, 0, err
+	}
+	if err != nil {
+		s.deps.Logger.WarnContext(ctx, "read job", "err", err, "job_id", id)
+		return jobstate.Job{}, 0, huma.Error503ServiceUnavailable("job store unavailable, retry later")
 	}
 	var j jobstate.Job
 	if err := json.Unmarshal(raw, &j); err != nil {
-		return JobView{}, huma.Error503ServiceUnavailable("job record unreadable")
+		return jobstate.Job{}, 0, huma.Error503ServiceUnavailable("job record unreadable")
 	}
-	return JobView{JobID: j.JobID, DocID: j.DocID, Namespace: j.Namespace, Status: string(j.Status), Progress: j.Progress(),
-		Duplicate: j.Status == jobstate.StatusDuplicate, ExistingJobID: j.ExistingJobID, Extractor: j.Extractor, Usage: j.Usage,
-		CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, Error: j.Error}, nil
+	return j, rev, nil
 }
 
 // validJobID reports whether id matches events.IDPattern and length, as every

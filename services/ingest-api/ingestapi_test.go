@@ -71,6 +71,13 @@ func (d *fakeDocuments) Put(_ context.Context, name, text string) error {
 	return nil
 }
 
+func (d *fakeDocuments) Get(_ context.Context, name string) (string, error) {
+	if t, ok := d.get(name); ok {
+		return t, nil
+	}
+	return "", fmt.Errorf("get %s: %w", name, kv.ErrNotFound)
+}
+
 func (d *fakeDocuments) get(name string) (string, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -100,6 +107,20 @@ func (r *fakeRecords) Get(_ context.Context, key string) ([]byte, uint64, error)
 		return nil, 0, fmt.Errorf("get %s: %w", key, kv.ErrNotFound)
 	}
 	return v, 1, nil
+}
+
+func (r *fakeRecords) Keys(_ context.Context, prefix string) ([]string, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	var keys []string
+	for k := range r.values {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
 }
 
 // fakeRequester answers NATS requests with reply and records them.
@@ -136,12 +157,24 @@ type edge struct {
 
 func newEdge(t *testing.T, cfg ingestapi.Config, health ...ingestapi.HealthCheck) *edge {
 	t.Helper()
+	return newEdgeWith(t, cfg, func(d *ingestapi.Deps) { d.Health = health })
+}
+
+// newEdgeWith builds an edge on fakes; adjust changes its dependencies.
+func newEdgeWith(t *testing.T, cfg ingestapi.Config, adjust func(*ingestapi.Deps)) *edge {
+	t.Helper()
 	e := &edge{pub: &fakePublisher{}, docs: &fakeDocuments{}, jobs: &fakeRecords{values: map[string][]byte{}},
 		claim: &fakeRecords{values: map[string][]byte{}}, query: &fakeRequester{}}
-	e.srv = ingestapi.New(cfg, ingestapi.Deps{
-		Publisher: e.pub, Documents: e.docs, Jobs: e.jobs, Claims: e.claim, Query: e.query, Health: health,
+	if len(cfg.Auth.Keys) == 0 {
+		cfg.Auth.Disabled = true
+	}
+	require.NoError(t, cfg.Validate())
+	deps := ingestapi.Deps{
+		Publisher: e.pub, Documents: e.docs, Jobs: e.jobs, Claims: e.claim, Query: e.query,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	adjust(&deps)
+	e.srv = ingestapi.New(cfg, deps)
 	return e
 }
 
@@ -382,7 +415,7 @@ func TestBadInput(t *testing.T) {
 		{"bad query namespace", "POST", query, `{"question": "who?", "namespace": "a.b"}`, 422},
 		{"unknown route", "GET", "/api/v1/nope", "", 404},
 		{"unknown route with body", "POST", "/api/v2/documents", `{"content":"x"}`, 404},
-		{"wrong method on documents", "GET", submit, "", 405},
+		{"wrong method on documents", "PUT", submit, "", 405},
 		{"wrong method on query", "PUT", query, `{"question":"x"}`, 405},
 		{"wrong method on jobs", "DELETE", "/api/v1/jobs/job_1", "", 405},
 	}
@@ -512,15 +545,15 @@ func TestJobView(t *testing.T) {
 		id   string
 		want string
 	}{
-		{"job_abc", `{"job_id":"job_abc","doc_id":"doc-1","namespace":"books","status":"processing",
+		{"job_abc", `{"job_id":"job_abc","kind":"ingest","doc_id":"doc-1","namespace":"books","status":"processing",
 			"progress":{"stage":"extracting","percent":37,"chunks_processed":1,"chunks_total":4,"entities":7,"relations":3},
 			"duplicate":false,"extractor":"llm:gpt-4o-mini","created_at":"2025-03-01T10:00:00Z","updated_at":"2025-03-01T10:01:30Z",
 			"usage":{"calls":6,"cached_calls":2,"prompt_tokens":7200,"completion_tokens":900,"cost_usd":0.00162,"skipped_records":1}}`},
-		{"job_failed", `{"job_id":"job_failed","doc_id":"doc-2","namespace":"default","status":"failed",
+		{"job_failed", `{"job_id":"job_failed","kind":"ingest","doc_id":"doc-2","namespace":"default","status":"failed",
 			"progress":{"stage":"failed","percent":0,"chunks_processed":0,"chunks_total":0,"entities":0,"relations":0},
 			"duplicate":false,"created_at":"2025-03-01T10:00:00Z","updated_at":"2025-03-01T10:01:30Z",
 			"error":"document text not found","usage":{"calls":0,"cached_calls":0,"prompt_tokens":0,"completion_tokens":0,"cost_usd":0,"skipped_records":0}}`},
-		{"job_dup", `{"job_id":"job_dup","doc_id":"doc-3","namespace":"default","status":"duplicate",
+		{"job_dup", `{"job_id":"job_dup","kind":"ingest","doc_id":"doc-3","namespace":"default","status":"duplicate",
 			"progress":{"stage":"duplicate","percent":0,"chunks_processed":0,"chunks_total":0,"entities":0,"relations":0},
 			"duplicate":true,"existing_job_id":"job_abc","created_at":"2025-03-01T10:00:00Z","updated_at":"2025-03-01T10:01:30Z",
 			"usage":{"calls":0,"cached_calls":0,"prompt_tokens":0,"completion_tokens":0,"cost_usd":0,"skipped_records":0}}`},

@@ -95,10 +95,13 @@ func modeDescription(mode string) string {
 }
 
 func (s *Server) streamRoutes() {
-	huma.Register(s.api, huma.Operation{
+	huma.Register(s.api, withRole(huma.Operation{
 		OperationID: "query-modes", Method: http.MethodGet, Path: "/api/v1/query/modes", Tags: []string{"query"},
 		Summary: "List the query modes",
-	}, func(context.Context, *struct{}) (*struct{ Body []QueryMode }, error) {
+	}, RoleRead), func(ctx context.Context, _ *struct{}) (*struct{ Body []QueryMode }, error) {
+		if err := s.allowAny(ctx, RoleRead); err != nil {
+			return nil, err
+		}
 		modes := events.QueryModes()
 		out := make([]QueryMode, 0, len(modes))
 		for _, m := range modes {
@@ -106,21 +109,21 @@ func (s *Server) streamRoutes() {
 		}
 		return &struct{ Body []QueryMode }{out}, nil
 	})
-	registerStream(s.api, huma.Operation{
+	registerStream(s.api, withRole(huma.Operation{
 		OperationID: "query-stream", Method: http.MethodPost, Path: "/api/v1/query/stream", Tags: []string{"query"},
 		Summary:      "Ask a question and stream the answer",
 		Description:  "Server-sent events: one `references`, `delta`s whose texts concatenate to the answer, then `done` or `error`. Errors before the first event are problem+json responses.",
 		MaxBodyBytes: humaBodyLimit(64 << 10), Errors: []int{http.StatusServiceUnavailable},
-	}, map[string]any{EventReferences: StreamReferences{}, EventDelta: StreamDelta{}, EventDone: StreamDone{}, EventError: StreamError{}},
+	}, RoleRead), map[string]any{EventReferences: StreamReferences{}, EventDelta: StreamDelta{}, EventDone: StreamDone{}, EventError: StreamError{}},
 		func(ctx context.Context, in *struct{ Body QueryBody }) (streamFunc, error) {
 			return s.openQueryStream(ctx, in.Body)
 		})
-	registerStream(s.api, huma.Operation{
+	registerStream(s.api, withRole(huma.Operation{
 		OperationID: "job-events", Method: http.MethodGet, Path: "/api/v1/jobs/{id}/events", Tags: []string{"jobs"},
 		Summary:     "Follow a job's status",
 		Description: "Server-sent events: a `job` event with the job's status now and at every change; the stream ends after a terminal status (completed, duplicate, failed).",
 		Errors:      []int{http.StatusNotFound, http.StatusServiceUnavailable},
-	}, map[string]any{EventJob: JobView{}}, func(ctx context.Context, in *struct {
+	}, RoleRead), map[string]any{EventJob: JobView{}}, func(ctx context.Context, in *struct {
 		ID string `path:"id" maxLength:"128"`
 	}) (streamFunc, error) {
 		return s.openJobStream(ctx, in.ID)
@@ -214,11 +217,12 @@ func (s *Server) openQueryStream(ctx context.Context, in QueryBody) (streamFunc,
 	if strings.TrimSpace(in.Question) == "" {
 		return nil, huma.Error422UnprocessableEntity("question is empty")
 	}
+	in.Namespace = nsOrDefault(in.Namespace)
+	if err := s.allow(ctx, in.Namespace, RoleRead); err != nil {
+		return nil, err
+	}
 	if s.deps.QueryStream == nil {
 		return nil, huma.Error503ServiceUnavailable("query streaming is not configured")
-	}
-	if in.Namespace == "" {
-		in.Namespace = events.DefaultNamespace
 	}
 	data, err := encodeQuery(in)
 	if err != nil {
@@ -325,6 +329,7 @@ func (s *Server) relayQuery(ctx context.Context, sub *nats.Subscription, m *nats
 		switch kind {
 		case events.StreamReferences:
 			opened = StreamDone{Cached: ev.Cached, Model: ev.Model, Answerer: ev.Answerer}
+			s.observeQuery(ev.Mode, ev.Cached)
 			refs := StreamReferences{Mode: ev.Mode, Context: ev.Context}
 			if ev.References != nil {
 				refs.References = *ev.References

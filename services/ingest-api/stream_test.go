@@ -135,6 +135,7 @@ func newStreamEdge(t *testing.T, cfg ingestapi.Config, qs ingestapi.QueryStreame
 	if qs != nil {
 		deps.QueryStream = qs
 	}
+	cfg.Auth.Disabled = true
 	ts := httptest.NewServer(ingestapi.New(cfg, deps).Handler())
 	t.Cleanup(ts.Close)
 	return ts
@@ -290,6 +291,8 @@ type scriptedJobs struct {
 	states []jobstate.Job
 	calls  atomic.Int64
 }
+
+func (s *scriptedJobs) Keys(context.Context, string) ([]string, error) { return nil, nil }
 
 func (s *scriptedJobs) Get(_ context.Context, key string) ([]byte, uint64, error) {
 	if key != jobstate.JobKey(s.id) {

@@ -3,9 +3,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kgraph-dev/kgraph/libs/chunk"
 	"io"
 	"net/http"
 	"os"
@@ -34,12 +36,19 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
 	addr := env.String("KG_HTTP_ADDR", ":8080")
-	cfg := ingestapi.Config{
-		MaxBodyBytes: int64(env.Int("KG_MAX_BODY_BYTES", 8<<20)),
-		QueryTimeout: env.Duration("KG_QUERY_TIMEOUT", 30*time.Second),
-	}
+	cfg, cfgErr := ingestapi.ReadConfig(env)
 	stores := backends.ReadConfig(env, common.DataDir)
-	p, err := boot.Start(ctx, "ingest-api", common, errors.Join(env.Err(), stores.Validate()), stdout)
+	chunks, chunkErr := chunk.New(chunk.Config{MaxTokens: env.Int("KG_CHUNK_TOKENS", 1200), OverlapTokens: env.Int("KG_CHUNK_OVERLAP", 100)})
+	if chunkErr == nil {
+		cfg.Estimate.ChunkTokens = chunks.ChunkTokens
+	}
+	cfg.Info = ingestapi.ServiceInfo{Version: boot.Version, Mode: "services", GraphStore: stores.Graph, VectorStore: stores.Vector, KVStore: stores.KV,
+		Extractor: cmp.Or(cfg.Estimate.Model, "offline"), Embedder: cmp.Or(env.String("KG_EMBED_MODEL", ""), "hashed")}
+	var validateErr error
+	if cfgErr == nil {
+		validateErr = cfg.Validate()
+	}
+	p, err := boot.Start(ctx, "ingest-api", common, errors.Join(env.Err(), stores.Validate(), cfgErr, chunkErr, validateErr), stdout)
 	if err != nil {
 		return err
 	}
@@ -58,8 +67,17 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	if err != nil {
 		return err
 	}
+	limiter, closeLimiter, err := backends.OpenLimiter(ctx, stores)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
+	if cfg.Auth.Disabled {
+		p.Log.Warn("AUTHENTICATION IS OFF (KG_AUTH_DISABLED=true): anyone who reaches this port can read, write and administer every namespace")
+	}
 	edge := ingestapi.New(cfg, ingestapi.Deps{
 		Publisher: p.Bus.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: p.NC, QueryStream: p.NC, Logger: p.Log,
+		Limiter: limiter, Metrics: p.Ops.Registry, DeadLetters: bus.NewDeadLetterStore(p.Bus.JS),
 		Health: []ingestapi.HealthCheck{
 			{Name: "nats", Check: func(context.Context) error {
 				if !p.NC.IsConnected() {
@@ -70,7 +88,10 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			{Name: jobsCheck.Name, Check: jobsCheck.Check},
 		},
 	})
-	srv := &http.Server{Addr: addr, Handler: edge.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	if err := ingestapi.RegisterPipelineMetrics(p.Ops.Registry, p.Bus.JS, jobs); err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: addr, Handler: edge.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	return p.Run(ctx, func(ctx context.Context) error {
 		errc := make(chan error, 1)
 		go func() { errc <- srv.ListenAndServe() }()

@@ -1,0 +1,356 @@
+package ingestapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kgraph-dev/kgraph/events"
+	"github.com/kgraph-dev/kgraph/libs/jobstate"
+	"github.com/kgraph-dev/kgraph/libs/ratelimit"
+	ingestapi "github.com/kgraph-dev/kgraph/services/ingest-api"
+)
+
+const (
+	secretWriter = "writer-secret"
+	secretReader = "reader-secret"
+	secretSlow   = "slow-secret"
+)
+
+func keyedConfig() ingestapi.Config {
+	return ingestapi.Config{Auth: ingestapi.AuthConfig{Keys: []ingestapi.APIKey{
+		{ID: "writer", SHA256: ingestapi.HashAPIKey(secretWriter), ClientID: "crm", Namespaces: []string{"a"}, Role: ingestapi.RoleWrite, RateLimit: -1},
+		{ID: "reader", SHA256: ingestapi.HashAPIKey(secretReader), Namespaces: []string{"a", "b"}, Role: ingestapi.RoleRead, RateLimit: -1},
+		{ID: "slow", SHA256: ingestapi.HashAPIKey(secretSlow), Namespaces: []string{"*"}, Role: ingestapi.RoleAdmin, RateLimit: 3},
+	}}}
+}
+
+func newKeyedEdge(t *testing.T, cfg ingestapi.Config) *edge {
+	t.Helper()
+	e := newEdge(t, cfg)
+	return e
+}
+
+func (e *edge) as(t *testing.T, key, method, path, body string, header ...string) response {
+	t.Helper()
+	var rd *strings.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, nil)
+	if rd != nil {
+		req = httptest.NewRequest(method, path, rd)
+	}
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return e.serve(t, req)
+}
+
+func TestAPIKeyConfigValidation(t *testing.T) {
+	good := ingestapi.APIKey{ID: "k", SHA256: ingestapi.HashAPIKey("s"), Namespaces: []string{"a"}, Role: ingestapi.RoleRead}
+	cases := []struct {
+		name string
+		mod  func(*ingestapi.AuthConfig)
+		err  string
+	}{
+		{"no keys", func(c *ingestapi.AuthConfig) { c.Keys = nil }, "no API key is configured"},
+		{"plain secret instead of hash", func(c *ingestapi.AuthConfig) { c.Keys[0].SHA256 = "my-secret" }, "64 hex"},
+		{"bad role", func(c *ingestapi.AuthConfig) { c.Keys[0].Role = "owner" }, "role"},
+		{"no namespaces", func(c *ingestapi.AuthConfig) { c.Keys[0].Namespaces = nil }, "namespaces"},
+		{"bad namespace", func(c *ingestapi.AuthConfig) { c.Keys[0].Namespaces = []string{"a.b"} }, "invalid"},
+		{"duplicate id", func(c *ingestapi.AuthConfig) { c.Keys = append(c.Keys, c.Keys[0]) }, "duplicate"},
+		{"disabled needs nothing", func(c *ingestapi.AuthConfig) { c.Keys, c.Disabled = nil, true }, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ingestapi.AuthConfig{Keys: []ingestapi.APIKey{good}}
+			tc.mod(&c)
+			err := c.Validate()
+			if tc.err == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.err)
+		})
+	}
+	keys, err := ingestapi.ParseAPIKeys([]byte(`[{"id":"ci","sha256":"` + ingestapi.HashAPIKey("x") + `","namespaces":["*"],"role":"admin"}]`))
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	_, err = ingestapi.ParseAPIKeys([]byte(`[{"id":"ci","secret":"x"}]`))
+	require.Error(t, err, "unknown fields are refused, so a misspelt field is not silently ignored")
+}
+
+func TestAuthentication(t *testing.T) {
+	e := newKeyedEdge(t, keyedConfig())
+	cases := []struct {
+		name   string
+		header []string
+		want   int
+	}{
+		{"no key", nil, http.StatusUnauthorized},
+		{"wrong key", []string{"X-API-Key", "nope"}, http.StatusUnauthorized},
+		{"X-API-Key", []string{"X-API-Key", secretReader}, http.StatusOK},
+		{"bearer", []string{"Authorization", "Bearer " + secretReader}, http.StatusOK},
+		{"bearer lower case", []string{"Authorization", "bearer " + secretReader}, http.StatusOK},
+		{"basic is not a key", []string{"Authorization", "Basic " + secretReader}, http.StatusUnauthorized},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.as(t, "", "GET", "/api/v1/query/modes", "", tc.header...)
+			require.Equal(t, tc.want, r.status, string(r.raw))
+			if tc.want == http.StatusUnauthorized {
+				r.requireProblem(t, http.StatusUnauthorized)
+				require.NotEmpty(t, r.header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	// Probes need no key.
+	require.Equal(t, http.StatusOK, e.do(t, "GET", "/api/v1/health/live", "").status)
+	require.Equal(t, http.StatusOK, e.do(t, "GET", "/openapi.json", "").status)
+}
+
+func TestRolesAndNamespaces(t *testing.T) {
+	e := newKeyedEdge(t, keyedConfig())
+	body := `{"content":"Ada Lovelace","namespace":"%s"}`
+	require.Equal(t, http.StatusAccepted, e.as(t, secretWriter, "POST", "/api/v1/documents", fmt.Sprintf(body, "a")).status)
+	e.as(t, secretWriter, "POST", "/api/v1/documents", fmt.Sprintf(body, "b")).requireProblem(t, http.StatusForbidden)
+	e.as(t, secretReader, "POST", "/api/v1/documents", fmt.Sprintf(body, "a")).requireProblem(t, http.StatusForbidden)
+	// The default namespace is a namespace like any other.
+	e.as(t, secretWriter, "POST", "/api/v1/documents", `{"content":"Ada"}`).requireProblem(t, http.StatusForbidden)
+
+	// A job of namespace b is invisible to a key of namespace a.
+	e.jobs.values[jobstate.JobKey("job_b")] = mustJSONBytes(t, jobstate.Job{JobID: "job_b", Namespace: "b", Status: jobstate.StatusCompleted})
+	e.as(t, secretWriter, "GET", "/api/v1/jobs/job_b", "").requireProblem(t, http.StatusNotFound)
+	require.Equal(t, http.StatusOK, e.as(t, secretReader, "GET", "/api/v1/jobs/job_b", "").status)
+	e.as(t, secretReader, "POST", "/api/v1/jobs/job_b/cancel", "").requireProblem(t, http.StatusForbidden)
+}
+
+func mustJSONBytes(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+func TestClientIDIsRecorded(t *testing.T) {
+	e := newKeyedEdge(t, keyedConfig())
+	require.Equal(t, http.StatusAccepted, e.as(t, secretWriter, "POST", "/api/v1/documents", `{"content":"x","namespace":"a"}`).status)
+	require.Equal(t, http.StatusAccepted, e.as(t, secretWriter, "POST", "/api/v1/documents", `{"content":"y","namespace":"a"}`, "X-Client-ID", "nightly-sync").status)
+	msgs := e.pub.published()
+	require.Len(t, msgs, 2)
+	require.Equal(t, "crm", decodeSubmitted(t, msgs[0]).Data.ClientID, "the key's client id by default")
+	require.Equal(t, "nightly-sync", decodeSubmitted(t, msgs[1]).Data.ClientID, "X-Client-ID when sent")
+}
+
+func TestRateLimit(t *testing.T) {
+	cfg := keyedConfig()
+	now := time.Unix(1_700_000_000, 0)
+	e := newEdgeWith(t, cfg, func(d *ingestapi.Deps) { d.Limiter = ratelimit.NewMemory(func() time.Time { return now }) })
+	for i := range 3 {
+		r := e.as(t, secretSlow, "GET", "/api/v1/query/modes", "")
+		require.Equal(t, http.StatusOK, r.status, "request %d", i)
+		require.Equal(t, strconv.Itoa(2-i), r.header.Get("RateLimit-Remaining"))
+	}
+	r := e.as(t, secretSlow, "GET", "/api/v1/query/modes", "")
+	r.requireProblem(t, http.StatusTooManyRequests)
+	retry, err := strconv.Atoi(r.header.Get("Retry-After"))
+	require.NoError(t, err)
+	require.Equal(t, 20, retry, "3 per minute: one more every 20 s")
+	// Other keys have their own budget.
+	require.Equal(t, http.StatusOK, e.as(t, secretReader, "GET", "/api/v1/query/modes", "").status)
+	now = now.Add(20 * time.Second)
+	require.Equal(t, http.StatusOK, e.as(t, secretSlow, "GET", "/api/v1/query/modes", "").status)
+}
+
+func TestCORS(t *testing.T) {
+	cfg := keyedConfig()
+	cfg.CORSOrigins = []string{"https://app.example"}
+	e := newKeyedEdge(t, cfg)
+	r := e.as(t, "", "OPTIONS", "/api/v1/documents", "", "Origin", "https://app.example", "Access-Control-Request-Method", "POST",
+		"Access-Control-Request-Headers", "X-API-Key, Content-Type")
+	require.Less(t, r.status, 300)
+	require.Equal(t, "https://app.example", r.header.Get("Access-Control-Allow-Origin"))
+	r = e.as(t, secretReader, "GET", "/api/v1/query/modes", "", "Origin", "https://evil.example")
+	require.Empty(t, r.header.Get("Access-Control-Allow-Origin"))
+}
+
+func TestApprovalEstimate(t *testing.T) {
+	cfg := keyedConfig()
+	cfg.ApprovalNamespaces = []string{"a"}
+	cfg.Estimate = ingestapi.EstimateConfig{Model: "gpt-4o", Gleanings: 1,
+		ChunkTokens: func(text string) []int { return []int{1000, 1000, 500} }}
+	e := newKeyedEdge(t, cfg)
+	r := e.as(t, secretWriter, "POST", "/api/v1/documents", `{"content":"some text","namespace":"a"}`)
+	require.Equal(t, http.StatusAccepted, r.status, string(r.raw))
+	reply := r.json(t)
+	require.Equal(t, "awaiting_approval", reply["status"])
+	est := reply["estimate"].(map[string]any)
+	require.EqualValues(t, 3, est["chunks"])
+	// 2 calls per chunk, each with the 1,800-token prompt and the chunk.
+	require.GreaterOrEqual(t, est["tokens_in"].(float64), float64(2*(3*1800+2500)))
+	require.Less(t, est["cost_low_usd"].(float64), est["cost_high_usd"].(float64))
+	require.Greater(t, est["cost_low_usd"].(float64), 0.0)
+	ev := decodeSubmitted(t, e.pub.published()[0])
+	require.True(t, ev.Data.RequireApproval)
+	require.Equal(t, 3, ev.Data.Estimate.Chunks)
+}
+
+func TestBatchIsAllOrNothing(t *testing.T) {
+	e := newKeyedEdge(t, keyedConfig())
+	r := e.as(t, secretWriter, "POST", "/api/v1/documents/batch", `{"documents":[{"content":"one","namespace":"a"},{"content":"two","namespace":"b"}]}`)
+	r.requireProblem(t, http.StatusForbidden)
+	require.Empty(t, e.pub.published(), "nothing of a refused batch is submitted")
+	r = e.as(t, secretWriter, "POST", "/api/v1/documents/batch", `{"documents":[{"content":"one","namespace":"a"},{"content":"two","namespace":"a","doc_id":"d2"}]}`)
+	require.Equal(t, http.StatusAccepted, r.status, string(r.raw))
+	jobs := r.json(t)["jobs"].([]any)
+	require.Len(t, jobs, 2)
+	require.Equal(t, "d2", jobs[1].(map[string]any)["doc_id"])
+	e.as(t, secretWriter, "POST", "/api/v1/documents/batch", `{"documents":[]}`).requireProblem(t, http.StatusUnprocessableEntity)
+	many := strings.Repeat(`{"content":"x","namespace":"a"},`, 101)
+	e.as(t, secretWriter, "POST", "/api/v1/documents/batch", `{"documents":[`+strings.TrimSuffix(many, ",")+`]}`).requireProblem(t, http.StatusUnprocessableEntity)
+}
+
+func multipartBody(t *testing.T, filename, content string, fields map[string]string) (string, []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	if filename != "" {
+		fw, err := w.CreateFormFile("file", filename)
+		require.NoError(t, err)
+		_, _ = fw.Write([]byte(content))
+	}
+	for k, v := range fields {
+		require.NoError(t, w.WriteField(k, v))
+	}
+	require.NoError(t, w.Close())
+	return w.FormDataContentType(), b.Bytes()
+}
+
+func TestUpload(t *testing.T) {
+	e := newKeyedEdge(t, keyedConfig())
+	upload := func(filename, content string, fields map[string]string) response {
+		ct, body := multipartBody(t, filename, content, fields)
+		req := httptest.NewRequest("POST", "/api/v1/documents/upload", bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		req.Header.Set("X-API-Key", secretWriter)
+		return e.serve(t, req)
+	}
+	r := upload("page.html", `<html><head><title>Engines</title><style>p{}</style><script>var x="secret";</script></head><body><p>Babbage built engines.</p><p>Lovelace wrote programs.</p></body></html>`,
+		map[string]string{"namespace": "a", "metadata": `{"source":"wiki"}`})
+	require.Equal(t, http.StatusAccepted, r.status, string(r.raw))
+	ev := decodeSubmitted(t, e.pub.published()[0])
+	text, ok := e.docs.get(ev.Data.ContentRef)
+	require.True(t, ok)
+	require.Contains(t, text, "Babbage built engines.")
+	require.Contains(t, text, "Lovelace wrote programs.")
+	require.NotContains(t, text, "secret")
+	require.NotContains(t, text, "<p>")
+	require.Equal(t, "wiki", ev.Data.Metadata["source"])
+	require.Equal(t, "page.html", ev.Data.Metadata["filename"])
+
+	r = upload("notes.md", "# Title\n\nText.", map[string]string{"namespace": "a", "auto_approve": "false"})
+	require.Equal(t, http.StatusAccepted, r.status, string(r.raw))
+	require.Equal(t, "awaiting_approval", r.json(t)["status"])
+
+	upload("", "", map[string]string{"namespace": "a"}).requireProblem(t, http.StatusUnprocessableEntity)
+	upload("bad.txt", "\xff\xfe", map[string]string{"namespace": "a"}).requireProblem(t, http.StatusBadRequest)
+	upload("empty.txt", "   ", map[string]string{"namespace": "a"}).requireProblem(t, http.StatusUnprocessableEntity)
+	upload("x.txt", "x", map[string]string{"namespace": "a", "metadata": "[1,2]"}).requireProblem(t, http.StatusUnprocessableEntity)
+	upload("x.txt", "x", map[string]string{"namespace": "b"}).requireProblem(t, http.StatusForbidden)
+	req := httptest.NewRequest("POST", "/api/v1/documents/upload", strings.NewReader("--broken\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc"))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=broken")
+	req.Header.Set("X-API-Key", secretWriter)
+	r = e.serve(t, req)
+	require.GreaterOrEqual(t, r.status, 400)
+	require.Less(t, r.status, 500, string(r.raw))
+}
+
+func TestJobListing(t *testing.T) {
+	e := newKeyedEdge(t, keyedConfig())
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 7 {
+		ns := "a"
+		if i%3 == 2 {
+			ns = "c"
+		}
+		st := jobstate.StatusCompleted
+		if i%2 == 0 {
+			st = jobstate.StatusFailed
+		}
+		id := fmt.Sprintf("job_%d", i)
+		e.jobs.values[jobstate.JobKey(id)] = mustJSONBytes(t, jobstate.Job{JobID: id, Namespace: ns, Status: st, ClientID: "crm", CreatedAt: base.Add(time.Duration(i) * time.Minute)})
+	}
+	e.jobs.values[jobstate.DocKey("a", "d.1")] = mustJSONBytes(t, jobstate.Document{DocID: "d.1", Namespace: "a", Status: jobstate.DocReady})
+	var seen []string
+	cursor := ""
+	for {
+		r := e.as(t, secretWriter, "GET", "/api/v1/jobs?limit=2&cursor="+cursor, "")
+		require.Equal(t, http.StatusOK, r.status, string(r.raw))
+		page := r.json(t)
+		for _, j := range page["jobs"].([]any) {
+			seen = append(seen, j.(map[string]any)["job_id"].(string))
+		}
+		next, _ := page["next_cursor"].(string)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	require.Equal(t, []string{"job_6", "job_4", "job_3", "job_1", "job_0"}, seen, "newest first, only namespace a, every job once")
+	r := e.as(t, secretWriter, "GET", "/api/v1/jobs?status=failed", "")
+	require.Len(t, r.json(t)["jobs"], 3)
+	e.as(t, secretWriter, "GET", "/api/v1/jobs?namespace=c", "").requireProblem(t, http.StatusForbidden)
+	e.as(t, secretWriter, "GET", "/api/v1/jobs?cursor=garbage", "").requireProblem(t, http.StatusUnprocessableEntity)
+	e.as(t, secretWriter, "GET", "/api/v1/jobs?limit=501", "").requireProblem(t, http.StatusUnprocessableEntity)
+	e.as(t, secretWriter, "GET", "/api/v1/jobs?status=bogus", "").requireProblem(t, http.StatusUnprocessableEntity)
+}
+
+func TestDocumentEndpoints(t *testing.T) {
+	e := newKeyedEdge(t, keyedConfig())
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	put := func(d jobstate.Document) { e.jobs.values[jobstate.DocKey(d.Namespace, d.DocID)] = mustJSONBytes(t, d) }
+	put(jobstate.Document{DocID: "book:1.2", Namespace: "a", Status: jobstate.DocReady, JobID: "job_1", ContentRef: "job/job_1", ContentSHA256: strings.Repeat("a", 64), CreatedAt: created})
+	put(jobstate.Document{DocID: "busy", Namespace: "a", Status: jobstate.DocIngesting, JobID: "job_2", CreatedAt: created.Add(time.Minute)})
+	put(jobstate.Document{DocID: "other", Namespace: "c", Status: jobstate.DocReady, JobID: "job_3", CreatedAt: created})
+	require.NoError(t, e.docs.Put(context.Background(), "job/job_1", "The text."))
+
+	r := e.as(t, secretWriter, "GET", "/api/v1/documents/book:1.2?namespace=a", "")
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	require.Equal(t, "The text.", r.json(t)["content"])
+	r = e.as(t, secretWriter, "GET", "/api/v1/documents?namespace=a", "")
+	require.Len(t, r.json(t)["documents"], 2)
+	r = e.as(t, secretReader, "GET", "/api/v1/documents", "")
+	require.Len(t, r.json(t)["documents"], 2, "namespace c is not the reader's")
+	e.as(t, secretWriter, "GET", "/api/v1/documents/other?namespace=c", "").requireProblem(t, http.StatusNotFound)
+	e.as(t, secretWriter, "GET", "/api/v1/documents/..%2f..%2fetc?namespace=a", "").requireProblem(t, http.StatusNotFound)
+
+	e.as(t, secretWriter, "DELETE", "/api/v1/documents/busy?namespace=a", "").requireProblem(t, http.StatusConflict)
+	e.as(t, secretReader, "DELETE", "/api/v1/documents/book:1.2?namespace=a", "").requireProblem(t, http.StatusForbidden)
+	r = e.as(t, secretWriter, "DELETE", "/api/v1/documents/book:1.2?namespace=a", "")
+	require.Equal(t, http.StatusAccepted, r.status, string(r.raw))
+	msgs := e.pub.published()
+	require.Len(t, msgs, 1)
+	require.Equal(t, "kgraph.events.document.deleted", msgs[0].Subject)
+	env, err := events.DecodeEnvelope(msgs[0].Header, msgs[0].Data)
+	require.NoError(t, err)
+	v, err := events.NewValidator()
+	require.NoError(t, err)
+	del, err := events.Decode[events.DocumentDeleted](env, v)
+	require.NoError(t, err)
+	require.Equal(t, "job_1", del.Data.IngestJobID)
+	require.Equal(t, r.json(t)["job_id"], del.Data.JobID)
+}
