@@ -302,3 +302,38 @@ func TestStaticcheckConfig(t *testing.T) {
 	require.NoError(t, err)
 	requireNoProblems(t, staticcheckProblems(string(data)))
 }
+
+// TestEdgeAuthenticationIsOn: the production manifests and the compose
+// stack run the REST edge with API keys, never with authentication off.
+func TestEdgeAuthenticationIsOn(t *testing.T) {
+	root := repoRoot(t)
+	var p problems
+	edges := 0
+	for _, d := range decodeKind[deployment](baseObjects(t, filepath.Join(root, "deploy", "k8s", "base")), "Deployment", &p) {
+		if d.Metadata.Name != "ingest-api" {
+			continue
+		}
+		edges++
+		keys := false
+		for _, c := range d.Spec.Template.Spec.Containers {
+			for _, e := range c.Env {
+				if e.Name == "KG_AUTH_DISABLED" {
+					p.add("ingest-api sets KG_AUTH_DISABLED")
+				}
+				if e.Name == "KG_API_KEYS" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					keys = true
+				}
+			}
+		}
+		if !keys {
+			p.add("ingest-api takes no KG_API_KEYS from a Secret")
+		}
+	}
+	require.Equal(t, 1, edges, "the base has one ingest-api deployment")
+	c := loadCompose(t, root)
+	edge := c.Services["ingest-api"]
+	if edge.Environment["KG_API_KEYS"] == "" || edge.Environment["KG_AUTH_DISABLED"] != "" {
+		p.add("compose ingest-api must require KG_API_KEYS and must not switch authentication off")
+	}
+	requireNoProblems(t, p)
+}
