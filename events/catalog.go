@@ -43,6 +43,9 @@ const (
 //	kgraph.events.<noun>.<verb>   every event of the flow (stream EVENTS)
 //	kgraph.dlq.<consumer>         dead letters, per consumer (stream DEADLETTER)
 //	kgraph.svc.query.ask          query request/reply (core NATS, no stream)
+//	kgraph.svc.query.stream       streamed answers
+//	kgraph.svc.graph.*            graph exploration and stats (events/graphapi.go)
+//	kgraph.svc.scheduler.*        the projection's scheduler (events/scheduler.go)
 //
 // Event subjects carry no version: a consumer filters by subject and the
 // codec checks the versioned type, so v1 and v2 of an event can share a
@@ -84,7 +87,7 @@ func Catalog() []Spec {
 		{TypeChunkIndexed, SubjectPrefix + "chunk.indexed", func() any { return ChunkIndexed{} },
 			"One chunk's text and entity names are embedded and stored as vectors."},
 		{TypeJobCompleted, SubjectPrefix + "job.completed", func() any { return JobCompleted{} },
-			"Every chunk of the job is merged and indexed."},
+			"An ingestion job has every chunk merged and indexed, or a deletion job has the document removed from the graph and the vectors."},
 		{TypeJobFailed, SubjectPrefix + "job.failed", func() any { return JobFailed{} },
 			"The job cannot complete; carries the stage and the reason."},
 		{TypeJobAwaitingApproval, SubjectPrefix + "job.awaiting_approval", func() any { return JobAwaitingApproval{} },

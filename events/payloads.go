@@ -58,7 +58,7 @@ type DocumentSubmitted struct {
 // an LLM. Output tokens and cost are a low–high range.
 type Estimate struct {
 	Chunks        int     `json:"chunks" jsonschema:"minimum=0"`
-	TokensIn      int     `json:"tokens_in" jsonschema:"minimum=0,description=Prompt tokens of every extraction call, gleaning included."`
+	TokensIn      int     `json:"tokens_in" jsonschema:"minimum=0,description=Prompt tokens of every extraction call (gleaning included)."`
 	TokensOutLow  int     `json:"tokens_out_low" jsonschema:"minimum=0"`
 	TokensOutHigh int     `json:"tokens_out_high" jsonschema:"minimum=0"`
 	CostLowUSD    float64 `json:"cost_low_usd" jsonschema:"minimum=0"`
@@ -284,7 +284,7 @@ type JobExpired struct {
 type DocumentDeleted struct {
 	JobRef
 	// IngestJobID is the job that ingested the document.
-	IngestJobID   string `json:"ingest_job_id,omitempty" jsonschema:"maxLength=128"`
+	IngestJobID   string `json:"ingest_job_id,omitempty" jsonschema:"pattern=^[A-Za-z0-9][A-Za-z0-9_-]*$,maxLength=128"`
 	ContentRef    string `json:"content_ref,omitempty" jsonschema:"maxLength=256"`
 	ContentSHA256 string `json:"content_sha256,omitempty" jsonschema:"pattern=^([0-9a-f]{64})?$"`
 	RequestedBy   string `json:"requested_by,omitempty" jsonschema:"maxLength=128"`

@@ -262,7 +262,9 @@ func (s *Service) handleDeleted(ctx context.Context, e events.Event[events.Docum
 			return err
 		}
 	}
-	if d.ContentRef != "" {
+	// Only the ingesting job's own text goes: an event naming another
+	// object (a bug, or a publisher outside kgraph) deletes nothing else.
+	if d.ContentRef != "" && d.ContentRef == "job/"+d.IngestJobID {
 		if err := s.docs.Delete(ctx, d.ContentRef); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return fmt.Errorf("delete document text %q: %w", d.ContentRef, err)
 		}

@@ -526,6 +526,11 @@ func TestClaimRelease(t *testing.T) {
 				publish(t, h, "delete-6", events.DocumentDeleted{JobRef: events.JobRef{JobID: "del-6", DocID: "doc-job-6", Namespace: "books"},
 					IngestJobID: "job-1", ContentSHA256: hash("job-6")})
 			}},
+		{name: "deletion naming another job's text", kept: []string{"job-3", "job-6"},
+			publish: func(t *testing.T) {
+				publish(t, h, "delete-6-text", events.DocumentDeleted{JobRef: events.JobRef{JobID: "del-6b", DocID: "doc-job-6", Namespace: "books"},
+					IngestJobID: "job-1", ContentRef: "job/job-6"})
+			}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -544,7 +549,7 @@ func TestClaimRelease(t *testing.T) {
 	_, err := h.docs.Get(ctx, "job/job-5")
 	require.ErrorIs(t, err, kv.ErrNotFound, "the deleted document's text is gone")
 	_, err = h.docs.Get(ctx, "job/job-6")
-	require.NoError(t, err, "a deletion names the text it removes")
+	require.NoError(t, err, "a deletion removes only its ingestion job's text")
 
 	// Released content can be ingested again.
 	h.submit(t, "evt-9", events.DocumentSubmitted{JobRef: ref("job-9", "books"), Content: texts["job-1"], SubmittedAt: time.Now()})
