@@ -10,7 +10,7 @@ DATA ?= data
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build run test test-short bench lint fmt tidy generate clean help neo4j-start neo4j-stop
+.PHONY: all build run test test-short bench loadtest lint fmt tidy generate clean help neo4j-start neo4j-stop
 
 all: lint test
 
@@ -24,7 +24,7 @@ build: ## build kg and the seven service binaries into bin/
 		$(GO) build -o bin/$$s ./services/$$s/cmd/$$s || exit 1; done
 
 run: ## run kgraph in one process (embedded NATS and stores, data in ./data)
-	$(GO) run ./tools/cmd/kg serve --data $(DATA)
+	$(GO) run ./tools/cmd/kg serve --no-auth --data $(DATA)
 
 test: ## install/start the test backends (Redis, Neo4j test server), run every module's tests
 	@TEST_FLAGS="$(TEST_FLAGS)" tools/scripts/test.sh
@@ -37,6 +37,10 @@ bench: ## run the benchmarks and print the machine
 	cd libs && GOWORK=off $(GO) test -run='^$$' -bench=. -benchmem ./sqlitegraph/ ./sqlitevec/
 	cd services/extractor && GOWORK=off $(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 	cd tools && GOWORK=off $(GO) test -run='^$$' -bench=. -benchmem -benchtime=3x ./internal/serve/
+
+loadtest: ## the REST edge under load next to a bare chi handler (docs/benchmarks.md)
+	$(GO) build -o bin/kg ./tools/cmd/kg
+	$(GO) run ./tools/cmd/kgload -kg bin/kg
 
 neo4j-start: ## start the Neo4j test server on 127.0.0.1:7687 (data in .tmp/neo4j)
 	tools/neo4j-testserver/start.sh 7687 .tmp/neo4j

@@ -21,6 +21,8 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/services/extractor"
+	ingestapi "github.com/kgraph-dev/kgraph/services/ingest-api"
+	"github.com/kgraph-dev/kgraph/services/projection"
 	"github.com/kgraph-dev/kgraph/tools/internal/cli"
 	"github.com/kgraph-dev/kgraph/tools/internal/serve"
 )
@@ -54,7 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "serve":
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "kg 0.1.0")
+		fmt.Fprintln(stdout, "kg "+boot.Version)
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage+"\n"+cli.Usage)
@@ -73,6 +75,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	httpAddr := fs.String("http", env.String("KG_HTTP_ADDR", "127.0.0.1:8080"), "REST listen address (env KG_HTTP_ADDR)")
 	natsAddr := fs.String("nats", env.String("KG_NATS_LISTEN", "127.0.0.1:4222"), "NATS listen address for outside publishers; empty disables (env KG_NATS_LISTEN)")
 	logLevel := fs.String("log-level", env.String("KG_LOG_LEVEL", "info"), "debug, info, warn or error (env KG_LOG_LEVEL)")
+	noAuth := fs.Bool("no-auth", false, "switch API keys off: anyone who reaches the HTTP port may do anything (laptop only; env KG_AUTH_DISABLED)")
 	pprofAddr := fs.String("pprof", env.String("KG_PPROF_ADDR", ""), "serve Go profiles (net/http/pprof, /debug/pprof/) on this address; empty disables; never expose it publicly (env KG_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -82,10 +85,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("log level %q: %w", *logLevel, err)
 	}
+	edgeCfg, err := ingestapi.ReadConfig(env)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if *noAuth {
+		edgeCfg.Auth.Disabled = true
+	}
+	projCfg, err := projection.ReadConfig(env)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	cfg := serve.Config{
-		DataDir: *dataDir, HTTPAddr: *httpAddr, NATSListen: *natsAddr, Bus: common.Bus,
-		MaxBodyBytes: int64(env.Int("KG_MAX_BODY_BYTES", 8<<20)),
-		Logger:       boot.Logger(stdout, "kg-serve", level),
+		DataDir: *dataDir, HTTPAddr: *httpAddr, NATSListen: *natsAddr, Bus: common.Bus, Edge: edgeCfg, Projection: projCfg,
+		Logger: boot.Logger(stdout, "kg-serve", level),
 	}
 	cfg.Extractor.ChunkTokens = env.Int("KG_CHUNK_TOKENS", 1200)
 	cfg.Extractor.OverlapTokens = env.Int("KG_CHUNK_OVERLAP", 100)
@@ -115,6 +128,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			"nats", r.NATSURL, "data", cfg.DataDir, "extractor", r.Extractor)
 		if cfg.Embed == nil {
 			cfg.Logger.Warn("no embedding provider configured (KG_EMBED_BASE_URL): using hashed embeddings, which match words, not meaning")
+		}
+		if cfg.Edge.Auth.Disabled {
+			cfg.Logger.Warn("AUTHENTICATION IS OFF (--no-auth / KG_AUTH_DISABLED): anyone who reaches " + r.HTTPAddr +
+				" can read, write, delete and administer every namespace. Configure KG_API_KEYS before exposing this port.")
+			fmt.Fprintf(stderr, "\n  !!! kgraph: authentication is OFF — every request on http://%s acts as an admin of every namespace !!!\n\n", r.HTTPAddr)
 		}
 		if r.Extractor == "offline" {
 			cfg.Logger.Warn("no LLM configured: using the built-in offline extractor (heuristic, lower quality) and hashed embeddings")

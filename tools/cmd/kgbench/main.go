@@ -128,7 +128,7 @@ func index(ctx context.Context, kgPath, text, llmURL string, concurrency, gleani
 	if err != nil {
 		return result{}, err
 	}
-	cmd := exec.CommandContext(ctx, kgPath, "serve", "--data", dir, "--http", httpAddr, "--nats", "", "--log-level", "warn")
+	cmd := exec.CommandContext(ctx, kgPath, "serve", "--no-auth", "--data", dir, "--http", httpAddr, "--nats", "", "--log-level", "warn")
 	cmd.Env = append(os.Environ(),
 		"KG_LLM_BASE_URL="+llmURL, "KG_LLM_API_KEY=bench", "KG_LLM_MODEL=fakellm",
 		"KG_LLM_MAX_CONCURRENCY="+strconv.Itoa(concurrency), "KG_GLEANING="+strconv.Itoa(gleaning))

@@ -54,6 +54,8 @@ func Corpus(seed uint64, approxTokens int) string {
 type Client struct {
 	Base string
 	HTTP *http.Client
+	// APIKey is sent as X-API-Key when set.
+	APIKey string
 }
 
 // Response is a decoded reply.
@@ -72,6 +74,9 @@ func (c Client) Do(ctx context.Context, method, path, contentType string, body [
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if c.APIKey != "" {
+		req.Header.Set("X-API-Key", c.APIKey)
 	}
 	hc := c.HTTP
 	if hc == nil {
@@ -112,7 +117,7 @@ func (c Client) WaitJob(ctx context.Context, jobID string, timeout time.Duration
 		if err == nil && r.Status == http.StatusOK {
 			last = r
 			switch r.Body["status"] {
-			case "completed", "duplicate", "failed":
+			case "completed", "duplicate", "failed", "cancelled", "expired":
 				return r.Body, nil
 			}
 		}

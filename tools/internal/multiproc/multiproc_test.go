@@ -22,6 +22,7 @@ import (
 
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/sqlitegraph"
+	ingestapi "github.com/kgraph-dev/kgraph/services/ingest-api"
 	"github.com/kgraph-dev/kgraph/tools/internal/e2e"
 )
 
@@ -113,6 +114,8 @@ func (c *cluster) env(service string) []string {
 		"KG_CONCURRENCY=2",
 		"KG_LOG_LEVEL=warn",
 		"KG_METRICS_ADDR=127.0.0.1:0",
+		// Production mode: API keys on, as in the manifests.
+		`KG_API_KEYS=[{"id":"multiproc","sha256":"`+ingestapi.HashAPIKey(multiprocKey)+`","client_id":"multiproc","namespaces":["*"],"role":"admin","rate_limit_per_minute":-1}]`,
 	)
 	if c.extraEnv != nil {
 		env = append(env, c.extraEnv(service)...) // later entries win
@@ -191,7 +194,12 @@ func tail(s string, n int) string {
 	return s
 }
 
-func (c *cluster) client() e2e.Client { return e2e.Client{Base: "http://" + c.http} }
+// multiprocKey is the API key the tests' client sends.
+const multiprocKey = "kg_multiproc_test_key"
+
+func (c *cluster) client() e2e.Client {
+	return e2e.Client{Base: "http://" + c.http, APIKey: multiprocKey}
+}
 
 func (c *cluster) submit(body map[string]any) string {
 	r, err := c.client().JSON(context.Background(), http.MethodPost, "/api/v1/documents", body)

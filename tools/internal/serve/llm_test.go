@@ -15,6 +15,7 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/services/extractor"
+	ingestapi "github.com/kgraph-dev/kgraph/services/ingest-api"
 	"github.com/kgraph-dev/kgraph/tools/fakellm"
 	"github.com/kgraph-dev/kgraph/tools/internal/e2e"
 	"github.com/kgraph-dev/kgraph/tools/internal/serve"
@@ -27,7 +28,7 @@ func startWithLLM(t *testing.T, fake *fakellm.Server) e2e.Client {
 	api := httptest.NewServer(fake)
 	t.Cleanup(api.Close)
 	cfg := serve.Config{DataDir: t.TempDir(), HTTPAddr: "127.0.0.1:0", Bus: bus.DefaultSettings(),
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Edge: ingestapi.Config{Auth: ingestapi.AuthConfig{Disabled: true}},
 		LLM: &extractor.LLMConfig{Chat: llm.Config{BaseURL: api.URL + "/v1", APIKey: "test", Model: "fakellm",
 			MaxConcurrency: 8, Prices: llm.PriceTable{"fakellm": {PromptPerMillion: 0.15, CompletionPerMillion: 0.6}}}},
 		Embed: &llm.EmbedConfig{BaseURL: api.URL + "/v1", APIKey: "test", Model: "fakellm-embed", Dim: 128},

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,11 +22,13 @@ import (
 
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/chunk"
 	"github.com/kgraph-dev/kgraph/libs/hashembed"
 	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/libs/natsdocs"
 	"github.com/kgraph-dev/kgraph/libs/natsembed"
 	"github.com/kgraph-dev/kgraph/libs/natskv"
+	"github.com/kgraph-dev/kgraph/libs/ratelimit"
 	"github.com/kgraph-dev/kgraph/libs/sqlitegraph"
 	"github.com/kgraph-dev/kgraph/libs/sqlitevec"
 	"github.com/kgraph-dev/kgraph/services/dedup"
@@ -52,8 +56,11 @@ type Config struct {
 	// EmbedDim dimensions.
 	Embed    *llm.EmbedConfig
 	EmbedDim int
-	// MaxBodyBytes bounds request bodies.
-	MaxBodyBytes int64
+	// Edge configures the REST edge: limits, API keys, CORS, approval.
+	Edge ingestapi.Config
+	// Projection configures job state: the scheduler's period, approval
+	// expiry and retention.
+	Projection projection.Config
 	// ShutdownTimeout bounds the drain at shutdown.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -81,6 +88,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Extractor.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Edge.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -141,6 +151,28 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		return err
 	}
 	defer vectors.Close()
+	if cfg.Embed != nil {
+		embedCfg := *cfg.Embed
+		cfg.Embed = &embedCfg
+	}
+	if cfg.LLM != nil {
+		llmCfg := *cfg.LLM
+		cfg.LLM = &llmCfg
+	}
+	// One registry for every service of the process, served by the edge
+	// at /api/v1/metrics.
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := ingestapi.RegisterPipelineMetrics(registry, b.JS, jobs); err != nil {
+		return err
+	}
+	llmMetrics := llm.NewMetrics(registry)
+	if cfg.LLM != nil {
+		cfg.LLM.Chat.Metrics = llmMetrics
+	}
+	if cfg.Embed != nil {
+		cfg.Embed.Metrics = llmMetrics
+	}
 	var embed embedder = hashembed.New(cfg.EmbedDim)
 	if cfg.Embed != nil {
 		if embed, err = llm.NewEmbedder(*cfg.Embed); err != nil {
@@ -172,20 +204,38 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		queryOpts = append(queryOpts, query.WithChat(chat))
 		queryCfg.Timeout = 2 * time.Minute // map-reduce over reports takes several LLM calls
 	}
-	ext, err := extractor.New(cfg.Extractor, withLog(b, log, "extractor"), docs, extraction)
+	ext, err := extractor.New(cfg.Extractor, withLog(b, log, "extractor"), jobs, docs, extraction)
 	if err != nil {
 		return err
 	}
 	runners := map[string]func(context.Context) error{
-		"dedup":          dedup.New(dedup.Config{}, withLog(b, log, "dedup"), claims, docs).Run,
+		"dedup":          dedup.New(dedup.Config{}, withLog(b, log, "dedup"), claims, jobs, docs).Run,
 		"extractor":      ext.Run,
 		"graph-writer":   graphwriter.New(graphWriterCfg, withLog(b, log, "graph-writer"), graphStore).Run,
 		"vector-indexer": vectorindexer.New(vectorindexer.Config{}, withLog(b, log, "vector-indexer"), embed, vectors).Run,
-		"projection":     projection.New(projection.Config{}, withLog(b, log, "projection"), jobs).Run,
+		"projection":     projection.New(cfg.Projection, withLog(b, log, "projection"), jobs, nc).Run,
 		"query":          query.New(queryCfg, nc, log.With("service", "query"), embed, vectors, graphStore, queryOpts...).Run,
 	}
-	edge := ingestapi.New(ingestapi.Config{MaxBodyBytes: cfg.MaxBodyBytes, QueryTimeout: queryCfg.Timeout}, ingestapi.Deps{
+	edgeCfg := cfg.Edge
+	if edgeCfg.QueryTimeout == 0 {
+		edgeCfg.QueryTimeout = queryCfg.Timeout
+	}
+	chunks, err := chunk.New(chunk.Config{MaxTokens: cfg.Extractor.ChunkTokens, OverlapTokens: cfg.Extractor.OverlapTokens})
+	if err != nil {
+		return err
+	}
+	edgeCfg.Estimate.ChunkTokens = chunks.ChunkTokens
+	if cfg.LLM != nil {
+		edgeCfg.Estimate.Model = cfg.LLM.Chat.Model
+	}
+	edgeCfg.Info = ingestapi.ServiceInfo{Version: boot.Version, Mode: "embedded", GraphStore: "sqlite", VectorStore: "sqlite", KVStore: "nats",
+		Extractor: ext.ExtractorName(), Embedder: "hashed"}
+	if cfg.Embed != nil {
+		edgeCfg.Info.Embedder = cfg.Embed.Model
+	}
+	edge := ingestapi.New(edgeCfg, ingestapi.Deps{
 		Publisher: b.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: nc, QueryStream: nc, Logger: log.With("service", "ingest-api"),
+		Limiter: ratelimit.NewMemory(time.Now), DeadLetters: bus.NewDeadLetterStore(b.JS), Metrics: registry,
 		Health: []ingestapi.HealthCheck{
 			{Name: "nats", Check: func(context.Context) error { return natsHealth(nc) }},
 			{Name: "kv", Check: func(ctx context.Context) error { _, err := b.JS.KeyValue(ctx, bus.BucketJobs); return err }},
@@ -197,7 +247,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	httpSrv := &http.Server{Handler: edge.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: edge.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	g, gctx := errgroup.WithContext(ctx)
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
