@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -353,4 +354,31 @@ func TestDocumentEndpoints(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "job_1", del.Data.IngestJobID)
 	require.Equal(t, r.json(t)["job_id"], del.Data.JobID)
+}
+
+// Every log line of a request carries its id; no line carries the document
+// text or the API key.
+func TestLogsCarryRequestIDsAndNoSecrets(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEdgeWith(t, keyedConfig(), func(d *ingestapi.Deps) {
+		d.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	const text = "The launch codes are 0000."
+	r := e.as(t, secretWriter, "POST", "/api/v1/documents", `{"content":"`+text+`","namespace":"a"}`, "X-Request-Id", "req-abc")
+	require.Equal(t, http.StatusAccepted, r.status)
+	e.as(t, "wrong-secret", "GET", "/api/v1/jobs", "", "X-Request-Id", "req-def").requireProblem(t, http.StatusUnauthorized)
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	require.GreaterOrEqual(t, len(lines), 3)
+	ids := map[string]bool{}
+	for _, l := range lines {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &rec), l)
+		id, _ := rec["request_id"].(string)
+		require.NotEmpty(t, id, "a log line without request id: %s", l)
+		ids[id] = true
+		require.NotContains(t, l, "launch codes")
+		require.NotContains(t, l, secretWriter)
+		require.NotContains(t, l, "wrong-secret")
+	}
+	require.Equal(t, map[string]bool{"req-abc": true, "req-def": true}, ids)
 }

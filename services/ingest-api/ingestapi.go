@@ -163,6 +163,7 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
+	deps.Logger = slog.New(requestIDHandler{deps.Logger.Handler()})
 	if deps.Metrics == nil {
 		deps.Metrics = prometheus.NewRegistry()
 	}

@@ -82,8 +82,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		s.metrics.duration.WithLabelValues(r.Method, route).Observe(elapsed.Seconds())
 		if status >= 400 || s.deps.Logger.Enabled(r.Context(), slog.LevelDebug) {
 			p, _ := PrincipalFrom(r.Context())
-			s.deps.Logger.LogAttrs(r.Context(), logLevel(status), "http request",
-				slog.String("request_id", middleware.GetReqID(r.Context())), slog.String("method", r.Method),
+			s.deps.Logger.LogAttrs(r.Context(), logLevel(status), "http request", slog.String("method", r.Method),
 				slog.String("route", route), slog.Int("status", status), slog.Duration("duration", elapsed),
 				slog.String("key_id", p.KeyID), slog.String("client_id", r.Header.Get("X-Client-ID")))
 		}
@@ -151,4 +150,24 @@ func (s *Server) requestTimeout(next http.Handler) http.Handler {
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// requestIDHandler adds the request id to every log line written with a
+// request's context, so a handler's lines and the access log line of one
+// request can be found together.
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := middleware.GetReqID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }
