@@ -112,8 +112,8 @@ func (s *Server) jobRoutes() {
 	})
 	huma.Register(s.api, withRole(huma.Operation{
 		OperationID: "cancel-job", Method: http.MethodPost, Path: "/api/v1/jobs/{id}/cancel", Tags: []string{"jobs"},
-		Summary:     "Cancel a job",
-		Description: "A pending job or one awaiting approval never starts; a processing job stops between chunks (chunks already extracted are still merged) and its progress says how far it got. 409 for a job that already ended.",
+		Summary:      "Cancel a job",
+		Description:  "A pending job or one awaiting approval never starts; a processing job stops between chunks (chunks already extracted are still merged) and its progress says how far it got. 409 for a job that already ended.",
 		MaxBodyBytes: humaBodyLimit(4 << 10), Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, RoleWrite), func(ctx context.Context, in *struct {
 		ID   string `path:"id" maxLength:"128"`

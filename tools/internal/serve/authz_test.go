@@ -164,9 +164,6 @@ func matrixRequests() map[string]func(ns string, fx nsFixtures) apiRequest {
 	}
 }
 
-// unscopedOperations touch no namespace: only the role and the key count.
-var unscopedOperations = []string{"query-modes", "health", "info", "scheduler-status", "scheduler-cleanup", "get-dead-letter", "replay-dead-letter", "metrics"}
-
 type reply struct {
 	status      int
 	contentType string
@@ -214,10 +211,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 	requests := matrixRequests()
 	// Routes served outside the OpenAPI document.
 	spec = append(spec, operation{id: "metrics", method: http.MethodGet, path: "/api/v1/metrics", role: "read"})
+	// Operations that touch no namespace: only the role and the key count.
 	unscopedReq := map[string]apiRequest{
 		"query-modes":        jsonReq(http.MethodGet, "/api/v1/query/modes", nil),
 		"health":             jsonReq(http.MethodGet, "/api/v1/health", nil),
-		"info":           jsonReq(http.MethodGet, "/api/v1/info", nil),
+		"info":               jsonReq(http.MethodGet, "/api/v1/info", nil),
 		"scheduler-status":   jsonReq(http.MethodGet, "/api/v1/admin/scheduler/status", nil),
 		"scheduler-cleanup":  jsonReq(http.MethodPost, "/api/v1/admin/scheduler/cleanup", map[string]any{"dry_run": true}),
 		"get-dead-letter":    jsonReq(http.MethodGet, "/api/v1/admin/dead-letters/999999", nil),
