@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/jobstate"
 	"github.com/kgraph-dev/kgraph/libs/kv"
+	"github.com/kgraph-dev/kgraph/libs/natskv"
 	"github.com/kgraph-dev/kgraph/services/projection"
 )
 
@@ -498,4 +500,58 @@ func TestDocumentRecordSurvivesFailedWrites(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, jobstate.DocReady, d.Status)
 	h.requireNoDeadLetters(t)
+}
+
+// completionWatch wraps the job store and records whether the deletion
+// job's record was ever written as completed while its document record
+// still existed.
+type completionWatch struct {
+	*natskv.Store
+	jobKey, docKey string
+	mu             sync.Mutex
+	completed      bool
+	docSeenThen    bool
+}
+
+func (w *completionWatch) check(ctx context.Context, key string, value []byte) {
+	if key != w.jobKey {
+		return
+	}
+	var j jobstate.Job
+	if json.Unmarshal(value, &j) != nil || j.Status != jobstate.StatusCompleted {
+		return
+	}
+	_, _, err := w.Store.Get(ctx, w.docKey)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.completed = true
+	w.docSeenThen = w.docSeenThen || err == nil
+}
+
+func (w *completionWatch) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+	w.check(ctx, key, value)
+	return w.Store.Create(ctx, key, value)
+}
+
+func (w *completionWatch) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	w.check(ctx, key, value)
+	return w.Store.Update(ctx, key, value, rev)
+}
+
+// A client that sees a deletion job completed never still finds its
+// document: the record goes before the job says completed.
+func TestDeletionCompletesAfterTheDocumentRecordIsGone(t *testing.T) {
+	h := newHarness(t)
+	f := newFlow("job-ingest")
+	del := newDeletion("job-delete", f)
+	w := &completionWatch{Store: h.jobs, jobKey: jobstate.JobKey(del.ref.JobID), docKey: jobstate.DocKey(f.ref.Namespace, f.ref.DocID)}
+	h.run(t, projection.New(projection.Config{Concurrency: 1}, h.bus, w, h.nc))
+	h.ingested(t, f)
+	h.publish(t, del.deleted(), del.unmerged(), del.unindexed())
+	h.waitIdle(t)
+	require.Equal(t, jobstate.StatusCompleted, h.job(t, del.ref.JobID).Status)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	require.True(t, w.completed)
+	require.False(t, w.docSeenThen, "the deletion job was completed while its document record still existed")
 }

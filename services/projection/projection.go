@@ -431,6 +431,14 @@ func (s *Service) write(ctx context.Context, ref events.JobRef, batch []*pending
 				return err
 			}
 		}
+		// A deletion completes only once its document record is gone, so a
+		// client that sees the deletion job completed never still finds
+		// the document.
+		if j.IsDeletion() && !wasTerminal && j.Status == jobstate.StatusCompleted {
+			if err := s.syncDocument(ctx, &j.Job, false); err != nil {
+				return err
+			}
+		}
 		val, err := json.Marshal(j.Job)
 		if err != nil {
 			return fmt.Errorf("encode job %s: %w", ref.JobID, err)
