@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -44,7 +46,9 @@ type document struct {
 	// label names it in messages: a path or "-".
 	label string
 	docID string
-	read  func() (string, error)
+	read  func() ([]byte, error)
+	// html documents are uploaded as files: the edge reduces them to text.
+	html bool
 }
 
 // ingestResult is how one document's submission ended.
@@ -53,21 +57,58 @@ type ingestResult struct {
 	err  error
 }
 
+// ingestOptions are what kg ingest was asked to do.
+type ingestOptions struct {
+	namespace       string
+	metadata        map[string]string
+	force           bool
+	requireApproval bool
+	yes             bool
+	noWait          bool
+	json            bool
+}
+
+// ingestRun submits and follows documents.
+type ingestRun struct {
+	c   *client
+	out *renderer
+	opt ingestOptions
+	// answers reads approval answers; nil when kg may not ask.
+	answers *bufio.Reader
+}
+
+const ingestUsage = `Usage: kg ingest FILE|DIR|- [flags]
+
+DIR submits every .txt, .md, .html and .htm file under it, each its own job
+(hidden directories skipped); - reads one document from stdin. HTML files
+are uploaded and reduced to their text by the server.
+
+A job that awaits approval (--require-approval, or a namespace whose policy
+requires it) shows its cost estimate; --yes approves it, otherwise kg asks
+"approve? [y/N]" when it can (stdin and stderr a terminal, the document not
+read from stdin) and else leaves it waiting, prints how to approve it and
+exits with status 1. With --no-wait kg only submits (and approves, with
+--yes) and exits 0 unless a submission failed.
+
+--json prints each job's final view, one a line (with --no-wait, each
+submission's reply).`
+
 func (e *environment) ingest(ctx context.Context, args []string) error {
 	var g globals
-	fs := e.flags("ingest", &g)
-	namespace := fs.String("namespace", "", "namespace (tenant or collection); the server's default when empty")
+	fs := e.flags("ingest", &g, true)
 	docID := fs.String("doc-id", "", "document id (a single file or stdin only); derived from the content when empty")
 	force := fs.Bool("force", false, "re-ingest even if the same content was already ingested")
 	metadata := metadataFlag{}
 	fs.Var(metadata, "metadata", "metadata key=value kept with the job (repeatable)")
 	noWait := fs.Bool("no-wait", false, "print the job ids and return without waiting")
 	watch := fs.Bool("watch", e.terminal, "show progress while waiting (default when stdout is a terminal)")
+	yes := fs.Bool("yes", false, "approve jobs that await approval without asking")
+	requireApproval := fs.Bool("require-approval", false, "hold the jobs in awaiting_approval with a cost estimate (auto_approve=false)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: kg ingest FILE|DIR|- [flags]\n\nDIR submits every .txt and .md file under it, each its own job.")
+		fmt.Fprint(fs.Output(), ingestUsage+"\n\n")
 		fs.PrintDefaults()
 	}
-	positional, err := parse(fs, args)
+	positional, err := e.parse(fs, &g, args)
 	if err != nil {
 		return helpRequested(err)
 	}
@@ -85,64 +126,24 @@ func (e *environment) ingest(ctx context.Context, args []string) error {
 	}
 	defer closeIdle()
 
-	out := newRenderer(e.stdout, e.terminal, *watch && !*noWait && !g.json)
-	submitOne := func(ctx context.Context, d document) ingestResult {
-		content, err := d.read()
-		if err != nil {
-			return ingestResult{err: err}
-		}
-		body := map[string]any{"content": content, "force": *force}
-		if d.docID != "" {
-			body["doc_id"] = d.docID
-		}
-		if *namespace != "" {
-			body["namespace"] = *namespace
-		}
-		if len(metadata) > 0 {
-			body["metadata"] = map[string]string(metadata)
-		}
-		raw, err := c.do(ctx, http.MethodPost, "/api/v1/documents", body)
-		if err != nil {
-			return ingestResult{err: err}
-		}
-		var sub submitReply
-		if err := json.Unmarshal(raw, &sub); err != nil {
-			return ingestResult{err: fmt.Errorf("decode submit reply: %w", err)}
-		}
-		if *noWait {
-			view := jobView{JobID: sub.JobID, DocID: sub.DocID, Namespace: sub.Namespace, Status: sub.Status,
-				Duplicate: sub.Duplicate, ExistingJobID: sub.ExistingJobID}
-			if g.json {
-				return ingestResult{view: view, err: out.json(raw)}
-			}
-			if sub.Duplicate {
-				out.println(finalLine(view))
-			} else {
-				out.println(fmt.Sprintf("%s submitted (%s) in namespace %s", sub.JobID, sub.DocID, sub.Namespace))
-			}
-			return ingestResult{view: view}
-		}
-		view, err := c.waitJob(ctx, sub.JobID, out.progress)
-		if err != nil {
-			return ingestResult{err: err}
-		}
-		if g.json {
-			return ingestResult{view: view, err: out.json(view.raw)}
-		}
-		out.println(finalLine(view))
-		return ingestResult{view: view}
+	run := &ingestRun{c: c, out: e.renderer(*watch && !*noWait && !g.json), opt: ingestOptions{
+		namespace: g.namespace(), metadata: metadata, force: *force, requireApproval: *requireApproval,
+		yes: *yes, noWait: *noWait, json: g.json,
+	}}
+	defer run.out.done()
+	if e.interactive && positional[0] != "-" {
+		run.answers = e.answers()
 	}
 
 	if positional[0] == "-" || !isDir(positional[0]) {
-		r := submitOne(ctx, docs[0])
-		out.done()
+		r := run.one(ctx, docs[0])
 		if r.err != nil {
 			return r.err
 		}
-		if r.view.Status == statusFailed {
-			return fmt.Errorf("job %s failed: %s", r.view.JobID, r.view.Error)
+		if *noWait {
+			return nil
 		}
-		return nil
+		return r.view.unsuccessful()
 	}
 
 	results := make([]ingestResult, len(docs))
@@ -150,10 +151,9 @@ func (e *environment) ingest(ctx context.Context, args []string) error {
 	grp.SetLimit(ingestInFlight)
 	for i, d := range docs {
 		grp.Go(func() error {
-			results[i] = submitOne(gctx, d)
+			results[i] = run.one(gctx, d)
 			if results[i].err != nil {
-				out.done()
-				fmt.Fprintf(e.stderr, "kg: %s: %v\n", d.label, results[i].err)
+				run.out.eprintln(fmt.Sprintf("kg: %s: %v", d.label, results[i].err))
 			}
 			// One document's failure does not stop the others; only the
 			// command's context does.
@@ -161,8 +161,181 @@ func (e *environment) ingest(ctx context.Context, args []string) error {
 		})
 	}
 	_ = grp.Wait()
-	out.done()
+	run.out.done()
 	return e.summarise(results, *noWait, g.json)
+}
+
+// answers reads the answers to questions from stdin.
+func (e *environment) answers() *bufio.Reader {
+	if e.lines == nil {
+		e.lines = bufio.NewReader(e.stdin)
+	}
+	return e.lines
+}
+
+// one submits a document and, unless --no-wait, follows its job to its end.
+func (r *ingestRun) one(ctx context.Context, d document) ingestResult {
+	sub, raw, err := r.submit(ctx, d)
+	if err != nil {
+		return ingestResult{err: err}
+	}
+	view := sub.view()
+	if r.opt.noWait {
+		if sub.Status == statusAwaitingApproval && r.opt.yes {
+			if view, err = r.approveWhenWaiting(ctx, view); err != nil {
+				return ingestResult{view: view, err: err}
+			}
+		}
+		if r.opt.json {
+			return ingestResult{view: view, err: r.out.json(raw)}
+		}
+		switch view.Status {
+		case statusDuplicate, statusAwaitingApproval:
+			r.out.println(finalLine(view))
+		default:
+			r.out.println(fmt.Sprintf("%s submitted (%s) in namespace %s", sub.JobID, sub.DocID, sub.Namespace))
+		}
+		return ingestResult{view: view}
+	}
+	decided := false
+	final, err := r.c.follow(ctx, sub.JobID, func(v jobView) (bool, error) {
+		r.out.progress(v)
+		if v.Status == statusAwaitingApproval && !decided {
+			decided = true
+			if v.Estimate == nil {
+				v.Estimate = sub.Estimate
+			}
+			approve, err := r.decide(v)
+			if err != nil || !approve {
+				return true, err
+			}
+			if err := r.approve(ctx, v); err != nil {
+				return true, err
+			}
+		}
+		return v.terminal(), nil
+	})
+	if err != nil {
+		return ingestResult{view: final, err: err}
+	}
+	if r.opt.json {
+		return ingestResult{view: final, err: r.out.json(final.raw)}
+	}
+	r.out.finish(final, finalLine(final))
+	return ingestResult{view: final}
+}
+
+// submit sends a document: JSON for text, a multipart upload for HTML.
+func (r *ingestRun) submit(ctx context.Context, d document) (submitReply, []byte, error) {
+	content, err := d.read()
+	if err != nil {
+		return submitReply{}, nil, err
+	}
+	// JSON would silently turn invalid bytes into U+FFFD: the document
+	// stored would not be the file.
+	if !utf8.Valid(content) {
+		return submitReply{}, nil, fmt.Errorf("%s is not valid UTF-8 text", d.label)
+	}
+	var raw []byte
+	if d.html {
+		form := map[string]string{}
+		setField := func(k, v string) {
+			if v != "" {
+				form[k] = v
+			}
+		}
+		setField("namespace", r.opt.namespace)
+		setField("doc_id", d.docID)
+		if r.opt.force {
+			form["force"] = "true"
+		}
+		if r.opt.requireApproval {
+			form["auto_approve"] = "false"
+		}
+		if len(r.opt.metadata) > 0 {
+			meta, err := json.Marshal(r.opt.metadata)
+			if err != nil {
+				return submitReply{}, nil, fmt.Errorf("encode metadata: %w", err)
+			}
+			form["metadata"] = string(meta)
+		}
+		raw, err = r.c.upload(ctx, filepath.Base(d.label), "text/html", content, form)
+	} else {
+		body := map[string]any{"content": string(content), "force": r.opt.force}
+		if d.docID != "" {
+			body["doc_id"] = d.docID
+		}
+		if r.opt.namespace != "" {
+			body["namespace"] = r.opt.namespace
+		}
+		if len(r.opt.metadata) > 0 {
+			body["metadata"] = r.opt.metadata
+		}
+		if r.opt.requireApproval {
+			body["auto_approve"] = false
+		}
+		raw, err = r.c.do(ctx, http.MethodPost, "/api/v1/documents", body)
+	}
+	if err != nil {
+		return submitReply{}, nil, err
+	}
+	var sub submitReply
+	if err := json.Unmarshal(raw, &sub); err != nil {
+		return submitReply{}, nil, fmt.Errorf("decode submit reply: %w", err)
+	}
+	return sub, raw, nil
+}
+
+// decide says whether to approve a job awaiting approval: --yes does, a
+// terminal asks, anything else leaves it waiting.
+func (r *ingestRun) decide(v jobView) (bool, error) {
+	if r.opt.yes {
+		return true, nil
+	}
+	if r.answers == nil {
+		return false, nil
+	}
+	answer, err := r.out.ask(fmt.Sprintf("%s (%s) awaits approval: %s\napprove? [y/N] ", v.JobID, v.DocID, estimateText(v.Estimate)), r.answers)
+	if err != nil {
+		return false, err
+	}
+	answer = strings.ToLower(answer)
+	return answer == "y" || answer == "yes", nil
+}
+
+// approve approves a job seen awaiting approval. A 409 means someone else
+// approved or cancelled it meanwhile: following the job shows which.
+func (r *ingestRun) approve(ctx context.Context, v jobView) error {
+	_, _, err := r.c.jobAction(ctx, v.JobID, "approve", nil)
+	if statusOf(err) == http.StatusConflict {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("approve job %s: %w", v.JobID, err)
+	}
+	if !r.opt.json {
+		r.out.println(fmt.Sprintf("%s approved (%s): %s", v.JobID, v.DocID, estimateText(v.Estimate)))
+	}
+	return nil
+}
+
+// approveWhenWaiting waits for a job the submission said awaits approval to
+// be recorded so (approval is refused before), then approves it.
+func (r *ingestRun) approveWhenWaiting(ctx context.Context, sub jobView) (jobView, error) {
+	v, err := r.c.follow(ctx, sub.JobID, func(v jobView) (bool, error) { return v.Status != statusPending, nil })
+	if err != nil {
+		return sub, err
+	}
+	if v.Status != statusAwaitingApproval {
+		return v, nil
+	}
+	if v.Estimate == nil {
+		v.Estimate = sub.Estimate
+	}
+	if err := r.approve(ctx, v); err != nil {
+		return v, err
+	}
+	return r.c.getJob(ctx, v.JobID)
 }
 
 func (e *environment) summarise(results []ingestResult, noWait, asJSON bool) error {
@@ -172,25 +345,39 @@ func (e *environment) summarise(results []ingestResult, noWait, asJSON bool) err
 		switch {
 		case r.err != nil || r.view.Status == statusFailed:
 			failed++
-		case noWait && !r.view.Duplicate:
+		case noWait && r.view.Status != statusDuplicate && r.view.Status != statusAwaitingApproval:
 			counts["submitted"]++
 		default:
 			counts[r.view.Status]++
 		}
 	}
-	if !asJSON {
-		if noWait {
-			fmt.Fprintf(e.stdout, "%d documents: %d submitted, %d known duplicates, %d failed\n",
-				len(results), counts["submitted"], counts[statusDuplicate], failed)
-		} else {
-			fmt.Fprintf(e.stdout, "%d documents: %d completed, %d duplicates, %d failed\n",
-				len(results), counts[statusCompleted], counts[statusDuplicate], failed)
+	extra := ""
+	for _, s := range []string{statusAwaitingApproval, statusCancelled, statusExpired} {
+		if counts[s] > 0 {
+			extra += fmt.Sprintf(", %d %s", counts[s], strings.ReplaceAll(s, "_", " "))
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d documents failed", failed, len(results))
+	if !asJSON {
+		if noWait {
+			fmt.Fprintf(e.stdout, "%d documents: %d submitted, %d known duplicates, %d failed%s\n",
+				len(results), counts["submitted"], counts[statusDuplicate], failed, extra)
+		} else {
+			fmt.Fprintf(e.stdout, "%d documents: %d completed, %d duplicates, %d failed%s\n",
+				len(results), counts[statusCompleted], counts[statusDuplicate], failed, extra)
+		}
 	}
-	return nil
+	notIngested := failed
+	if !noWait {
+		notIngested += counts[statusAwaitingApproval] + counts[statusCancelled] + counts[statusExpired]
+	}
+	switch {
+	case notIngested == 0:
+		return nil
+	case notIngested == failed:
+		return fmt.Errorf("%d of %d documents failed", failed, len(results))
+	default:
+		return fmt.Errorf("%d of %d documents were not ingested (%d failed%s)", notIngested, len(results), failed, extra)
+	}
 }
 
 func isDir(path string) bool {
@@ -198,15 +385,27 @@ func isDir(path string) bool {
 	return err == nil && st.IsDir()
 }
 
+// ingestible reports whether a file of a directory is submitted, and
+// whether it is HTML.
+func ingestible(path string) (ok, html bool) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".txt", ".md":
+		return true, false
+	case ".html", ".htm":
+		return true, true
+	}
+	return false, false
+}
+
 // documents lists what to submit for the argument.
 func (e *environment) documents(arg, docID string) ([]document, error) {
 	if arg == "-" {
-		return []document{{label: "-", docID: docID, read: func() (string, error) {
+		return []document{{label: "-", docID: docID, read: func() ([]byte, error) {
 			b, err := io.ReadAll(e.stdin)
 			if err != nil {
-				return "", fmt.Errorf("read stdin: %w", err)
+				return nil, fmt.Errorf("read stdin: %w", err)
 			}
-			return string(b), nil
+			return b, nil
 		}}}, nil
 	}
 	st, err := os.Stat(arg)
@@ -214,7 +413,8 @@ func (e *environment) documents(arg, docID string) ([]document, error) {
 		return nil, err
 	}
 	if !st.IsDir() {
-		return []document{{label: arg, docID: docID, read: readFile(arg)}}, nil
+		_, html := ingestible(arg)
+		return []document{{label: arg, docID: docID, read: readFile(arg), html: html}}, nil
 	}
 	if docID != "" {
 		return nil, errors.New("--doc-id names a single document; a directory's documents are named by their paths")
@@ -231,8 +431,8 @@ func (e *environment) documents(arg, docID string) ([]document, error) {
 			}
 			return nil
 		}
-		ext := strings.ToLower(filepath.Ext(path))
-		if ext != ".txt" && ext != ".md" || !d.Type().IsRegular() {
+		ok, html := ingestible(path)
+		if !ok || !d.Type().IsRegular() {
 			return nil
 		}
 		rel, err := filepath.Rel(arg, path)
@@ -244,27 +444,21 @@ func (e *environment) documents(arg, docID string) ([]document, error) {
 			id = withHashSuffix(id, rel)
 		}
 		seen[id] = true
-		docs = append(docs, document{label: path, docID: id, read: readFile(path)})
+		docs = append(docs, document{label: path, docID: id, read: readFile(path), html: html})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", arg, err)
 	}
 	if len(docs) == 0 {
-		return nil, fmt.Errorf("no .txt or .md files under %s", arg)
+		return nil, fmt.Errorf("no .txt, .md or .html files under %s", arg)
 	}
 	slices.SortFunc(docs, func(a, b document) int { return strings.Compare(a.label, b.label) })
 	return docs, nil
 }
 
-func readFile(path string) func() (string, error) {
-	return func() (string, error) {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", err
-		}
-		return string(b), nil
-	}
+func readFile(path string) func() ([]byte, error) {
+	return func() ([]byte, error) { return os.ReadFile(path) }
 }
 
 // DocIDFromPath turns a relative path into a doc id the edge accepts
