@@ -4,6 +4,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +17,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,6 +45,9 @@ const usage = `kg — kgraph command-line tool
 Usage:
   kg serve [flags]   run kgraph in one process (embedded NATS and stores);
                      'kg serve -h' lists its flags
+  kg keys new --id ID --role read|write|admin --namespaces a,b|*
+                     make an API key: prints the secret once and the
+                     entry for KG_API_KEYS (which holds only its SHA-256)
   kg version         print the version
 `
 
@@ -58,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version":
 		fmt.Fprintln(stdout, "kg "+boot.Version)
 		return nil
+	case "keys":
+		return runKeys(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage+"\n"+cli.Usage)
 		return nil
@@ -162,4 +171,46 @@ func servePprof(addr string, log *slog.Logger) (func(), error) {
 	}()
 	log.Info("serving pprof", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
 	return func() { _ = srv.Close() }, nil
+}
+
+// runKeys makes API keys: a random secret, shown once, and the
+// configuration entry that holds only its hash.
+func runKeys(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "new" {
+		return errors.New("usage: kg keys new --id ID --role read|write|admin --namespaces a,b|* [--client-id ID] [--rate-limit N]")
+	}
+	fs := flag.NewFlagSet("keys new", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	id := fs.String("id", "", "key id, shown in logs and metrics (letters, digits, _ and -)")
+	role := fs.String("role", "read", "read, write or admin")
+	namespaces := fs.String("namespaces", "", "comma-separated namespaces the key may access, or * for all")
+	clientID := fs.String("client-id", "", "client id recorded on jobs (default: the key id)")
+	rate := fs.Int("rate-limit", 0, "requests per minute (0: the server's default, -1: unlimited)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return fmt.Errorf("make key: %w", err)
+	}
+	secret := "kg_" + base64.RawURLEncoding.EncodeToString(raw[:])
+	var ns []string
+	for n := range strings.SplitSeq(*namespaces, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			ns = append(ns, n)
+		}
+	}
+	key := ingestapi.APIKey{ID: *id, SHA256: ingestapi.HashAPIKey(secret), ClientID: *clientID, Namespaces: ns,
+		Role: ingestapi.Role(*role), RateLimit: *rate}
+	check := ingestapi.AuthConfig{Keys: []ingestapi.APIKey{key}}
+	if err := check.Validate(); err != nil {
+		return err
+	}
+	entry, err := json.Marshal(check.Keys[0])
+	if err != nil {
+		return fmt.Errorf("encode key entry: %w", err)
+	}
+	fmt.Fprintf(stdout, "key (shown once; give it to the client, kgraph keeps only its hash):\n  %s\n", secret)
+	fmt.Fprintf(stdout, "entry for the KG_API_KEYS array:\n  %s\n", entry)
+	return nil
 }
