@@ -32,6 +32,9 @@ func ReadConfig(env *envconf.Reader) (Config, error) {
 		QueryTimeout:   env.Duration("KG_QUERY_TIMEOUT", 30*time.Second),
 		RequestTimeout: env.Duration("KG_REQUEST_TIMEOUT", 30*time.Second),
 		CORSOrigins:    splitList(env.String(EnvCORSOrigins, "")),
+		// A negative TTL or entry count switches the edge's answer cache off.
+		AnswerCacheTTL:     env.Duration("KG_EDGE_CACHE_TTL", 10*time.Second),
+		AnswerCacheEntries: env.Int("KG_EDGE_CACHE_ENTRIES", 4096),
 	}
 	cfg.Auth.Disabled = env.Bool(EnvAuthDisabled, false)
 	cfg.Auth.DefaultRateLimit = env.Int(EnvRateLimit, 600)

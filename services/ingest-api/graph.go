@@ -149,6 +149,7 @@ func (s *Server) graphRoutes() {
 		if err := s.allow(ctx, ns, RoleAdmin); err != nil {
 			return nil, err
 		}
+		s.answers.invalidate(ns) // this replica's answers too
 		return forward[events.QueryCacheClearResponse](ctx, s, events.QueryCacheClearSubject, "cache clear",
 			events.QueryCacheClearRequest{Namespace: ns})
 	})

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -90,6 +91,15 @@ type Config struct {
 	Estimate EstimateConfig
 	// Info is reported by GET /api/v1/info.
 	Info ServiceInfo
+	// AnswerCacheTTL bounds how long the edge serves an answer from its
+	// own cache (default 10s; negative: no edge cache). Changes to the
+	// graph drop answers sooner (WatchGraphChanges).
+	AnswerCacheTTL time.Duration
+	// AnswerCacheEntries bounds the edge's answer cache (default 4096).
+	AnswerCacheEntries int
+	// HealthCacheTTL is how long a health verdict is reused (default 1s),
+	// so probes and load balancers cannot load the backends.
+	HealthCacheTTL time.Duration
 }
 
 // Validate checks the configuration; New expects it validated.
@@ -122,6 +132,15 @@ func (c *Config) defaults() {
 		c.RequestTimeout = 30 * time.Second
 	}
 	c.Estimate.defaults()
+	if c.AnswerCacheTTL == 0 {
+		c.AnswerCacheTTL = 10 * time.Second
+	}
+	if c.AnswerCacheEntries == 0 {
+		c.AnswerCacheEntries = 4096
+	}
+	if c.HealthCacheTTL == 0 {
+		c.HealthCacheTTL = time.Second
+	}
 }
 
 // Deps are the edge's dependencies.
@@ -155,6 +174,11 @@ type Server struct {
 	mux  *chi.Mux
 
 	metrics *httpMetrics
+	answers *answerCache
+
+	healthMu   sync.Mutex
+	healthLast HealthReply
+	healthAt   time.Time
 }
 
 // New builds the edge and its routes.
@@ -169,6 +193,7 @@ func New(cfg Config, deps Deps) *Server {
 	}
 	s := &Server{cfg: cfg, deps: deps, now: time.Now, mux: chi.NewMux()}
 	s.metrics = newHTTPMetrics(deps.Metrics)
+	s.answers = newAnswerCache(cfg.AnswerCacheEntries, cfg.AnswerCacheTTL)
 	s.mux.Use(middleware.RequestID, requestIDHeader, s.accessLog, s.cors(), s.recoverer, s.authenticate, s.guardBody, s.requestTimeout)
 	s.mux.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
@@ -484,6 +509,17 @@ func (s *Server) query(ctx context.Context, in QueryBody) (QueryReply, error) {
 	if err != nil {
 		return QueryReply{}, err
 	}
+	key := answerKey(data)
+	var epoch uint64
+	cacheable := !in.NoCache
+	if cacheable {
+		if r, ok := s.answers.get(key, in.Namespace, s.now()); ok {
+			r.Cached = true
+			r.LatencyMS = float64(time.Since(start).Microseconds()) / 1000
+			return r, nil
+		}
+		epoch, cacheable = s.answers.begin(in.Namespace)
+	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueryTimeout)
 	defer cancel()
 	resp, err := s.deps.Query.RequestMsgWithContext(qctx, &nats.Msg{Subject: events.QuerySubject, Data: data})
@@ -506,9 +542,13 @@ func (s *Server) query(ctx context.Context, in QueryBody) (QueryReply, error) {
 	if err := json.Unmarshal(resp.Data, &out); err != nil {
 		return QueryReply{}, huma.Error502BadGateway("query service sent an unreadable answer")
 	}
-	return QueryReply{Answer: out.Answer, Mode: out.Mode, Answerer: out.Answerer, Model: out.Model, Context: out.Context,
+	reply := QueryReply{Answer: out.Answer, Mode: out.Mode, Answerer: out.Answerer, Model: out.Model, Context: out.Context,
 		Cached: out.Cached, Usage: out.Usage, References: out.References,
-		LatencyMS: float64(time.Since(start).Microseconds()) / 1000}, nil
+		LatencyMS: float64(time.Since(start).Microseconds()) / 1000}
+	if cacheable {
+		s.answers.put(key, in.Namespace, epoch, reply, s.now())
+	}
+	return reply, nil
 }
 
 // encodeQuery is the query service's request for in.
@@ -524,7 +564,20 @@ func encodeQuery(in QueryBody) ([]byte, error) {
 	return data, nil
 }
 
+// health returns the backends' health, reusing a verdict younger than
+// HealthCacheTTL; one caller checks while the others wait for its verdict.
 func (s *Server) health(ctx context.Context) HealthReply {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	if !s.healthAt.IsZero() && s.now().Sub(s.healthAt) < s.cfg.HealthCacheTTL {
+		return s.healthLast
+	}
+	h := s.checkHealth(ctx)
+	s.healthLast, s.healthAt = h, s.now()
+	return h
+}
+
+func (s *Server) checkHealth(ctx context.Context) HealthReply {
 	h := HealthReply{Status: "healthy", Backends: map[string]BackendHealth{}}
 	unhealthy := 0
 	for _, c := range s.deps.Health {

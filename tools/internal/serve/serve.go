@@ -239,7 +239,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		Health: []ingestapi.HealthCheck{
 			{Name: "nats", Check: func(context.Context) error { return natsHealth(nc) }},
 			{Name: "kv", Check: func(ctx context.Context) error { _, err := b.JS.KeyValue(ctx, bus.BucketJobs); return err }},
-			{Name: "graph", Check: func(ctx context.Context) error { _, err := graphStore.Counts(ctx, "default"); return err }},
+			{Name: "graph", Check: func(ctx context.Context) error { _, err := graphStore.Generation(ctx, "default"); return err }},
 			{Name: "vectors", Check: func(ctx context.Context) error { _, err := vectors.Count(ctx, "default", "chunk"); return err }},
 		},
 	})
@@ -252,6 +252,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServices()
+	runners["edge-answer-cache"] = func(ctx context.Context) error { return edge.WatchGraphChanges(ctx, nc) }
 	for name, run := range runners {
 		g.Go(func() error {
 			if err := run(svcCtx); err != nil {

@@ -96,9 +96,16 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		errc := make(chan error, 1)
 		go func() { errc <- srv.ListenAndServe() }()
 		p.Log.Info("listening", "addr", addr)
+		watchErr := make(chan error, 1)
+		go func() { watchErr <- edge.WatchGraphChanges(ctx, p.NC) }()
 		select {
 		case err := <-errc:
 			return fmt.Errorf("http: %w", err)
+		case err := <-watchErr:
+			if err != nil {
+				return err
+			}
+			<-ctx.Done()
 		case <-ctx.Done():
 		}
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
