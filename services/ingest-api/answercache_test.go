@@ -73,6 +73,16 @@ func TestEdgeAnswerCache(t *testing.T) {
 	again := ask(t, e, "who?", "books")
 	require.Equal(t, true, again["cached"])
 	require.Equal(t, first["answer"], again["answer"])
+	// The answer sent from the edge's cache is the same answer, marked
+	// cached, with its own latency.
+	require.Len(t, again, len(first))
+	for k, v := range first {
+		if k != "cached" && k != "latency_ms" {
+			require.Equal(t, v, again[k], k)
+		}
+	}
+	require.GreaterOrEqual(t, again["latency_ms"].(float64), 0.0)
+	require.Less(t, again["latency_ms"].(float64), 60_000.0)
 	require.Equal(t, n, asked.Load(), "a repeated question is answered by the edge")
 
 	// Other parameters are another question.

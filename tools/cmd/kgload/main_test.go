@@ -138,6 +138,7 @@ func TestSummarizeRSS(t *testing.T) {
 func TestEvaluate(t *testing.T) {
 	phases := []phaseResult{
 		{Name: phaseChi, Rate: "max", Connections: 100, Throughput: 10000, Success: 1, Requests: 1, Latency: latencySummary{P95: 12}},
+		{Name: phaseChiSized, Rate: "max", Connections: 100, Throughput: 5000, Success: 1, Requests: 1},
 		{Name: phaseHealth, Rate: "max", Connections: 100, Throughput: 6000, Success: 1, Requests: 1, Latency: latencySummary{P95: 4.9}},
 		{Name: phaseQueryCached, Rate: "max", Connections: 100, Throughput: 4000, Success: 0.5, Requests: 2,
 			StatusCodes: map[string]int{"200": 1, "503": 1}, Latency: latencySummary{P95: 5}},
@@ -147,11 +148,13 @@ func TestEvaluate(t *testing.T) {
 	rs, checks := evaluate(phases, 0.5, 5*time.Millisecond)
 	require.InDelta(t, 0.6, rs.HealthToChi, 1e-9)
 	require.InDelta(t, 0.4, rs.QueryCachedToChi, 1e-9)
+	require.InDelta(t, 0.8, rs.QueryCachedToChiSized, 1e-9)
 	got := map[string]check{}
 	for _, c := range checks {
 		got[c.Name] = c
 	}
-	require.Len(t, got, 6)
+	require.Len(t, got, 7)
+	require.True(t, got["query-cached throughput >= 0.50 x chi-sized"].Pass)
 	require.True(t, got["health throughput >= 0.50 x chi"].Pass)
 	require.False(t, got["query-cached throughput >= 0.50 x chi"].Pass)
 	require.Equal(t, "0.40 x (4,000 vs 10,000 req/s at 100 connections)", got["query-cached throughput >= 0.50 x chi"].Detail)

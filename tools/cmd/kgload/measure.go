@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -25,7 +26,7 @@ const cachedQuestion = "How is Ada Lovelace connected to Charles Babbage?"
 func measure(ctx context.Context, cfg config, command string, logs io.Writer) (report, error) {
 	rep := report{Date: time.Now().UTC(), Command: command, Machine: machine(cfg), Note: sharedCoresNote}
 
-	chiURL, stopChi, err := startChi()
+	chiURL, chiSized, stopChi, err := startChi()
 	if err != nil {
 		return report{}, err
 	}
@@ -46,6 +47,13 @@ func measure(ctx context.Context, cfg config, command string, logs io.Writer) (r
 	if err := srv.warmQuery(ctx, cachedBody); err != nil {
 		return report{}, err
 	}
+	// The second baseline sends the cached answer's own bytes, so the
+	// difference to it is the edge's work rather than the reply's size.
+	answer, err := srv.client.Do(ctx, http.MethodPost, "/api/v1/query", "application/json", cachedBody)
+	if err != nil || answer.Status != http.StatusOK {
+		return report{}, fmt.Errorf("fetch the cached answer: %v (status %d)", err, answer.Status)
+	}
+	chiSized.reply.Store(&answer.Raw)
 	// The uncached run asks about these people in turn, so consecutive
 	// requests do not ask the same thing.
 	people := []string{"Ada Lovelace", "Charles Babbage", "Mary Somerville", "Michael Faraday", "George Boole",
@@ -82,6 +90,7 @@ func measure(ctx context.Context, cfg config, command string, logs io.Writer) (r
 	}
 	phases := []phase{
 		{Name: phaseChi, Description: "bare chi handler in the generator's process, small JSON reply", Targets: get(chiURL), Rate: cfg.MaxRate},
+		{Name: phaseChiSized, Description: "bare chi handler answering a POST with the cached answer's bytes", Targets: post(chiSized.url, cachedBody), Rate: cfg.MaxRate},
 		onKG(phase{Name: phaseHealth, Description: "edge health: NATS, KV, graph and vector store checks", Targets: get(healthURL), Rate: cfg.MaxRate}),
 		onKG(phase{Name: phaseQueryCached, Description: "local query answered from the response cache (same question)", Targets: post(queryURL, cachedBody),
 			Rate: cfg.MaxRate, CountCached: true}),
@@ -135,22 +144,39 @@ func checkUncached(ctx context.Context, srv *kgServe, body []byte) error {
 	return nil
 }
 
-// startChi serves the baseline: a bare chi router with one handler writing a
-// small JSON reply, on a loopback port.
-func startChi() (string, func(), error) {
+// sizedBaseline is the chi route that answers with a reply set later.
+type sizedBaseline struct {
+	url   string
+	reply atomic.Pointer[[]byte]
+}
+
+// startChi serves the baselines: a bare chi router with one handler writing
+// a small JSON reply, and one that reads a POST body and writes a reply of
+// a query answer's size, on a loopback port.
+func startChi() (string, *sizedBaseline, func(), error) {
 	reply := []byte(`{"status":"healthy","backends":{}}` + "\n")
+	sized := &sizedBaseline{}
 	r := chi.NewRouter()
 	r.Get("/health", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(reply)
 	})
+	r.Post("/answer", func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if b := sized.reply.Load(); b != nil {
+			_, _ = w.Write(*b)
+		}
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, fmt.Errorf("chi baseline listen: %w", err)
+		return "", nil, nil, fmt.Errorf("chi baseline listen: %w", err)
 	}
 	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String() + "/health", func() { _ = srv.Close() }, nil
+	base := "http://" + ln.Addr().String()
+	sized.url = base + "/answer"
+	return base + "/health", sized, func() { _ = srv.Close() }, nil
 }
 
 func machine(cfg config) machineInfo {
