@@ -401,9 +401,7 @@ func (s *Server) askScheduler(ctx context.Context, subject string, req, out any)
 	}
 	if code := resp.Header.Get(micro.ErrorCodeHeader); code != "" {
 		status, convErr := strconv.Atoi(code)
-		if convErr != nil || status < 400 || status > 599 {
-			status = http.StatusBadGateway
-		}
+		status = upstreamStatus(status, convErr)
 		return huma.NewError(status, "scheduler: "+resp.Header.Get(micro.ErrorHeader))
 	}
 	if err := json.Unmarshal(resp.Data, out); err != nil {

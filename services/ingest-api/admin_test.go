@@ -412,7 +412,7 @@ func TestSchedulerIsForwarded(t *testing.T) {
 	require.JSONEq(t, `{"expired":1,"purged":0,"job_ids_expired":["job_1"],"job_ids_purged":[]}`, string(r.body))
 
 	r = adminCall(t, h, http.MethodPost, "/api/v1/admin/scheduler/cleanup", "root", "")
-	require.Equal(t, http.StatusInternalServerError, r.status, "the scheduler's error status is passed on")
+	require.Equal(t, http.StatusServiceUnavailable, r.status, "a failure behind the scheduler is the scheduler being unavailable, never a 500 of the edge")
 	require.Contains(t, string(r.body), "kv store unavailable")
 	require.Equal(t, events.SchedulerCleanupRequest{}, <-got, "no body is a plain run")
 

@@ -53,7 +53,7 @@ const AllNamespaces = "*"
 type APIKey struct {
 	// ID names the key in logs, metrics and rate limits (never the secret).
 	ID string `json:"id"`
-	// SHA256 is the hex SHA-256 of the secret (`kg keys hash` prints it).
+	// SHA256 is the hex SHA-256 of the secret (`kg keys new` prints it).
 	SHA256     string   `json:"sha256"`
 	ClientID   string   `json:"client_id"`
 	Namespaces []string `json:"namespaces"`
@@ -166,7 +166,16 @@ func (p Principal) Can(ns string) bool { return p.All || slices.Contains(p.Names
 
 type principalKey struct{}
 
+// principalSlot carries the principal back out to the access log, which
+// runs outside authenticate.
+type principalSlot struct{ p Principal }
+
+type principalSlotKey struct{}
+
 func withPrincipal(ctx context.Context, p Principal) context.Context {
+	if slot, ok := ctx.Value(principalSlotKey{}).(*principalSlot); ok {
+		slot.p = p
+	}
 	return context.WithValue(ctx, principalKey{}, p)
 }
 

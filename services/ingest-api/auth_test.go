@@ -336,7 +336,7 @@ func TestDocumentEndpoints(t *testing.T) {
 	require.Len(t, r.json(t)["documents"], 2)
 	r = e.as(t, secretReader, "GET", "/api/v1/documents", "")
 	require.Len(t, r.json(t)["documents"], 2, "namespace c is not the reader's")
-	e.as(t, secretWriter, "GET", "/api/v1/documents/other?namespace=c", "").requireProblem(t, http.StatusNotFound)
+	e.as(t, secretWriter, "GET", "/api/v1/documents/other?namespace=c", "").requireProblem(t, http.StatusForbidden)
 	e.as(t, secretWriter, "GET", "/api/v1/documents/..%2f..%2fetc?namespace=a", "").requireProblem(t, http.StatusNotFound)
 
 	e.as(t, secretWriter, "DELETE", "/api/v1/documents/busy?namespace=a", "").requireProblem(t, http.StatusConflict)
@@ -381,4 +381,39 @@ func TestLogsCarryRequestIDsAndNoSecrets(t *testing.T) {
 		require.NotContains(t, l, "wrong-secret")
 	}
 	require.Equal(t, map[string]bool{"req-abc": true, "req-def": true}, ids)
+}
+
+// Problems carry stable types, and a validation error does not echo a
+// large or structured value back.
+func TestProblemTypesAndBoundedEchoes(t *testing.T) {
+	e := newKeyedEdge(t, keyedConfig())
+	cases := []struct {
+		status int
+		r      response
+	}{
+		{http.StatusUnauthorized, e.as(t, "", "GET", "/api/v1/jobs", "")},
+		{http.StatusForbidden, e.as(t, secretReader, "POST", "/api/v1/documents", `{"content":"x","namespace":"a"}`)},
+		{http.StatusNotFound, e.as(t, secretReader, "GET", "/api/v1/jobs/job_none", "")},
+		{http.StatusUnprocessableEntity, e.as(t, secretWriter, "POST", "/api/v1/documents", `{"content":""}`)},
+		{http.StatusBadRequest, e.as(t, secretWriter, "POST", "/api/v1/documents", `{"content":`)},
+	}
+	for _, c := range cases {
+		p := c.r.requireProblem(t, c.status)
+		require.Equal(t, ingestapi.ProblemType(c.status), p["type"], string(c.r.raw))
+		require.True(t, strings.HasPrefix(p["type"].(string), ingestapi.ProblemTypeBase))
+	}
+	big := strings.Repeat("x", 50_000)
+	r := e.as(t, secretWriter, "POST", "/api/v1/documents", `{"content":"`+big+`","namespace":"a","bogus":{"nested":"`+big+`"}}`)
+	r.requireProblem(t, http.StatusUnprocessableEntity)
+	require.Less(t, len(r.raw), 4096, "the error does not repeat the document: %d bytes", len(r.raw))
+}
+
+// The access log names the key a request used.
+func TestAccessLogNamesTheKey(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEdgeWith(t, keyedConfig(), func(d *ingestapi.Deps) {
+		d.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	e.as(t, secretReader, "GET", "/api/v1/jobs/job_none", "")
+	require.Contains(t, logs.String(), `"key_id":"reader"`)
 }

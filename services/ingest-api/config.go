@@ -29,7 +29,8 @@ func ReadConfig(env *envconf.Reader) (Config, error) {
 	cfg := Config{
 		MaxBodyBytes:   int64(env.Int("KG_MAX_BODY_BYTES", 8<<20)),
 		MaxUploadBytes: int64(env.Int("KG_MAX_UPLOAD_BYTES", 16<<20)),
-		QueryTimeout:   env.Duration("KG_QUERY_TIMEOUT", 30*time.Second),
+		// 0: 30s, or what the composition sets (2 min with an LLM in kg serve).
+		QueryTimeout:   env.Duration("KG_QUERY_TIMEOUT", 0),
 		RequestTimeout: env.Duration("KG_REQUEST_TIMEOUT", 30*time.Second),
 		CORSOrigins:    splitList(env.String(EnvCORSOrigins, "")),
 		// A negative TTL or entry count switches the edge's answer cache off.

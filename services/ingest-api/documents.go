@@ -494,6 +494,9 @@ func validDocID(id string) bool {
 }
 
 func (s *Server) getDocument(ctx context.Context, in docParams, withContent bool) (DocumentDetail, error) {
+	if err := s.allow(ctx, nsOrDefault(in.Namespace), RoleRead); err != nil {
+		return DocumentDetail{}, err
+	}
 	d, _, err := s.documentRecord(ctx, in)
 	if err != nil {
 		return DocumentDetail{}, err
@@ -528,8 +531,12 @@ func (s *Server) deleteDocument(ctx context.Context, in docParams) (DeleteReply,
 	}
 	switch d.Status {
 	case jobstate.DocDeleting:
-		return DeleteReply{JobID: d.DeletionJobID, DocID: d.DocID, Namespace: d.Namespace, Status: string(jobstate.StatusProcessing),
-			Message: "the document is already being deleted"}, nil
+		// A deletion that failed may be asked for again; one under way is
+		// the answer.
+		if j, _, err := s.readJob(ctx, d.DeletionJobID); err != nil || !j.Status.Terminal() {
+			return DeleteReply{JobID: d.DeletionJobID, DocID: d.DocID, Namespace: d.Namespace, Status: string(jobstate.StatusProcessing),
+				Message: "the document is already being deleted"}, nil
+		}
 	case jobstate.DocIngesting:
 		return DeleteReply{}, huma.Error409Conflict(fmt.Sprintf("document %q is still being ingested by job %s; cancel the job or wait for it to end", d.DocID, d.JobID))
 	}

@@ -21,7 +21,7 @@ type EstimateConfig struct {
 	// of a text (libs/chunk with the extractor's settings).
 	ChunkTokens func(text string) []int
 	// Gleanings is the number of gleaning passes after the first extraction
-	// call (KG_LLM_GLEANING).
+	// call (KG_GLEANING).
 	Gleanings int
 	// PromptTokens is the extraction prompt around a chunk (the GraphRAG
 	// prompt with its examples is about 1,800 tokens).

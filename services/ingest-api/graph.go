@@ -215,8 +215,5 @@ func queryErrorReply(resp *nats.Msg) error {
 		return nil
 	}
 	status, err := strconv.Atoi(code)
-	if err != nil || status < 400 || status > 599 {
-		status = http.StatusBadGateway
-	}
-	return huma.NewError(status, resp.Header.Get(micro.ErrorHeader))
+	return huma.NewError(upstreamStatus(status, err), resp.Header.Get(micro.ErrorHeader))
 }

@@ -6,6 +6,7 @@ package ingestapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -203,9 +204,10 @@ func New(cfg Config, deps Deps) *Server {
 	s.mux.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
 	})
-	hc := huma.DefaultConfig("kgraph API", "0.1.0")
+	hc := huma.DefaultConfig("kgraph API", cmp.Or(cfg.Info.Version, "dev"))
 	hc.CreateHooks = nil
 	hc.Info.Description = "Submit documents, follow ingestion jobs and query the knowledge graph. Every endpoint but the probes needs an API key (X-API-Key or Authorization: Bearer) whose role and namespaces allow the call."
+	hc.Transformers = append(hc.Transformers, problemTransformer)
 	hc.Formats = map[string]huma.Format{"application/json": preEncodedJSON, "json": preEncodedJSON}
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"apiKey": {Type: "apiKey", In: "header", Name: "X-API-Key"},
@@ -269,7 +271,7 @@ func (s *Server) guardBody(next http.Handler) http.Handler {
 func writeProblem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
+	_ = json.NewEncoder(w).Encode(huma.ErrorModel{Type: ProblemType(status), Title: http.StatusText(status), Status: status, Detail: detail})
 }
 
 // JobView is a job's status.
@@ -423,7 +425,7 @@ func (s *Server) routes() {
 		return &struct{ Body HealthReply }{HealthReply{Status: "healthy", Backends: map[string]BackendHealth{}}}, nil
 	})
 	huma.Register(s.api, withPublic(huma.Operation{
-		OperationID: "health-ready", Method: http.MethodGet, Path: "/api/v1/health/ready", Tags: []string{"health"},
+		OperationID: "health-ready", Description: "Public, for probes: backend names and states, without error details (GET /api/v1/health has them).", Method: http.MethodGet, Path: "/api/v1/health/ready", Tags: []string{"health"},
 		Summary: "Readiness: every backend answers (503 otherwise)",
 	}), func(ctx context.Context, _ *struct{}) (*struct {
 		Status int
@@ -434,10 +436,16 @@ func (s *Server) routes() {
 		if h.Status != "healthy" {
 			status = http.StatusServiceUnavailable
 		}
+		// Error texts can name internal hosts; only keys see them.
+		public := HealthReply{Status: h.Status, Backends: make(map[string]BackendHealth, len(h.Backends))}
+		for name, b := range h.Backends {
+			b.Error = ""
+			public.Backends[name] = b
+		}
 		return &struct {
 			Status int
 			Body   HealthReply
-		}{status, h}, nil
+		}{status, public}, nil
 	})
 	huma.Register(s.api, withRole(huma.Operation{
 		OperationID: "health", Method: http.MethodGet, Path: "/api/v1/health", Tags: []string{"health"}, Summary: "Health of the edge and its backends",
@@ -569,10 +577,7 @@ func (s *Server) query(ctx context.Context, in QueryBody) (QueryReply, error) {
 	}
 	if code := resp.Header.Get(micro.ErrorCodeHeader); code != "" {
 		status, convErr := strconv.Atoi(code)
-		if convErr != nil || status < 400 || status > 599 {
-			status = http.StatusBadGateway
-		}
-		return QueryReply{}, huma.NewError(status, resp.Header.Get(micro.ErrorHeader))
+		return QueryReply{}, huma.NewError(upstreamStatus(status, convErr), resp.Header.Get(micro.ErrorHeader))
 	}
 	var out events.QueryResponse
 	if err := json.Unmarshal(resp.Data, &out); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
@@ -63,6 +64,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		// authenticate, further in, says here who the request was for.
+		slot := &principalSlot{}
+		r = r.WithContext(context.WithValue(r.Context(), principalSlotKey{}, slot))
 		s.metrics.inFlight.Inc()
 		defer s.metrics.inFlight.Dec()
 		next.ServeHTTP(ww, r)
@@ -81,7 +85,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		s.metrics.requests.WithLabelValues(r.Method, route, strconv.Itoa(status)).Inc()
 		s.metrics.duration.WithLabelValues(r.Method, route).Observe(elapsed.Seconds())
 		if status >= 400 || s.deps.Logger.Enabled(r.Context(), slog.LevelDebug) {
-			p, _ := PrincipalFrom(r.Context())
+			p := slot.p
 			s.deps.Logger.LogAttrs(r.Context(), logLevel(status), "http request", slog.String("method", r.Method),
 				slog.String("route", route), slog.Int("status", status), slog.Duration("duration", elapsed),
 				slog.String("key_id", p.KeyID), slog.String("client_id", r.Header.Get("X-Client-ID")))
@@ -126,7 +130,7 @@ func (s *Server) cors() func(http.Handler) http.Handler {
 		AllowedOrigins:   s.cfg.CORSOrigins,
 		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodOptions},
 		AllowedHeaders:   []string{"Accept", "Authorization", "Content-Type", "X-API-Key", "X-Client-ID", "X-Request-Id", "Last-Event-ID"},
-		ExposedHeaders:   []string{"X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "Location"},
+		ExposedHeaders:   []string{"X-Request-Id", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Location"},
 		AllowCredentials: !slices.Contains(s.cfg.CORSOrigins, "*"),
 		MaxAge:           600,
 	})
@@ -146,7 +150,12 @@ func (s *Server) requestTimeout(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+		timeout := s.cfg.RequestTimeout
+		if r.URL.Path == "/api/v1/query" {
+			// A query has its own deadline (504); this one must not cut it.
+			timeout = max(timeout, s.cfg.QueryTimeout+5*time.Second)
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		defer cancel()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -170,4 +179,80 @@ func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+// upstreamStatus maps a service's error code to the edge's status: a
+// client error passes through; a failure behind the service (500 and
+// anything unknown) is the service being unavailable (503), or a bad
+// gateway for a code that is no error status at all.
+func upstreamStatus(code int, parseErr error) int {
+	switch {
+	case parseErr != nil || code < 400 || code > 599:
+		return http.StatusBadGateway
+	case code == http.StatusInternalServerError:
+		return http.StatusServiceUnavailable
+	}
+	return code
+}
+
+// problemTypes are the stable problem types, one per status the API
+// answers with (docs/api.md lists them).
+var problemTypes = map[int]string{
+	http.StatusBadRequest:            "bad-request",
+	http.StatusUnauthorized:          "unauthorized",
+	http.StatusForbidden:             "forbidden",
+	http.StatusNotFound:              "not-found",
+	http.StatusMethodNotAllowed:      "method-not-allowed",
+	http.StatusConflict:              "conflict",
+	http.StatusRequestEntityTooLarge: "payload-too-large",
+	http.StatusUnsupportedMediaType:  "unsupported-media-type",
+	http.StatusUnprocessableEntity:   "validation-failed",
+	http.StatusTooManyRequests:       "rate-limited",
+	http.StatusInternalServerError:   "internal-error",
+	http.StatusNotImplemented:        "not-implemented",
+	http.StatusBadGateway:            "bad-gateway",
+	http.StatusServiceUnavailable:    "unavailable",
+	http.StatusGatewayTimeout:        "timeout",
+}
+
+// ProblemTypeBase prefixes every problem type.
+const ProblemTypeBase = "https://kgraph.dev/problems/"
+
+// ProblemType is the stable type URI of a status's problems.
+func ProblemType(status int) string {
+	if t, ok := problemTypes[status]; ok {
+		return ProblemTypeBase + t
+	}
+	return "about:blank"
+}
+
+// maxEchoedValue bounds a value a validation error echoes back: a large or
+// structured value (a whole document) is not repeated in the answer.
+const maxEchoedValue = 256
+
+// problemTransformer gives every problem its stable type and keeps the
+// values its details echo small.
+func problemTransformer(_ huma.Context, _ string, v any) (any, error) {
+	m, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
+	}
+	if m.Type == "" {
+		m.Type = ProblemType(m.Status)
+	}
+	for _, d := range m.Errors {
+		if d == nil {
+			continue
+		}
+		switch val := d.Value.(type) {
+		case string:
+			if len(val) > maxEchoedValue {
+				d.Value = val[:maxEchoedValue] + "…"
+			}
+		case nil, bool, float64, int, int64:
+		default:
+			d.Value = "(omitted)"
+		}
+	}
+	return m, nil
 }

@@ -121,7 +121,7 @@ func (s *Server) streamRoutes() {
 	registerStream(s.api, withRole(huma.Operation{
 		OperationID: "job-events", Method: http.MethodGet, Path: "/api/v1/jobs/{id}/events", Tags: []string{"jobs"},
 		Summary:     "Follow a job's status",
-		Description: "Server-sent events: a `job` event with the job's status now and at every change; the stream ends after a terminal status (completed, duplicate, failed).",
+		Description: "Server-sent events: a `job` event with the job's status now and at every change; the stream ends after a terminal status (completed, duplicate, failed, cancelled, expired).",
 		Errors:      []int{http.StatusNotFound, http.StatusServiceUnavailable},
 	}, RoleRead), map[string]any{EventJob: JobView{}}, func(ctx context.Context, in *struct {
 		ID string `path:"id" maxLength:"128"`

@@ -204,6 +204,9 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		queryOpts = append(queryOpts, query.WithChat(chat))
 		queryCfg.Timeout = 2 * time.Minute // map-reduce over reports takes several LLM calls
 	}
+	if cfg.Edge.QueryTimeout > 0 {
+		queryCfg.Timeout = cfg.Edge.QueryTimeout // KG_QUERY_TIMEOUT: the edge and the service agree
+	}
 	ext, err := extractor.New(cfg.Extractor, withLog(b, log, "extractor"), jobs, docs, extraction)
 	if err != nil {
 		return err
@@ -214,7 +217,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		"graph-writer":   graphwriter.New(graphWriterCfg, withLog(b, log, "graph-writer"), graphStore).Run,
 		"vector-indexer": vectorindexer.New(vectorindexer.Config{}, withLog(b, log, "vector-indexer"), embed, vectors).Run,
 		"projection":     projection.New(cfg.Projection, withLog(b, log, "projection"), jobs, nc).Run,
-		"query":          query.New(queryCfg, nc, log.With("service", "query"), embed, vectors, graphStore, queryOpts...).Run,
+		"query":          query.New(queryCfg, nc, log.With("component", "query"), embed, vectors, graphStore, queryOpts...).Run,
 	}
 	edgeCfg := cfg.Edge
 	if edgeCfg.QueryTimeout == 0 {
@@ -234,7 +237,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		edgeCfg.Info.Embedder = cfg.Embed.Model
 	}
 	edge := ingestapi.New(edgeCfg, ingestapi.Deps{
-		Publisher: b.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: nc, QueryStream: nc, Logger: log.With("service", "ingest-api"),
+		Publisher: b.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: nc, QueryStream: nc, Logger: log.With("component", "ingest-api"),
 		Limiter: ratelimit.NewMemory(time.Now), DeadLetters: bus.NewDeadLetterStore(b.JS), Metrics: registry,
 		Health: []ingestapi.HealthCheck{
 			{Name: "nats", Check: func(context.Context) error { return natsHealth(nc) }},
@@ -292,7 +295,7 @@ type embedder interface {
 }
 
 func withLog(b bus.Bus, log *slog.Logger, service string) bus.Bus {
-	b.Logger = log.With("service", service)
+	b.Logger = log.With("component", service)
 	return b
 }
 
