@@ -148,12 +148,6 @@ func (c *answerCache) setActive(on bool) {
 	}
 }
 
-func (c *answerCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
-}
-
 // answerKey identifies a question with every parameter that shapes its
 // answer: the query service's request as sent.
 func answerKey(data []byte) string { return string(data) }
