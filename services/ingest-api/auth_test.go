@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/jobstate"
+	"github.com/kgraph-dev/kgraph/libs/kv"
 	"github.com/kgraph-dev/kgraph/libs/ratelimit"
 	ingestapi "github.com/kgraph-dev/kgraph/services/ingest-api"
 )
@@ -416,4 +418,48 @@ func TestAccessLogNamesTheKey(t *testing.T) {
 	})
 	e.as(t, secretReader, "GET", "/api/v1/jobs/job_none", "")
 	require.Contains(t, logs.String(), `"key_id":"reader"`)
+}
+
+// appearingJobs is a job store whose records appear a moment after they
+// are added, as the projection writes them after a submission.
+type appearingJobs struct {
+	mu      sync.Mutex
+	records map[string][]byte
+	visible map[string]time.Time
+}
+
+func (a *appearingJobs) add(key string, raw []byte, after time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.records[key], a.visible[key] = raw, time.Now().Add(after)
+}
+
+func (a *appearingJobs) Get(_ context.Context, key string) ([]byte, uint64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	raw, ok := a.records[key]
+	if !ok || time.Now().Before(a.visible[key]) {
+		return nil, 0, fmt.Errorf("get %s: %w", key, kv.ErrNotFound)
+	}
+	return raw, 1, nil
+}
+
+func (a *appearingJobs) Keys(context.Context, string) ([]string, error) { return nil, nil }
+
+// Cancelling a job this edge has just submitted waits for its record; an id
+// it never submitted is a 404 at once.
+func TestCancelRightAfterSubmit(t *testing.T) {
+	jobs := &appearingJobs{records: map[string][]byte{}, visible: map[string]time.Time{}}
+	e := newEdgeWith(t, keyedConfig(), func(d *ingestapi.Deps) { d.Jobs = jobs })
+	r := e.as(t, secretWriter, "POST", "/api/v1/documents", `{"content":"Grace Hopper","namespace":"a"}`)
+	require.Equal(t, http.StatusAccepted, r.status)
+	id := r.json(t)["job_id"].(string)
+	jobs.add(jobstate.JobKey(id), mustJSONBytes(t, jobstate.Job{JobID: id, Namespace: "a", Status: jobstate.StatusPending}), 300*time.Millisecond)
+	r = e.as(t, secretWriter, "POST", "/api/v1/jobs/"+id+"/cancel", "")
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	require.Equal(t, "kgraph.events.job.cancelled", e.pub.published()[1].Subject)
+
+	start := time.Now()
+	e.as(t, secretWriter, "POST", "/api/v1/jobs/job_never_submitted/cancel", "").requireProblem(t, http.StatusNotFound)
+	require.Less(t, time.Since(start), time.Second)
 }

@@ -373,6 +373,7 @@ func (s *Server) submit(ctx context.Context, in SubmitBody, clientHeader string)
 		s.deps.Logger.ErrorContext(ctx, "publish document.submitted", "err", err, "job_id", jobID)
 		return SubmitReply{}, huma.Error503ServiceUnavailable("event bus unavailable, retry later")
 	}
+	s.recent.add(jobID)
 	s.deps.Logger.InfoContext(ctx, "document submitted", "job_id", jobID, "doc_id", docID, "namespace", ns,
 		"bytes", len(in.Content), "client_id", client, "approval", approval, "duplicate", reply.Duplicate)
 	return reply, nil

@@ -101,6 +101,9 @@ type Config struct {
 	// HealthCacheTTL is how long a health verdict is reused (default 1s),
 	// so probes and load balancers cannot load the backends.
 	HealthCacheTTL time.Duration
+	// JobAppearWait is how long cancel and approve wait for the record of
+	// a job submitted a moment ago (default 3s) before answering 404.
+	JobAppearWait time.Duration
 }
 
 // Validate checks the configuration; New expects it validated.
@@ -142,6 +145,9 @@ func (c *Config) defaults() {
 	if c.HealthCacheTTL == 0 {
 		c.HealthCacheTTL = time.Second
 	}
+	if c.JobAppearWait == 0 {
+		c.JobAppearWait = 3 * time.Second
+	}
 }
 
 // Deps are the edge's dependencies.
@@ -177,6 +183,7 @@ type Server struct {
 	metrics      *httpMetrics
 	queryCounter *prometheus.CounterVec
 	answers      *answerCache
+	recent       *recentJobs
 
 	healthMu   sync.Mutex
 	healthLast HealthReply
@@ -196,6 +203,7 @@ func New(cfg Config, deps Deps) *Server {
 	s := &Server{cfg: cfg, deps: deps, now: time.Now, mux: chi.NewMux()}
 	s.metrics = newHTTPMetrics(deps.Metrics)
 	s.answers = newAnswerCache(cfg.AnswerCacheEntries, cfg.AnswerCacheTTL)
+	s.recent = newRecentJobs(10_000, time.Now)
 	s.queryCounter = s.queryRequests()
 	s.mux.Use(middleware.RequestID, requestIDHeader, s.accessLog, s.cors(), s.recoverer, s.authenticate, s.guardBody, s.requestTimeout)
 	s.mux.NotFound(func(w http.ResponseWriter, r *http.Request) {

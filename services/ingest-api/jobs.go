@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -244,8 +245,28 @@ func (s *Server) awaitStatus(ctx context.Context, id string, from jobstate.Statu
 	}
 }
 
+// jobRecordSoon reads a job for an action on it. A job this edge submitted
+// a moment ago has no record until the projection folds its submission, so
+// for such a job a missing record is read again for a short while before it
+// is a 404; any other unknown id is a 404 at once.
+func (s *Server) jobRecordSoon(ctx context.Context, id string) (jobstate.Job, error) {
+	deadline := time.Now().Add(s.cfg.JobAppearWait)
+	for {
+		j, err := s.jobRecord(ctx, id)
+		var se huma.StatusError
+		if err == nil || !errors.As(err, &se) || se.GetStatus() != http.StatusNotFound || !s.recent.has(id) || time.Now().After(deadline) {
+			return j, err
+		}
+		select {
+		case <-ctx.Done():
+			return j, err
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
 func (s *Server) cancelJob(ctx context.Context, id, reason string) (JobActionReply, error) {
-	j, err := s.jobRecord(ctx, id)
+	j, err := s.jobRecordSoon(ctx, id)
 	if err != nil {
 		return JobActionReply{}, err
 	}
@@ -277,7 +298,7 @@ func (s *Server) cancelJob(ctx context.Context, id, reason string) (JobActionRep
 }
 
 func (s *Server) approveJob(ctx context.Context, id string) (JobActionReply, error) {
-	j, err := s.jobRecord(ctx, id)
+	j, err := s.jobRecordSoon(ctx, id)
 	if err != nil {
 		return JobActionReply{}, err
 	}
@@ -325,4 +346,37 @@ func withRole(op huma.Operation, r Role) huma.Operation {
 	op.Extensions["x-kgraph-role"] = string(r)
 	op.Security = []map[string][]string{{"apiKey": {}}, {"bearer": {}}}
 	return op
+}
+
+// recentJobs remembers the jobs this edge submitted in the last minute, so
+// that an action on one of them can wait for its record (bounded: the
+// oldest are forgotten first).
+type recentJobs struct {
+	mu    sync.Mutex
+	order []string
+	at    map[string]time.Time
+	max   int
+	now   func() time.Time
+}
+
+func newRecentJobs(max int, now func() time.Time) *recentJobs {
+	return &recentJobs{at: map[string]time.Time{}, max: max, now: now}
+}
+
+func (r *recentJobs) add(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.at[id] = r.now()
+	r.order = append(r.order, id)
+	for len(r.order) > r.max {
+		delete(r.at, r.order[0])
+		r.order = r.order[1:]
+	}
+}
+
+func (r *recentJobs) has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.at[id]
+	return ok && r.now().Sub(t) < time.Minute
 }
