@@ -178,6 +178,7 @@ type KVStore interface {
 	Put(ctx context.Context, key string, value []byte) (uint64, error)
 	Delete(ctx context.Context, key string) error
 	Keys(ctx context.Context, prefix string) ([]string, error)
+	KeysAfter(ctx context.Context, prefix, after string, limit int) ([]string, error)
 }
 
 // cacheTTL bounds the caches kept in Redis, as their JetStream buckets are

@@ -158,6 +158,26 @@ func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
 	return slices.Compact(keys), nil
 }
 
+// KeysAfter returns at most limit of the existing keys starting with prefix
+// that sort after after, in order. JetStream lists a bucket's keys in no
+// order, so each page lists every key under prefix: fine for the embedded
+// deployment's numbers of jobs, while Redis reads only the page.
+func (s *Store) KeysAfter(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list keys with prefix %q: limit %d is not positive", prefix, limit)
+	}
+	keys, err := s.Keys(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	i, _ := slices.BinarySearch(keys, after)
+	if i < len(keys) && keys[i] == after {
+		i++
+	}
+	keys = keys[i:]
+	return keys[:min(limit, len(keys)):min(limit, len(keys))], nil
+}
+
 // validateKey enforces the kv key syntax: dot-separated, non-empty tokens of
 // [A-Za-z0-9_-]. JetStream itself accepts more ('/', '='), but keys must stay
 // portable across stores and safe inside subject filters.

@@ -276,6 +276,32 @@ func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
 	}
 }
 
+// KeysAfter returns at most limit of the existing keys starting with prefix
+// that sort after after, in order: one ZRANGEBYLEX of the index, however
+// many keys there are.
+func (s *Store) KeysAfter(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list keys with prefix %q: limit %d is not positive", prefix, limit)
+	}
+	lo, hi := "["+prefix, "("+prefix+"\xff"
+	if prefix == "" {
+		lo, hi = "-", "+"
+	}
+	if after != "" && after >= prefix {
+		lo = "(" + after
+	}
+	keys, err := s.client.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: s.indexKey, Start: lo, Stop: hi, ByLex: true, Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list keys with prefix %q after %q: %w", prefix, after, err)
+	}
+	if keys == nil {
+		keys = []string{}
+	}
+	return keys, nil
+}
+
 // write runs one of the write scripts and returns its integer result.
 func (s *Store) write(ctx context.Context, script *redis.Script, key string, value []byte, args ...any) (uint64, error) {
 	// EVALSHA first; Run falls back to EVAL when the server lacks the script,

@@ -32,6 +32,11 @@ import (
 //   - Delete removes the key; deleting a missing key is not an error.
 //   - Keys returns the existing keys that start with prefix (a plain string
 //     prefix, "" for all), sorted, and an empty slice when none match.
+//   - KeysAfter returns one page of that listing: at most limit (> 0) of
+//     the keys that start with prefix and sort after the key after ("" for
+//     from the first), in order. Keys whose names sort by what they index
+//     (jobstate's job index, newest first) make it an index read a page at a
+//     time, however many keys there are.
 type Store interface {
 	Get(ctx context.Context, key string) (value []byte, revision uint64, err error)
 	Create(ctx context.Context, key string, value []byte) (uint64, error)
@@ -39,6 +44,7 @@ type Store interface {
 	Put(ctx context.Context, key string, value []byte) (uint64, error)
 	Delete(ctx context.Context, key string) error
 	Keys(ctx context.Context, prefix string) ([]string, error)
+	KeysAfter(ctx context.Context, prefix, after string, limit int) ([]string, error)
 }
 
 // Run runs the contract suite. open must return an empty store; releasing it
@@ -57,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"UpdateMissingOrDeleted", testUpdateMissingOrDeleted},
 		{"DeleteThenCreate", testDeleteThenCreate},
 		{"Keys", testKeys},
+		{"KeysAfter", testKeysAfter},
 		{"InvalidKeys", testInvalidKeys},
 		{"ConcurrentClaims", testConcurrentClaims},
 		{"ConcurrentClaimsAfterDelete", testConcurrentClaimsAfterDelete},
@@ -219,6 +226,67 @@ func testKeys(t *testing.T, s Store) {
 			require.Equal(t, tc.want, got)
 		})
 	}
+}
+
+func testKeysAfter(t *testing.T, s Store) {
+	ctx := t.Context()
+	for _, key := range []string{"idx.a.3", "idx.a.1", "idx.a.2", "idx.ab.1", "idx.b.1", "other.1", "idx.a.9"} {
+		_, err := s.Put(ctx, key, []byte("v"))
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Delete(ctx, "idx.a.9"))
+
+	tests := []struct {
+		name          string
+		prefix, after string
+		limit         int
+		want          []string
+	}{
+		{"first page", "idx.a.", "", 2, []string{"idx.a.1", "idx.a.2"}},
+		{"next page", "idx.a.", "idx.a.2", 2, []string{"idx.a.3"}},
+		{"past the end", "idx.a.", "idx.a.3", 2, []string{}},
+		{"after a key that does not exist", "idx.a.", "idx.a.15", 10, []string{"idx.a.2", "idx.a.3"}},
+		{"after a deleted key", "idx.a.", "idx.a.8", 10, []string{}},
+		{"after a key below the prefix", "idx.a.", "idx.", 10, []string{"idx.a.1", "idx.a.2", "idx.a.3"}},
+		{"after a key above the prefix", "idx.a.", "idx.b", 10, []string{}},
+		{"whole prefix", "idx.", "", 10, []string{"idx.a.1", "idx.a.2", "idx.a.3", "idx.ab.1", "idx.b.1"}},
+		{"partial token", "idx.a", "idx.a.3", 10, []string{"idx.ab.1"}},
+		{"every key", "", "idx.b.1", 10, []string{"other.1"}},
+		{"limit one", "", "", 1, []string{"idx.a.1"}},
+		{"no match", "none.", "", 10, []string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.KeysAfter(ctx, tc.prefix, tc.after, tc.limit)
+			require.NoError(t, err)
+			require.NotNil(t, got)
+			require.Equal(t, tc.want, got)
+		})
+	}
+
+	// Paging through many keys a few at a time sees each once, in order.
+	var want []string
+	for i := range 57 {
+		key := fmt.Sprintf("many.%03d", i)
+		_, err := s.Put(ctx, key, []byte("v"))
+		require.NoError(t, err)
+		want = append(want, key)
+	}
+	var got []string
+	after := ""
+	for {
+		page, err := s.KeysAfter(ctx, "many.", after, 10)
+		require.NoError(t, err)
+		got = append(got, page...)
+		if len(page) < 10 {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	require.Equal(t, want, got)
+
+	_, err := s.KeysAfter(ctx, "idx.", "", 0)
+	require.Error(t, err, "limit must be positive")
 }
 
 func testInvalidKeys(t *testing.T, s Store) {
