@@ -13,9 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/kgraph-dev/kgraph/libs/internal/redistest"
 	"github.com/kgraph-dev/kgraph/libs/ratelimit"
 	"github.com/kgraph-dev/kgraph/libs/ratelimit/ratelimittest"
+	"github.com/kgraph-dev/kgraph/libs/redistest"
 )
 
 var (

@@ -16,11 +16,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kgraph-dev/kgraph/libs/internal/natstest"
-	"github.com/kgraph-dev/kgraph/libs/internal/redistest"
 	"github.com/kgraph-dev/kgraph/libs/kv"
 	"github.com/kgraph-dev/kgraph/libs/kv/kvtest"
 	"github.com/kgraph-dev/kgraph/libs/natskv"
 	"github.com/kgraph-dev/kgraph/libs/redisstore"
+	"github.com/kgraph-dev/kgraph/libs/redistest"
 )
 
 var _ kvtest.Store = (*redisstore.Store)(nil)
