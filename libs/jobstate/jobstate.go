@@ -5,7 +5,11 @@ package jobstate
 
 import (
 	"encoding/hex"
+	"fmt"
+	"math"
 	"math/bits"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kgraph-dev/kgraph/events"
@@ -57,6 +61,129 @@ func JobKey(jobID string) string { return "job." + jobID }
 
 // JobKeyPrefix is the prefix every job record key starts with.
 const JobKeyPrefix = "job."
+
+// The job and document indexes list jobs and documents newest first
+// without reading every record: one key per record and listing, named so
+// that the keys of a listing sort in its order and a store reads a page of
+// them at a time (KeysAfter).
+//
+//	jobs-by-time.<job position>                every job
+//	jobs-by-ns.<namespace>.<job position>      the jobs of one namespace
+//	docs-by-time.<doc position>                every document
+//	docs-by-ns.<namespace>.<doc position>      the documents of one namespace
+//
+// A job position is <newest first>.<job id>, a document position
+// <newest first>.<namespace>.<hex doc id>, where <newest first> is 19
+// digits: math.MaxInt64 minus the creation time in Unix nanoseconds. The
+// projection writes a record's entries before the record and removes them
+// after it, so an entry may briefly name no record or an older creation
+// time; readers check each entry against its record (JobIndexKeys,
+// DocIndexKeys) and skip the others, and the scheduler removes them.
+const (
+	JobIndexPrefixAll = "jobs-by-time."
+	jobIndexPrefixNS  = "jobs-by-ns."
+	DocIndexPrefixAll = "docs-by-time."
+	docIndexPrefixNS  = "docs-by-ns."
+)
+
+// JobIndexPrefix is the prefix of the index entries of a namespace's jobs.
+func JobIndexPrefix(namespace string) string { return jobIndexPrefixNS + namespace + "." }
+
+// DocIndexPrefix is the prefix of the index entries of a namespace's
+// documents.
+func DocIndexPrefix(namespace string) string { return docIndexPrefixNS + namespace + "." }
+
+// JobIndexPrefixes are the prefixes of every job index entry.
+func JobIndexPrefixes() []string { return []string{JobIndexPrefixAll, jobIndexPrefixNS} }
+
+// DocIndexPrefixes are the prefixes of every document index entry.
+func DocIndexPrefixes() []string { return []string{DocIndexPrefixAll, docIndexPrefixNS} }
+
+// newestFirst is a creation time as a fixed-width token that sorts the
+// newest first; an unset time sorts last.
+func newestFirst(t time.Time) string {
+	var nanos int64
+	if t.After(time.Unix(0, 0)) && t.Year() < 2262 { // UnixNano's range
+		nanos = t.UnixNano()
+	}
+	return fmt.Sprintf("%019d", math.MaxInt64-nanos)
+}
+
+func parseNewestFirst(token string) (time.Time, bool) {
+	if len(token) != 19 {
+		return time.Time{}, false
+	}
+	inv, err := strconv.ParseUint(token, 10, 63)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(0, math.MaxInt64-int64(inv)).UTC(), true
+}
+
+// JobPosition is where a job sorts in the index: newest first, then by id.
+func JobPosition(createdAt time.Time, jobID string) string {
+	return newestFirst(createdAt) + "." + jobID
+}
+
+// ParseJobPosition returns the creation time and job id of a position.
+func ParseJobPosition(pos string) (time.Time, string, bool) {
+	token, id, ok := strings.Cut(pos, ".")
+	at, valid := parseNewestFirst(token)
+	if !ok || !valid || id == "" || strings.Contains(id, ".") {
+		return time.Time{}, "", false
+	}
+	return at, id, true
+}
+
+// JobIndexKeys are the index entries of j.
+func JobIndexKeys(j *Job) []string {
+	pos := JobPosition(j.CreatedAt, j.JobID)
+	return []string{JobIndexPrefixAll + pos, JobIndexPrefix(j.Namespace) + pos}
+}
+
+// DocPosition is where a document sorts in the index: newest first, then
+// by namespace and id.
+func DocPosition(createdAt time.Time, namespace, docID string) string {
+	return newestFirst(createdAt) + "." + namespace + "." + hex.EncodeToString([]byte(docID))
+}
+
+// ParseDocPosition returns the creation time, namespace and document id of
+// a position.
+func ParseDocPosition(pos string) (createdAt time.Time, namespace, docID string, ok bool) {
+	parts := strings.Split(pos, ".")
+	if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
+		return time.Time{}, "", "", false
+	}
+	at, valid := parseNewestFirst(parts[0])
+	id, err := hex.DecodeString(parts[2])
+	if !valid || err != nil {
+		return time.Time{}, "", "", false
+	}
+	return at, parts[1], string(id), true
+}
+
+// DocIndexKeys are the index entries of d.
+func DocIndexKeys(d *Document) []string {
+	pos := DocPosition(d.CreatedAt, d.Namespace, d.DocID)
+	return []string{DocIndexPrefixAll + pos, DocIndexPrefix(d.Namespace) + pos}
+}
+
+// ParseIndexKey returns the position of a job or document index entry,
+// whichever its listing.
+func ParseIndexKey(key string) (pos string, ok bool) {
+	for _, all := range []string{JobIndexPrefixAll, DocIndexPrefixAll} {
+		if rest, found := strings.CutPrefix(key, all); found {
+			return rest, true
+		}
+	}
+	for _, byNS := range []string{jobIndexPrefixNS, docIndexPrefixNS} {
+		if rest, found := strings.CutPrefix(key, byNS); found {
+			_, pos, ok := strings.Cut(rest, ".")
+			return pos, ok
+		}
+	}
+	return "", false
+}
 
 // DocKey is the KV key of a document record. Document ids may contain "."
 // and ":", which KV keys cannot, so the id is hex-encoded.

@@ -60,7 +60,7 @@ func (s *Service) syncDocument(ctx context.Context, j *jobstate.Job, mayCreate b
 			return nil // an older job of a re-ingested document
 		}
 		next.UpdatedAt = s.now().UTC()
-		done, err := s.writeDocument(ctx, key, next, rev)
+		done, err := s.writeDocument(ctx, key, next, cur, rev)
 		if err != nil {
 			return err
 		}
@@ -90,13 +90,14 @@ func (s *Service) syncDeletion(ctx context.Context, j *jobstate.Job) error {
 			if err := s.jobs.Delete(ctx, key); err != nil {
 				return fmt.Errorf("delete document %s/%s: %w", j.Namespace, j.DocID, err)
 			}
+			s.dropIndexEntries(ctx, jobstate.DocIndexKeys(cur), nil)
 			return nil
 		case j.Status.Terminal(), cur.Status == jobstate.DocDeleting && cur.DeletionJobID == j.JobID:
 			return nil
 		}
 		next := *cur
 		next.Status, next.DeletionJobID, next.UpdatedAt = jobstate.DocDeleting, j.JobID, s.now().UTC()
-		done, err := s.writeDocument(ctx, key, next, rev)
+		done, err := s.writeDocument(ctx, key, next, cur, rev)
 		if err != nil {
 			return err
 		}
@@ -127,12 +128,21 @@ func (s *Service) readDocument(ctx context.Context, key string) (*jobstate.Docum
 	return &d, rev, nil
 }
 
-// writeDocument creates (rev 0) or updates the record; it reports false
+// writeDocument creates (rev 0) or updates the record, cur as read (nil
+// when missing or undecodable), and its index entries; it reports false
 // when another writer came first and the caller is to read again.
-func (s *Service) writeDocument(ctx context.Context, key string, d jobstate.Document, rev uint64) (bool, error) {
+func (s *Service) writeDocument(ctx context.Context, key string, d jobstate.Document, cur *jobstate.Document, rev uint64) (bool, error) {
 	val, err := json.Marshal(d)
 	if err != nil {
 		return false, fmt.Errorf("encode document %s: %w", key, err)
+	}
+	var indexedAs []string
+	if cur != nil {
+		indexedAs = jobstate.DocIndexKeys(cur)
+	}
+	indexAs := jobstate.DocIndexKeys(&d)
+	if err := s.addIndexEntries(ctx, indexAs, indexedAs); err != nil {
+		return false, fmt.Errorf("index document %s: %w", key, err)
 	}
 	if rev == 0 {
 		_, err = s.jobs.Create(ctx, key, val)
@@ -145,6 +155,7 @@ func (s *Service) writeDocument(ctx context.Context, key string, d jobstate.Docu
 	if err != nil {
 		return false, fmt.Errorf("write document %s: %w", key, err)
 	}
+	s.dropIndexEntries(ctx, indexedAs, indexAs)
 	return true, nil
 }
 

@@ -39,6 +39,7 @@ type Jobs interface {
 	Get(ctx context.Context, key string) ([]byte, uint64, error)
 	Create(ctx context.Context, key string, value []byte) (uint64, error)
 	Update(ctx context.Context, key string, value []byte, lastRevision uint64) (uint64, error)
+	Put(ctx context.Context, key string, value []byte) (uint64, error)
 	Delete(ctx context.Context, key string) error
 	Keys(ctx context.Context, prefix string) ([]string, error)
 }
@@ -320,6 +321,39 @@ func on[T events.Payload](s *Service, fold func(j *job, e T, at time.Time)) bus.
 
 const maxCASAttempts = 100
 
+// indexEntry is the value of a job or document index entry: the key says
+// it all.
+const indexEntry = "1"
+
+// addIndexEntries writes the index entries of a record about to be written
+// (now) that its stored version (before) does not have: before the record,
+// so that a listing never misses a record that exists.
+func (s *Service) addIndexEntries(ctx context.Context, now, before []string) error {
+	for _, k := range now {
+		if slices.Contains(before, k) {
+			continue
+		}
+		if _, err := s.jobs.Put(ctx, k, []byte(indexEntry)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropIndexEntries removes the index entries of a record's previous
+// version (before) that its written version (now) does not have. One left
+// behind is skipped by readers and removed by the scheduler.
+func (s *Service) dropIndexEntries(ctx context.Context, before, now []string) {
+	for _, k := range before {
+		if slices.Contains(now, k) {
+			continue
+		}
+		if err := s.jobs.Delete(ctx, k); err != nil {
+			s.logger().Warn("remove an old index entry", "key", k, "err", err)
+		}
+	}
+}
+
 // apply folds one event into its job record and returns once a write that
 // includes it has committed. When no write of the job is in progress the
 // caller writes at once; otherwise its fold waits for the write in progress,
@@ -401,6 +435,7 @@ func (s *Service) write(ctx context.Context, ref events.JobRef, batch []*pending
 	for range maxCASAttempts {
 		raw, rev, err := s.jobs.Get(ctx, key)
 		j := &job{}
+		var indexedAs []string // the stored record's index entries
 		switch {
 		case errors.Is(err, kv.ErrNotFound):
 			now := s.now().UTC()
@@ -411,6 +446,7 @@ func (s *Service) write(ctx context.Context, ref events.JobRef, batch []*pending
 			if err := json.Unmarshal(raw, &j.Job); err != nil {
 				return fmt.Errorf("decode job %s: %w", ref.JobID, err)
 			}
+			indexedAs = jobstate.JobIndexKeys(&j.Job)
 		}
 		wasTerminal, wasAccepted := j.Status.Terminal(), j.Accepted
 		viewBefore, wasIngesting := ingestingView(&j.Job)
@@ -443,6 +479,12 @@ func (s *Service) write(ctx context.Context, ref events.JobRef, batch []*pending
 		if err != nil {
 			return fmt.Errorf("encode job %s: %w", ref.JobID, err)
 		}
+		// Index entries go in before the record that they point at, so that
+		// a listing never misses a job whose record exists.
+		indexAs := jobstate.JobIndexKeys(&j.Job)
+		if err := s.addIndexEntries(ctx, indexAs, indexedAs); err != nil {
+			return fmt.Errorf("index job %s: %w", ref.JobID, err)
+		}
 		if rev == 0 {
 			_, err = s.jobs.Create(ctx, key, val)
 		} else {
@@ -454,6 +496,7 @@ func (s *Service) write(ctx context.Context, ref events.JobRef, batch []*pending
 		if err != nil {
 			return fmt.Errorf("write job %s: %w", ref.JobID, err)
 		}
+		s.dropIndexEntries(ctx, indexedAs, indexAs)
 		// Chunk progress does not show in the document record, so most
 		// commits of a processing job leave it as it is.
 		viewAfter, isIngesting := ingestingView(&j.Job)

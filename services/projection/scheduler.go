@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
@@ -37,6 +39,8 @@ import (
 type scheduler struct {
 	// runMu lets one run at a time go through the job records.
 	runMu sync.Mutex
+	// indexAdded counts the index entries a run found missing and wrote.
+	indexAdded atomic.Int64
 
 	mu          sync.Mutex
 	lastRunAt   time.Time
@@ -53,13 +57,17 @@ func (s *Service) schedule(ctx context.Context) {
 	s.setNextRun(s.now().Add(interval))
 	t := time.NewTimer(interval)
 	defer t.Stop()
+	// The first run also checks the document index (see run).
+	first := true
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if _, err := s.Cleanup(ctx, false); err != nil && ctx.Err() == nil {
+		_, err := s.run(ctx, false, first)
+		first = false
+		if err != nil && ctx.Err() == nil {
 			s.logger().Warn("scheduler run", "err", err)
 		}
 		s.setNextRun(s.now().Add(interval))
@@ -77,11 +85,27 @@ func (s *Service) setNextRun(at time.Time) {
 // run changes nothing and reports what a run would do. On an error the
 // reply holds what was done before it.
 func (s *Service) Cleanup(ctx context.Context, dryRun bool) (events.SchedulerCleanupReply, error) {
+	return s.run(ctx, dryRun, true)
+}
+
+// run is one scheduler run. The job index is checked on every run, as the
+// run reads every job record anyway; the document index, whose check reads
+// every document record (they are kept forever), on the first run after a
+// start and on request: entries go missing only in a store written before
+// the index existed, and stale ones are skipped by readers meanwhile.
+func (s *Service) run(ctx context.Context, dryRun, checkDocIndex bool) (events.SchedulerCleanupReply, error) {
 	s.sched.runMu.Lock()
 	defer s.sched.runMu.Unlock()
 	s.setRunning(true)
 	defer s.setRunning(false)
+	s.sched.indexAdded.Store(0)
 	reply, err := s.sweep(ctx, dryRun)
+	if err == nil && !dryRun && checkDocIndex {
+		err = s.repairDocIndex(ctx)
+	}
+	if n := s.sched.indexAdded.Load(); n > 0 {
+		s.logger().Info("scheduler added missing index entries", "count", n)
+	}
 	if !dryRun {
 		s.sched.mu.Lock()
 		s.sched.lastRunAt = s.now().UTC()
@@ -117,6 +141,13 @@ func (s *Service) SchedulerStatus() events.SchedulerStatus {
 // publish error: the next run starts over.
 func (s *Service) sweep(ctx context.Context, dryRun bool) (events.SchedulerCleanupReply, error) {
 	reply := events.SchedulerCleanupReply{JobIDsExpired: []string{}, JobIDsPurged: []string{}}
+	// The index is listed before the records: an entry of a job created
+	// meanwhile is then listed without its record, which
+	// removeStaleIndexEntries checks again before removing anything.
+	index, err := s.listIndex(ctx, jobstate.JobIndexPrefixes())
+	if err != nil {
+		return reply, err
+	}
 	keys, err := s.jobs.Keys(ctx, jobstate.JobKeyPrefix)
 	if err != nil {
 		return reply, fmt.Errorf("list job records: %w", err)
@@ -135,6 +166,12 @@ func (s *Service) sweep(ctx context.Context, dryRun bool) (events.SchedulerClean
 			s.logger().Warn("scheduler skips an undecodable job record", "key", key, "err", err)
 			continue
 		}
+		purge := s.purges(&j, now)
+		if !purge && !dryRun {
+			if err := s.own(ctx, jobstate.JobIndexKeys(&j), index); err != nil {
+				return counted(reply), err
+			}
+		}
 		switch {
 		case s.expires(&j, now):
 			if !dryRun {
@@ -143,16 +180,165 @@ func (s *Service) sweep(ctx context.Context, dryRun bool) (events.SchedulerClean
 				}
 			}
 			reply.JobIDsExpired = append(reply.JobIDsExpired, j.JobID)
-		case s.purges(&j, now):
+		case purge:
 			if !dryRun {
 				if err := s.jobs.Delete(ctx, key); err != nil {
 					return counted(reply), fmt.Errorf("purge job record %s: %w", key, err)
+				}
+				// After the record: an entry without one is skipped.
+				for _, k := range jobstate.JobIndexKeys(&j) {
+					if err := s.jobs.Delete(ctx, k); err != nil {
+						return counted(reply), fmt.Errorf("remove index entry of purged job %s: %w", j.JobID, err)
+					}
+					delete(index, k)
 				}
 			}
 			reply.JobIDsPurged = append(reply.JobIDsPurged, j.JobID)
 		}
 	}
+	if !dryRun {
+		if err := s.removeStaleIndexEntries(ctx, index, s.jobOwner, now); err != nil {
+			return counted(reply), err
+		}
+	}
 	return counted(reply), nil
+}
+
+// indexEntries are the index entries listed at the start of a check, each
+// marked once a record is found to own it.
+type indexEntries map[string]bool
+
+// listIndex lists every entry under prefixes, none owned yet.
+func (s *Service) listIndex(ctx context.Context, prefixes []string) (indexEntries, error) {
+	index := indexEntries{}
+	for _, prefix := range prefixes {
+		keys, err := s.jobs.Keys(ctx, prefix)
+		if err != nil {
+			return nil, fmt.Errorf("list the index under %s: %w", prefix, err)
+		}
+		for _, k := range keys {
+			index[k] = false
+		}
+	}
+	return index, nil
+}
+
+// own writes the entries of a record that the index lacks (a record written
+// before the index existed, or whose entries were lost) and marks them
+// owned.
+func (s *Service) own(ctx context.Context, keys []string, index indexEntries) error {
+	for _, k := range keys {
+		if _, listed := index[k]; !listed {
+			if _, err := s.jobs.Put(ctx, k, []byte(indexEntry)); err != nil {
+				return fmt.Errorf("write index entry %s: %w", k, err)
+			}
+			s.sched.indexAdded.Add(1)
+		}
+		index[k] = true
+	}
+	return nil
+}
+
+// staleIndexGrace keeps an unowned index entry of a recent record: the
+// projection writes a record's entries just before the record.
+const staleIndexGrace = 10 * time.Minute
+
+// indexOwner reads the record that an index entry at a position names, and
+// returns the record's index keys: nil when there is none. It also returns
+// the position's creation time, and false for a position of another shape.
+type indexOwner func(ctx context.Context, pos string) (ownerKeys []string, createdAt time.Time, ok bool, err error)
+
+// removeStaleIndexEntries removes the listed entries that no record owned:
+// left by a crash between an entry and its record's write, or by a changed
+// creation time. Each is checked against its record as it is now.
+func (s *Service) removeStaleIndexEntries(ctx context.Context, index indexEntries, owner indexOwner, now time.Time) error {
+	removed := 0
+	for k, owned := range index {
+		if owned {
+			continue
+		}
+		pos, ok := jobstate.ParseIndexKey(k)
+		if !ok {
+			continue
+		}
+		keys, createdAt, ok, err := owner(ctx, pos)
+		if err != nil {
+			return err
+		}
+		if !ok || now.Sub(createdAt) < staleIndexGrace || slices.Contains(keys, k) {
+			continue // not ours to judge; recent; or written since the listing
+		}
+		if err := s.jobs.Delete(ctx, k); err != nil {
+			return fmt.Errorf("remove stale index entry %s: %w", k, err)
+		}
+		removed++
+	}
+	if removed > 0 {
+		s.logger().Info("scheduler removed stale index entries", "count", removed)
+	}
+	return nil
+}
+
+// jobOwner is the indexOwner of job index entries.
+func (s *Service) jobOwner(ctx context.Context, pos string) ([]string, time.Time, bool, error) {
+	createdAt, jobID, ok := jobstate.ParseJobPosition(pos)
+	if !ok {
+		return nil, time.Time{}, false, nil
+	}
+	raw, _, err := s.jobs.Get(ctx, jobstate.JobKey(jobID))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, createdAt, true, nil
+	}
+	if err != nil {
+		return nil, time.Time{}, false, fmt.Errorf("read job record %s: %w", jobID, err)
+	}
+	var j jobstate.Job
+	if json.Unmarshal(raw, &j) != nil {
+		return nil, createdAt, true, nil
+	}
+	return jobstate.JobIndexKeys(&j), createdAt, true, nil
+}
+
+// docOwner is the indexOwner of document index entries.
+func (s *Service) docOwner(ctx context.Context, pos string) ([]string, time.Time, bool, error) {
+	createdAt, ns, docID, ok := jobstate.ParseDocPosition(pos)
+	if !ok {
+		return nil, time.Time{}, false, nil
+	}
+	d, _, err := s.readDocument(ctx, jobstate.DocKey(ns, docID))
+	if err != nil {
+		return nil, time.Time{}, false, err
+	}
+	if d == nil {
+		return nil, createdAt, true, nil
+	}
+	return jobstate.DocIndexKeys(d), createdAt, true, nil
+}
+
+// repairDocIndex brings the document index in line with the document
+// records, as sweep does for jobs.
+func (s *Service) repairDocIndex(ctx context.Context) error {
+	index, err := s.listIndex(ctx, jobstate.DocIndexPrefixes())
+	if err != nil {
+		return err
+	}
+	keys, err := s.jobs.Keys(ctx, jobstate.DocKeyPrefixAll)
+	if err != nil {
+		return fmt.Errorf("list document records: %w", err)
+	}
+	for _, key := range keys {
+		d, rev, err := s.readDocument(ctx, key)
+		if err != nil {
+			return err
+		}
+		if rev == 0 || d == nil {
+			continue // deleted since the listing, or undecodable
+		}
+		if err := s.own(ctx, jobstate.DocIndexKeys(d), index); err != nil {
+			return err
+		}
+	}
+	return s.removeStaleIndexEntries(ctx, index, s.docOwner, s.now())
 }
 
 // expires reports whether j has awaited approval longer than the TTL.
