@@ -37,6 +37,7 @@ bench: ## run the benchmarks and print the machine
 	cd libs && GOWORK=off $(GO) test -run='^$$' -bench=. -benchmem ./sqlitegraph/ ./sqlitevec/
 	cd services/extractor && GOWORK=off $(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 	cd tools && GOWORK=off $(GO) test -run='^$$' -bench=. -benchmem -benchtime=3x ./internal/serve/
+	cd services/ingest-api && GOWORK=off $(GO) test -run='^$$' -bench=JobListing -benchtime=10x .
 
 loadtest: ## the REST edge under load next to a bare chi handler (docs/benchmarks.md)
 	$(GO) build -o bin/kg ./tools/cmd/kg

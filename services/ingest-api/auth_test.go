@@ -136,7 +136,7 @@ func TestRolesAndNamespaces(t *testing.T) {
 	e.as(t, secretWriter, "POST", "/api/v1/documents", `{"content":"Ada"}`).requireProblem(t, http.StatusForbidden)
 
 	// A job of namespace b is invisible to a key of namespace a.
-	e.jobs.values[jobstate.JobKey("job_b")] = mustJSONBytes(t, jobstate.Job{JobID: "job_b", Namespace: "b", Status: jobstate.StatusCompleted})
+	e.jobs.putJob(t, jobstate.Job{JobID: "job_b", Namespace: "b", Status: jobstate.StatusCompleted})
 	e.as(t, secretWriter, "GET", "/api/v1/jobs/job_b", "").requireProblem(t, http.StatusNotFound)
 	require.Equal(t, http.StatusOK, e.as(t, secretReader, "GET", "/api/v1/jobs/job_b", "").status)
 	e.as(t, secretReader, "POST", "/api/v1/jobs/job_b/cancel", "").requireProblem(t, http.StatusForbidden)
@@ -282,50 +282,101 @@ func TestUpload(t *testing.T) {
 	require.Less(t, r.status, 500, string(r.raw))
 }
 
+// listAll pages through GET path with key, limit jobs a page, and returns
+// the job ids in order and the number of pages.
+func (e *edge) listAll(t *testing.T, key, path string) (ids []string, pages int) {
+	t.Helper()
+	cursor := ""
+	for {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		r := e.as(t, key, "GET", path+sep+"cursor="+cursor, "")
+		require.Equal(t, http.StatusOK, r.status, string(r.raw))
+		page := r.json(t)
+		pages++
+		for _, j := range page["jobs"].([]any) {
+			ids = append(ids, j.(map[string]any)["job_id"].(string))
+		}
+		next, _ := page["next_cursor"].(string)
+		if next == "" {
+			return ids, pages
+		}
+		require.Less(t, pages, 1000, "the cursor does not move on")
+		cursor = next
+	}
+}
+
 func TestJobListing(t *testing.T) {
 	e := newKeyedEdge(t, keyedConfig())
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 7 {
-		ns := "a"
-		if i%3 == 2 {
-			ns = "c"
-		}
+	for i := range 9 {
+		ns := []string{"a", "b", "c"}[i%3]
 		st := jobstate.StatusCompleted
 		if i%2 == 0 {
 			st = jobstate.StatusFailed
 		}
 		id := fmt.Sprintf("job_%d", i)
-		e.jobs.values[jobstate.JobKey(id)] = mustJSONBytes(t, jobstate.Job{JobID: id, Namespace: ns, Status: st, ClientID: "crm", CreatedAt: base.Add(time.Duration(i) * time.Minute)})
+		e.jobs.putJob(t, jobstate.Job{JobID: id, Namespace: ns, Status: st, ClientID: "crm", CreatedAt: base.Add(time.Duration(i) * time.Minute)})
 	}
+	// Two at the same time: ordered by id.
+	e.jobs.putJob(t, jobstate.Job{JobID: "job_9a", Namespace: "a", Status: jobstate.StatusCompleted, CreatedAt: base.Add(9 * time.Minute)})
+	e.jobs.putJob(t, jobstate.Job{JobID: "job_9b", Namespace: "a", Status: jobstate.StatusCompleted, CreatedAt: base.Add(9 * time.Minute)})
+	// Index entries on their way in or out: one whose record is not
+	// written yet, one of a job's earlier creation time.
+	e.jobs.values[jobstate.JobIndexPrefix("a")+jobstate.JobPosition(base.Add(time.Hour), "job_unwritten")] = []byte("1")
+	e.jobs.values[jobstate.JobIndexPrefixAll+jobstate.JobPosition(base.Add(time.Hour), "job_unwritten")] = []byte("1")
+	e.jobs.values[jobstate.JobIndexPrefix("a")+jobstate.JobPosition(base.Add(2*time.Hour), "job_3")] = []byte("1")
 	e.jobs.values[jobstate.DocKey("a", "d.1")] = mustJSONBytes(t, jobstate.Document{DocID: "d.1", Namespace: "a", Status: jobstate.DocReady})
-	var seen []string
-	cursor := ""
-	for {
-		r := e.as(t, secretWriter, "GET", "/api/v1/jobs?limit=2&cursor="+cursor, "")
-		require.Equal(t, http.StatusOK, r.status, string(r.raw))
-		page := r.json(t)
-		for _, j := range page["jobs"].([]any) {
-			seen = append(seen, j.(map[string]any)["job_id"].(string))
-		}
-		next, _ := page["next_cursor"].(string)
-		if next == "" {
-			break
-		}
-		cursor = next
-	}
-	require.Equal(t, []string{"job_6", "job_4", "job_3", "job_1", "job_0"}, seen, "newest first, only namespace a, every job once")
+
+	ids, pages := e.listAll(t, secretWriter, "/api/v1/jobs?limit=2")
+	require.Equal(t, []string{"job_9a", "job_9b", "job_6", "job_3", "job_0"}, ids, "newest first, only namespace a, every job once")
+	require.Equal(t, 3, pages)
+	ids, _ = e.listAll(t, secretReader, "/api/v1/jobs?limit=3")
+	require.Equal(t, []string{"job_9a", "job_9b", "job_7", "job_6", "job_4", "job_3", "job_1", "job_0"}, ids,
+		"the namespaces of the key, merged")
+	ids, _ = e.listAll(t, secretReader, "/api/v1/jobs?limit=3&namespace=b")
+	require.Equal(t, []string{"job_7", "job_4", "job_1"}, ids)
+	ids, _ = e.listAll(t, secretReader, "/api/v1/jobs?status=failed&limit=1")
+	require.Equal(t, []string{"job_6", "job_4", "job_0"}, ids)
+	ids, _ = e.listAll(t, secretReader, "/api/v1/jobs?status=failed&client_id=someone-else")
+	require.Empty(t, ids)
+
 	r := e.as(t, secretWriter, "GET", "/api/v1/jobs?status=failed", "")
-	require.Len(t, r.json(t)["jobs"], 3)
+	require.Len(t, r.json(t)["jobs"], 2)
 	e.as(t, secretWriter, "GET", "/api/v1/jobs?namespace=c", "").requireProblem(t, http.StatusForbidden)
 	e.as(t, secretWriter, "GET", "/api/v1/jobs?cursor=garbage", "").requireProblem(t, http.StatusUnprocessableEntity)
 	e.as(t, secretWriter, "GET", "/api/v1/jobs?limit=501", "").requireProblem(t, http.StatusUnprocessableEntity)
 	e.as(t, secretWriter, "GET", "/api/v1/jobs?status=bogus", "").requireProblem(t, http.StatusUnprocessableEntity)
 }
 
+// A filter that few jobs match does not make one request read every job:
+// a page stops after a bounded number of index entries and says where to
+// go on.
+func TestJobListingScansABoundedNumberOfJobsPerPage(t *testing.T) {
+	e := newKeyedEdge(t, keyedConfig())
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	e.jobs.putJob(t, jobstate.Job{JobID: "job_failed", Namespace: "a", Status: jobstate.StatusFailed, CreatedAt: base})
+	for i := range 6000 {
+		e.jobs.putJob(t, jobstate.Job{JobID: fmt.Sprintf("job_%d", i), Namespace: "a", Status: jobstate.StatusCompleted,
+			CreatedAt: base.Add(time.Duration(i+1) * time.Second)})
+	}
+	r := e.as(t, secretWriter, "GET", "/api/v1/jobs?status=failed", "")
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	page := r.json(t)
+	require.Empty(t, page["jobs"], "the first 5,000 jobs are all completed")
+	require.NotEmpty(t, page["next_cursor"])
+
+	ids, pages := e.listAll(t, secretWriter, "/api/v1/jobs?status=failed")
+	require.Equal(t, []string{"job_failed"}, ids)
+	require.Equal(t, 2, pages)
+}
+
 func TestDocumentEndpoints(t *testing.T) {
 	e := newKeyedEdge(t, keyedConfig())
 	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	put := func(d jobstate.Document) { e.jobs.values[jobstate.DocKey(d.Namespace, d.DocID)] = mustJSONBytes(t, d) }
+	put := func(d jobstate.Document) { e.jobs.putDoc(t, d) }
 	put(jobstate.Document{DocID: "book:1.2", Namespace: "a", Status: jobstate.DocReady, JobID: "job_1", ContentRef: "job/job_1", ContentSHA256: strings.Repeat("a", 64), CreatedAt: created})
 	put(jobstate.Document{DocID: "busy", Namespace: "a", Status: jobstate.DocIngesting, JobID: "job_2", CreatedAt: created.Add(time.Minute)})
 	put(jobstate.Document{DocID: "other", Namespace: "c", Status: jobstate.DocReady, JobID: "job_3", CreatedAt: created})
@@ -339,6 +390,7 @@ func TestDocumentEndpoints(t *testing.T) {
 	r = e.as(t, secretReader, "GET", "/api/v1/documents", "")
 	require.Len(t, r.json(t)["documents"], 2, "namespace c is not the reader's")
 	e.as(t, secretWriter, "GET", "/api/v1/documents/other?namespace=c", "").requireProblem(t, http.StatusForbidden)
+	e.as(t, secretWriter, "GET", "/api/v1/documents?namespace=c", "").requireProblem(t, http.StatusForbidden)
 	e.as(t, secretWriter, "GET", "/api/v1/documents/..%2f..%2fetc?namespace=a", "").requireProblem(t, http.StatusNotFound)
 
 	e.as(t, secretWriter, "DELETE", "/api/v1/documents/busy?namespace=a", "").requireProblem(t, http.StatusConflict)
@@ -356,6 +408,60 @@ func TestDocumentEndpoints(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "job_1", del.Data.IngestJobID)
 	require.Equal(t, r.json(t)["job_id"], del.Data.JobID)
+}
+
+// listDocs pages through GET path with key and returns "namespace/id" of
+// the documents in order.
+func (e *edge) listDocs(t *testing.T, key, path string) []string {
+	t.Helper()
+	var ids []string
+	cursor := ""
+	for pages := 1; ; pages++ {
+		r := e.as(t, key, "GET", path+"&cursor="+cursor, "")
+		require.Equal(t, http.StatusOK, r.status, string(r.raw))
+		page := r.json(t)
+		for _, d := range page["documents"].([]any) {
+			doc := d.(map[string]any)
+			ids = append(ids, doc["namespace"].(string)+"/"+doc["doc_id"].(string))
+		}
+		next, _ := page["next_cursor"].(string)
+		if next == "" {
+			return ids
+		}
+		require.Less(t, pages, 100, "the cursor does not move on")
+		cursor = next
+	}
+}
+
+func TestDocumentListing(t *testing.T) {
+	e := newKeyedEdge(t, keyedConfig())
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 9 {
+		status := jobstate.DocReady
+		if i%4 == 0 {
+			status = jobstate.DocFailed
+		}
+		e.jobs.putDoc(t, jobstate.Document{DocID: fmt.Sprintf("doc:%d.txt", i), Namespace: []string{"a", "b", "c"}[i%3], Status: status,
+			JobID: fmt.Sprintf("job_%d", i), CreatedAt: base.Add(time.Duration(i) * time.Minute)})
+	}
+	// An entry whose record is gone (a deletion that stopped between the
+	// two), and one of an earlier creation time.
+	e.jobs.values[jobstate.DocIndexPrefix("a")+jobstate.DocPosition(base.Add(time.Hour), "a", "deleted")] = []byte("1")
+	e.jobs.values[jobstate.DocIndexPrefix("a")+jobstate.DocPosition(base.Add(time.Hour), "a", "doc:3.txt")] = []byte("1")
+
+	require.Equal(t, []string{"a/doc:6.txt", "a/doc:3.txt", "a/doc:0.txt"}, e.listDocs(t, secretWriter, "/api/v1/documents?limit=1"))
+	require.Equal(t, []string{"b/doc:7.txt", "a/doc:6.txt", "b/doc:4.txt", "a/doc:3.txt", "b/doc:1.txt", "a/doc:0.txt"},
+		e.listDocs(t, secretReader, "/api/v1/documents?limit=4"), "the key's namespaces, merged, newest first")
+	require.Equal(t, []string{"b/doc:4.txt", "a/doc:0.txt"}, e.listDocs(t, secretReader, "/api/v1/documents?status=failed"))
+	require.Equal(t, []string{"b/doc:7.txt", "b/doc:4.txt", "b/doc:1.txt"}, e.listDocs(t, secretReader, "/api/v1/documents?namespace=b&limit=2"))
+
+	// A cursor of the job listing is not one of the document listing.
+	e.jobs.putJob(t, jobstate.Job{JobID: "job_x", Namespace: "a", CreatedAt: base})
+	e.jobs.putJob(t, jobstate.Job{JobID: "job_y", Namespace: "a", CreatedAt: base.Add(time.Minute)})
+	jobCursor, _ := e.as(t, secretWriter, "GET", "/api/v1/jobs?limit=1", "").json(t)["next_cursor"].(string)
+	require.NotEmpty(t, jobCursor)
+	e.as(t, secretWriter, "GET", "/api/v1/documents?cursor="+jobCursor, "").requireProblem(t, http.StatusUnprocessableEntity)
+	e.as(t, secretWriter, "GET", "/api/v1/documents?cursor=garbage", "").requireProblem(t, http.StatusUnprocessableEntity)
 }
 
 // Every log line of a request carries its id; no line carries the document
@@ -421,24 +527,37 @@ func TestAccessLogNamesTheKey(t *testing.T) {
 }
 
 // appearingJobs is a job store whose records appear a moment after they
-// are added, as the projection writes them after a submission.
+// are added, as the projection writes them after a submission; a record
+// added again shows its new version from its own moment on.
 type appearingJobs struct {
-	mu      sync.Mutex
-	records map[string][]byte
-	visible map[string]time.Time
+	mu       sync.Mutex
+	versions map[string][]appearing
+}
+
+type appearing struct {
+	raw     []byte
+	visible time.Time
 }
 
 func (a *appearingJobs) add(key string, raw []byte, after time.Duration) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.records[key], a.visible[key] = raw, time.Now().Add(after)
+	if a.versions == nil {
+		a.versions = map[string][]appearing{}
+	}
+	a.versions[key] = append(a.versions[key], appearing{raw: raw, visible: time.Now().Add(after)})
 }
 
 func (a *appearingJobs) Get(_ context.Context, key string) ([]byte, uint64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	raw, ok := a.records[key]
-	if !ok || time.Now().Before(a.visible[key]) {
+	var raw []byte
+	for _, v := range a.versions[key] {
+		if !time.Now().Before(v.visible) {
+			raw = v.raw
+		}
+	}
+	if raw == nil {
 		return nil, 0, fmt.Errorf("get %s: %w", key, kv.ErrNotFound)
 	}
 	return raw, 1, nil
@@ -446,10 +565,14 @@ func (a *appearingJobs) Get(_ context.Context, key string) ([]byte, uint64, erro
 
 func (a *appearingJobs) Keys(context.Context, string) ([]string, error) { return nil, nil }
 
+func (a *appearingJobs) KeysAfter(context.Context, string, string, int) ([]string, error) {
+	return nil, nil
+}
+
 // Cancelling a job this edge has just submitted waits for its record; an id
 // it never submitted is a 404 at once.
 func TestCancelRightAfterSubmit(t *testing.T) {
-	jobs := &appearingJobs{records: map[string][]byte{}, visible: map[string]time.Time{}}
+	jobs := &appearingJobs{}
 	e := newEdgeWith(t, keyedConfig(), func(d *ingestapi.Deps) { d.Jobs = jobs })
 	r := e.as(t, secretWriter, "POST", "/api/v1/documents", `{"content":"Grace Hopper","namespace":"a"}`)
 	require.Equal(t, http.StatusAccepted, r.status)
@@ -462,4 +585,46 @@ func TestCancelRightAfterSubmit(t *testing.T) {
 	start := time.Now()
 	e.as(t, secretWriter, "POST", "/api/v1/jobs/job_never_submitted/cancel", "").requireProblem(t, http.StatusNotFound)
 	require.Less(t, time.Since(start), time.Second)
+}
+
+// A job submitted for approval is pending until dedup gates it: approving
+// or cancelling it right after the submission waits for the gate, and a
+// cancel's reply waits for the cancellation (seen in CI: "is pending, not
+// awaiting approval", and a cancel reply saying "now awaiting_approval").
+func TestActionsRightAfterSubmitForApproval(t *testing.T) {
+	jobs := &appearingJobs{}
+	e := newEdgeWith(t, keyedConfig(), func(d *ingestapi.Deps) { d.Jobs = jobs })
+	submit := func() (string, string) {
+		r := e.as(t, secretWriter, "POST", "/api/v1/documents", fmt.Sprintf(`{"content":"Grace Hopper %d","namespace":"a","auto_approve":false}`, time.Now().UnixNano()))
+		require.Equal(t, http.StatusAccepted, r.status, string(r.raw))
+		require.Equal(t, "awaiting_approval", r.json(t)["status"])
+		id := r.json(t)["job_id"].(string)
+		return id, jobstate.JobKey(id)
+	}
+	job := func(id string, st jobstate.Status) []byte {
+		return mustJSONBytes(t, jobstate.Job{JobID: id, Namespace: "a", Status: st})
+	}
+
+	id, key := submit()
+	jobs.add(key, job(id, jobstate.StatusPending), 0)
+	jobs.add(key, job(id, jobstate.StatusAwaitingApproval), 300*time.Millisecond)
+	jobs.add(key, job(id, jobstate.StatusApproved), 600*time.Millisecond)
+	r := e.as(t, secretWriter, "POST", "/api/v1/jobs/"+id+"/approve", "")
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	require.Equal(t, "approved", r.json(t)["job"].(map[string]any)["status"])
+
+	id, key = submit()
+	jobs.add(key, job(id, jobstate.StatusPending), 0)
+	jobs.add(key, job(id, jobstate.StatusAwaitingApproval), 200*time.Millisecond)
+	jobs.add(key, job(id, jobstate.StatusCancelled), 500*time.Millisecond)
+	r = e.as(t, secretWriter, "POST", "/api/v1/jobs/"+id+"/cancel", "")
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	require.Equal(t, "cancelled", r.json(t)["message"])
+	require.Equal(t, "cancelled", r.json(t)["job"].(map[string]any)["status"])
+
+	// A pending job that was not submitted for approval here is a 409 at once.
+	jobs.add(jobstate.JobKey("job_elsewhere"), job("job_elsewhere", jobstate.StatusPending), 0)
+	start := time.Now()
+	e.as(t, secretWriter, "POST", "/api/v1/jobs/job_elsewhere/approve", "").requireProblem(t, http.StatusConflict)
+	require.Less(t, time.Since(start), 250*time.Millisecond)
 }

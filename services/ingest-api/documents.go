@@ -373,7 +373,7 @@ func (s *Server) submit(ctx context.Context, in SubmitBody, clientHeader string)
 		s.deps.Logger.ErrorContext(ctx, "publish document.submitted", "err", err, "job_id", jobID)
 		return SubmitReply{}, huma.Error503ServiceUnavailable("event bus unavailable, retry later")
 	}
-	s.recent.add(jobID)
+	s.recent.add(jobID, approval)
 	s.deps.Logger.InfoContext(ctx, "document submitted", "job_id", jobID, "doc_id", docID, "namespace", ns,
 		"bytes", len(in.Content), "client_id", client, "approval", approval, "duplicate", reply.Duplicate)
 	return reply, nil
@@ -407,54 +407,39 @@ func docView(d jobstate.Document) DocumentView {
 }
 
 func (s *Server) listDocuments(ctx context.Context, ns, status string, limit int, cursor string) (DocumentList, error) {
-	prefix := jobstate.DocKeyPrefixAll
 	if ns != "" {
 		if err := s.allow(ctx, ns, RoleRead); err != nil {
 			return DocumentList{}, err
 		}
-		prefix = jobstate.DocKeyPrefix(ns)
 	}
-	cur, err := decodeCursor(cursor)
+	after, err := decodeCursor(cursor, func(pos string) bool { _, _, _, ok := jobstate.ParseDocPosition(pos); return ok })
 	if err != nil {
 		return DocumentList{}, err
 	}
 	if limit == 0 {
 		limit = 50
 	}
-	keys, err := s.deps.Jobs.Keys(ctx, prefix)
+	p := s.principal(ctx)
+	prefixes := indexListings(p, ns, jobstate.DocIndexPrefixAll, jobstate.DocIndexPrefix)
+	recordKey := func(pos string) string {
+		_, docNS, id, _ := jobstate.ParseDocPosition(pos)
+		return jobstate.DocKey(docNS, id)
+	}
+	keep := func(pos string, raw []byte) (DocumentView, bool) {
+		var d jobstate.Document
+		// An entry of an earlier creation time is on its way out.
+		if json.Unmarshal(raw, &d) != nil || jobstate.DocPosition(d.CreatedAt, d.Namespace, d.DocID) != pos ||
+			!p.Can(d.Namespace) || status != "" && d.Status != status {
+			return DocumentView{}, false
+		}
+		return docView(d), true
+	}
+	docs, next, err := indexPage(ctx, s.deps.Jobs, prefixes, after, limit, recordKey, keep, s.deps.Logger)
 	if err != nil {
-		s.deps.Logger.WarnContext(ctx, "list document keys", "err", err)
+		s.deps.Logger.WarnContext(ctx, "list documents", "err", err)
 		return DocumentList{}, huma.Error503ServiceUnavailable("job store unavailable, retry later")
 	}
-	p := s.principal(ctx)
-	var docs []jobstate.Document
-	for _, raw := range readAll(ctx, s.deps.Jobs, keys, s.deps.Logger) {
-		var d jobstate.Document
-		if json.Unmarshal(raw, &d) != nil || !p.Can(d.Namespace) || status != "" && d.Status != status {
-			continue
-		}
-		// The cursor orders by (created_at, namespace/doc id).
-		if !cur.after(d.CreatedAt, d.Namespace+"/"+d.DocID) {
-			continue
-		}
-		docs = append(docs, d)
-	}
-	slices.SortFunc(docs, func(a, b jobstate.Document) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.Namespace+"/"+b.DocID, a.Namespace+"/"+a.DocID)
-	})
-	out := DocumentList{Documents: []DocumentView{}}
-	for i, d := range docs {
-		if i == limit {
-			last := docs[i-1]
-			out.NextCursor = encodeCursor(listCursor{CreatedAt: last.CreatedAt, ID: last.Namespace + "/" + last.DocID})
-			break
-		}
-		out.Documents = append(out.Documents, docView(d))
-	}
-	return out, nil
+	return DocumentList{Documents: docs, NextCursor: encodeCursor(next)}, nil
 }
 
 // documentRecord reads a document the request may see (404 otherwise).

@@ -50,6 +50,7 @@ type Documents interface {
 type Records interface {
 	Get(ctx context.Context, key string) ([]byte, uint64, error)
 	Keys(ctx context.Context, prefix string) ([]string, error)
+	KeysAfter(ctx context.Context, prefix, after string, limit int) ([]string, error)
 }
 
 // RateLimiter decides whether a key may make another request.

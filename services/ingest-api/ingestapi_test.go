@@ -123,6 +123,35 @@ func (r *fakeRecords) Keys(_ context.Context, prefix string) ([]string, error) {
 	return keys, nil
 }
 
+func (r *fakeRecords) KeysAfter(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	keys, err := r.Keys(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
+	keys = slices.DeleteFunc(keys, func(k string) bool { return k <= after })
+	return keys[:min(limit, len(keys))], nil
+}
+
+// putJob stores a job record and its job index entries, as the projection
+// writes them.
+func (r *fakeRecords) putJob(t *testing.T, j jobstate.Job) {
+	t.Helper()
+	r.values[jobstate.JobKey(j.JobID)] = mustJSONBytes(t, j)
+	for _, k := range jobstate.JobIndexKeys(&j) {
+		r.values[k] = []byte("1")
+	}
+}
+
+// putDoc stores a document record and its document index entries, as the
+// projection writes them.
+func (r *fakeRecords) putDoc(t *testing.T, d jobstate.Document) {
+	t.Helper()
+	r.values[jobstate.DocKey(d.Namespace, d.DocID)] = mustJSONBytes(t, d)
+	for _, k := range jobstate.DocIndexKeys(&d) {
+		r.values[k] = []byte("1")
+	}
+}
+
 // fakeRequester answers NATS requests with reply and records them.
 type fakeRequester struct {
 	mu    sync.Mutex

@@ -3,24 +3,18 @@ package ingestapi
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/jobstate"
-	"github.com/kgraph-dev/kgraph/libs/kv"
 )
 
 // JobListInput filters and pages GET /api/v1/jobs.
@@ -48,44 +42,6 @@ type JobActionBody struct {
 type JobActionReply struct {
 	Job     JobView `json:"job"`
 	Message string  `json:"message"`
-}
-
-// listCursor is the position after the last job of a page: jobs are
-// ordered by creation time, newest first, then by id.
-type listCursor struct {
-	CreatedAt time.Time `json:"t"`
-	ID        string    `json:"id"`
-}
-
-func encodeCursor(c listCursor) string {
-	raw, _ := json.Marshal(c) // plain values cannot fail
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
-
-func decodeCursor(s string) (*listCursor, error) {
-	if s == "" {
-		return nil, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	var c listCursor
-	if err == nil {
-		err = json.Unmarshal(raw, &c)
-	}
-	if err != nil || c.ID == "" {
-		return nil, huma.Error422UnprocessableEntity("cursor is not one this API returned", &huma.ErrorDetail{Location: "query.cursor", Value: s})
-	}
-	return &c, nil
-}
-
-// after reports whether (t, id) comes after the cursor in newest-first order.
-func (c *listCursor) after(t time.Time, id string) bool {
-	if c == nil {
-		return true
-	}
-	if !t.Equal(c.CreatedAt) {
-		return t.Before(c.CreatedAt)
-	}
-	return id < c.ID
 }
 
 func (s *Server) jobRoutes() {
@@ -155,83 +111,52 @@ func (s *Server) listJobs(ctx context.Context, in JobListInput) (JobList, error)
 			return JobList{}, err
 		}
 	}
-	cur, err := decodeCursor(in.Cursor)
+	after, err := decodeCursor(in.Cursor, func(pos string) bool { _, _, ok := jobstate.ParseJobPosition(pos); return ok })
 	if err != nil {
 		return JobList{}, err
 	}
 	if in.Limit == 0 {
 		in.Limit = 50
 	}
-	keys, err := s.deps.Jobs.Keys(ctx, jobstate.JobKeyPrefix)
-	if err != nil {
-		s.deps.Logger.WarnContext(ctx, "list job keys", "err", err)
-		return JobList{}, huma.Error503ServiceUnavailable("job store unavailable, retry later")
-	}
 	p := s.principal(ctx)
-	var jobs []jobstate.Job
-	for _, j := range readAll(ctx, s.deps.Jobs, keys, s.deps.Logger) {
+	prefixes := indexListings(p, in.Namespace, jobstate.JobIndexPrefixAll, jobstate.JobIndexPrefix)
+	recordKey := func(pos string) string {
+		_, id, _ := jobstate.ParseJobPosition(pos)
+		return jobstate.JobKey(id)
+	}
+	keep := func(pos string, raw []byte) (JobView, bool) {
 		var job jobstate.Job
-		if json.Unmarshal(j, &job) != nil || !p.Can(job.Namespace) {
-			continue
+		// An entry of an earlier creation time is on its way out.
+		if json.Unmarshal(raw, &job) != nil || jobstate.JobPosition(job.CreatedAt, job.JobID) != pos ||
+			!p.Can(job.Namespace) || in.Namespace != "" && job.Namespace != in.Namespace {
+			return JobView{}, false
 		}
 		kind := cmp.Or(job.Kind, jobstate.KindIngest)
-		if in.Namespace != "" && job.Namespace != in.Namespace || in.Status != "" && string(job.Status) != in.Status ||
-			in.ClientID != "" && job.ClientID != in.ClientID || in.Kind != "" && kind != in.Kind || !cur.after(job.CreatedAt, job.JobID) {
-			continue
+		if in.Status != "" && string(job.Status) != in.Status || in.ClientID != "" && job.ClientID != in.ClientID ||
+			in.Kind != "" && kind != in.Kind {
+			return JobView{}, false
 		}
-		jobs = append(jobs, job)
+		return jobView(job), true
 	}
-	slices.SortFunc(jobs, func(a, b jobstate.Job) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(b.JobID, a.JobID)
-	})
-	out := JobList{Jobs: []JobView{}}
-	for i, j := range jobs {
-		if i == in.Limit {
-			last := jobs[i-1]
-			out.NextCursor = encodeCursor(listCursor{CreatedAt: last.CreatedAt, ID: last.JobID})
-			break
-		}
-		out.Jobs = append(out.Jobs, jobView(j))
+	jobs, next, err := indexPage(ctx, s.deps.Jobs, prefixes, after, in.Limit, recordKey, keep, s.deps.Logger)
+	if err != nil {
+		s.deps.Logger.WarnContext(ctx, "list jobs", "err", err)
+		return JobList{}, huma.Error503ServiceUnavailable("job store unavailable, retry later")
 	}
-	return out, nil
+	return JobList{Jobs: jobs, NextCursor: encodeCursor(next)}, nil
 }
 
-// readAll reads records concurrently (a store round trip each), skipping
-// keys deleted meanwhile and records that cannot be read.
-func readAll(ctx context.Context, store Records, keys []string, log *slog.Logger) [][]byte {
-	out := make([][]byte, len(keys))
-	var g errgroup.Group
-	g.SetLimit(16)
-	for i, k := range keys {
-		g.Go(func() error {
-			raw, _, err := store.Get(ctx, k)
-			if err != nil && !errors.Is(err, kv.ErrNotFound) {
-				log.WarnContext(ctx, "read record", "err", err, "key", k)
-			}
-			if err == nil {
-				out[i] = raw
-			}
-			return nil
-		})
-	}
-	_ = g.Wait() // the workers report nothing
-	return slices.DeleteFunc(out, func(b []byte) bool { return b == nil })
-}
-
-// awaitStatus rereads a job until its status differs from the one it had
-// (the projection folds the event just published) or a short wait ends;
-// the reply then shows the outcome in most cases.
-func (s *Server) awaitStatus(ctx context.Context, id string, from jobstate.Status) jobstate.Job {
+// awaitStatus rereads a job until done says the projection has folded the
+// event just published, or a short wait ends; the reply then shows the
+// outcome in most cases.
+func (s *Server) awaitStatus(ctx context.Context, id string, done func(jobstate.Job) bool) jobstate.Job {
 	deadline := time.Now().Add(2 * time.Second)
 	var last jobstate.Job
 	for {
 		j, _, err := s.readJob(ctx, id)
 		if err == nil {
 			last = j
-			if j.Status != from {
+			if done(j) {
 				return j
 			}
 		}
@@ -246,15 +171,19 @@ func (s *Server) awaitStatus(ctx context.Context, id string, from jobstate.Statu
 }
 
 // jobRecordSoon reads a job for an action on it. A job this edge submitted
-// a moment ago has no record until the projection folds its submission, so
-// for such a job a missing record is read again for a short while before it
-// is a 404; any other unknown id is a 404 at once.
+// a moment ago has no record until the projection folds its submission, and
+// one submitted for approval stays pending until dedup has gated it; for
+// such a job a missing or pending record is read again for a short while
+// (before a 404, or a 409 on approval). Any other unknown id is a 404 at
+// once.
 func (s *Server) jobRecordSoon(ctx context.Context, id string) (jobstate.Job, error) {
 	deadline := time.Now().Add(s.cfg.JobAppearWait)
 	for {
 		j, err := s.jobRecord(ctx, id)
 		var se huma.StatusError
-		if err == nil || !errors.As(err, &se) || se.GetStatus() != http.StatusNotFound || !s.recent.has(id) || time.Now().After(deadline) {
+		missing := err != nil && errors.As(err, &se) && se.GetStatus() == http.StatusNotFound && s.recent.has(id)
+		ungated := err == nil && j.Status == jobstate.StatusPending && s.recent.gated(id)
+		if !missing && !ungated || time.Now().After(deadline) {
 			return j, err
 		}
 		select {
@@ -287,7 +216,7 @@ func (s *Server) cancelJob(ctx context.Context, id, reason string) (JobActionRep
 		return JobActionReply{}, huma.Error503ServiceUnavailable("event bus unavailable, retry later")
 	}
 	s.deps.Logger.InfoContext(ctx, "job cancel requested", "job_id", id, "status", j.Status)
-	after := s.awaitStatus(ctx, id, j.Status)
+	after := s.awaitStatus(ctx, id, func(j jobstate.Job) bool { return j.Status.Terminal() })
 	msg := "cancelled"
 	if after.Status != jobstate.StatusCancelled {
 		msg = "cancellation requested; the job stops between chunks"
@@ -317,7 +246,8 @@ func (s *Server) approveJob(ctx context.Context, id string) (JobActionReply, err
 		return JobActionReply{}, huma.Error503ServiceUnavailable("event bus unavailable, retry later")
 	}
 	s.deps.Logger.InfoContext(ctx, "job approved", "job_id", id)
-	return JobActionReply{Job: jobView(s.awaitStatus(ctx, id, j.Status)), Message: "approved"}, nil
+	after := s.awaitStatus(ctx, id, func(j jobstate.Job) bool { return j.Status != jobstate.StatusAwaitingApproval })
+	return JobActionReply{Job: jobView(after), Message: "approved"}, nil
 }
 
 // withPublic marks an operation that needs no key (probes).
@@ -348,35 +278,51 @@ func withRole(op huma.Operation, r Role) huma.Operation {
 	return op
 }
 
-// recentJobs remembers the jobs this edge submitted in the last minute, so
-// that an action on one of them can wait for its record (bounded: the
-// oldest are forgotten first).
+// recentJobs remembers the jobs this edge submitted in the last minute, and
+// which of them await approval, so that an action on one of them can wait
+// for its record (bounded: the oldest are forgotten first).
 type recentJobs struct {
 	mu    sync.Mutex
 	order []string
-	at    map[string]time.Time
+	jobs  map[string]recentJob
 	max   int
 	now   func() time.Time
 }
 
-func newRecentJobs(max int, now func() time.Time) *recentJobs {
-	return &recentJobs{at: map[string]time.Time{}, max: max, now: now}
+type recentJob struct {
+	at    time.Time
+	gated bool // submitted for approval
 }
 
-func (r *recentJobs) add(id string) {
+func newRecentJobs(max int, now func() time.Time) *recentJobs {
+	return &recentJobs{jobs: map[string]recentJob{}, max: max, now: now}
+}
+
+func (r *recentJobs) add(id string, gated bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.at[id] = r.now()
+	r.jobs[id] = recentJob{at: r.now(), gated: gated}
 	r.order = append(r.order, id)
 	for len(r.order) > r.max {
-		delete(r.at, r.order[0])
+		delete(r.jobs, r.order[0])
 		r.order = r.order[1:]
 	}
 }
 
-func (r *recentJobs) has(id string) bool {
+func (r *recentJobs) get(id string) (recentJob, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	t, ok := r.at[id]
-	return ok && r.now().Sub(t) < time.Minute
+	j, ok := r.jobs[id]
+	return j, ok && r.now().Sub(j.at) < time.Minute
+}
+
+func (r *recentJobs) has(id string) bool {
+	_, ok := r.get(id)
+	return ok
+}
+
+// gated reports whether the job is a recent submission for approval.
+func (r *recentJobs) gated(id string) bool {
+	j, ok := r.get(id)
+	return ok && j.gated
 }

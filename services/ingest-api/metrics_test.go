@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,13 @@ func (r metricsRecords) Keys(_ context.Context, prefix string) ([]string, error)
 		}
 	}
 	return keys, nil
+}
+
+func (r metricsRecords) KeysAfter(ctx context.Context, prefix, after string, limit int) ([]string, error) {
+	keys, _ := r.Keys(ctx, prefix)
+	slices.Sort(keys)
+	keys = slices.DeleteFunc(keys, func(k string) bool { return k <= after })
+	return keys[:min(limit, len(keys))], nil
 }
 
 // newMetricsServer is an edge with one read-only key whose metrics route is

@@ -294,6 +294,10 @@ type scriptedJobs struct {
 
 func (s *scriptedJobs) Keys(context.Context, string) ([]string, error) { return nil, nil }
 
+func (s *scriptedJobs) KeysAfter(context.Context, string, string, int) ([]string, error) {
+	return nil, nil
+}
+
 func (s *scriptedJobs) Get(_ context.Context, key string) ([]byte, uint64, error) {
 	if key != jobstate.JobKey(s.id) {
 		return nil, 0, kv.ErrNotFound
