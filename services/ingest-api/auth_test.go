@@ -282,9 +282,9 @@ func TestUpload(t *testing.T) {
 	require.Less(t, r.status, 500, string(r.raw))
 }
 
-// listAll pages through GET path with key, limit jobs a page, and returns
-// the job ids in order and the number of pages.
-func (e *edge) listAll(t *testing.T, key, path string) (ids []string, pages int) {
+// pageThrough follows next_cursor from GET path with key and returns idOf
+// of every item of the list field, in order, and the number of pages.
+func (e *edge) pageThrough(t *testing.T, key, path, field string, idOf func(map[string]any) string) (ids []string, pages int) {
 	t.Helper()
 	cursor := ""
 	for {
@@ -296,8 +296,8 @@ func (e *edge) listAll(t *testing.T, key, path string) (ids []string, pages int)
 		require.Equal(t, http.StatusOK, r.status, string(r.raw))
 		page := r.json(t)
 		pages++
-		for _, j := range page["jobs"].([]any) {
-			ids = append(ids, j.(map[string]any)["job_id"].(string))
+		for _, item := range page[field].([]any) {
+			ids = append(ids, idOf(item.(map[string]any)))
 		}
 		next, _ := page["next_cursor"].(string)
 		if next == "" {
@@ -306,6 +306,12 @@ func (e *edge) listAll(t *testing.T, key, path string) (ids []string, pages int)
 		require.Less(t, pages, 1000, "the cursor does not move on")
 		cursor = next
 	}
+}
+
+// listAll pages through a job listing: the job ids and the number of pages.
+func (e *edge) listAll(t *testing.T, key, path string) ([]string, int) {
+	t.Helper()
+	return e.pageThrough(t, key, path, "jobs", func(j map[string]any) string { return j["job_id"].(string) })
 }
 
 func TestJobListing(t *testing.T) {
@@ -410,27 +416,13 @@ func TestDocumentEndpoints(t *testing.T) {
 	require.Equal(t, r.json(t)["job_id"], del.Data.JobID)
 }
 
-// listDocs pages through GET path with key and returns "namespace/id" of
-// the documents in order.
+// listDocs pages through a document listing: "namespace/id" of each.
 func (e *edge) listDocs(t *testing.T, key, path string) []string {
 	t.Helper()
-	var ids []string
-	cursor := ""
-	for pages := 1; ; pages++ {
-		r := e.as(t, key, "GET", path+"&cursor="+cursor, "")
-		require.Equal(t, http.StatusOK, r.status, string(r.raw))
-		page := r.json(t)
-		for _, d := range page["documents"].([]any) {
-			doc := d.(map[string]any)
-			ids = append(ids, doc["namespace"].(string)+"/"+doc["doc_id"].(string))
-		}
-		next, _ := page["next_cursor"].(string)
-		if next == "" {
-			return ids
-		}
-		require.Less(t, pages, 100, "the cursor does not move on")
-		cursor = next
-	}
+	ids, _ := e.pageThrough(t, key, path, "documents", func(d map[string]any) string {
+		return d["namespace"].(string) + "/" + d["doc_id"].(string)
+	})
+	return ids
 }
 
 func TestDocumentListing(t *testing.T) {

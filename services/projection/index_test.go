@@ -20,25 +20,41 @@ func (h harness) index(t *testing.T, prefix string) []string {
 	return keys
 }
 
-// requireIndexed checks that the job index lists exactly jobIDs, each at
-// the position of its record, in the all-jobs listing and in its
-// namespace's.
-func (h harness) requireIndexed(t *testing.T, jobIDs ...string) {
+// indexed is a record's pair of index keys: [every record's list, its
+// namespace's list].
+type indexed struct {
+	namespace string
+	keys      []string
+}
+
+// requireIndex checks that the lists under all and byNamespace hold exactly
+// the keys of records.
+func (h harness) requireIndex(t *testing.T, all string, byNamespace func(string) string, records []indexed) {
 	t.Helper()
-	var all []string
+	everyKey := []string{}
 	byNS := map[string][]string{}
-	for _, id := range jobIDs {
-		j := h.job(t, id)
-		keys := jobstate.JobIndexKeys(&j)
-		all = append(all, keys[0])
-		byNS[j.Namespace] = append(byNS[j.Namespace], keys[1])
+	for _, r := range records {
+		everyKey = append(everyKey, r.keys[0])
+		byNS[r.namespace] = append(byNS[r.namespace], r.keys[1])
 	}
-	slices.Sort(all)
-	require.Equal(t, all, h.index(t, jobstate.JobIndexPrefixAll))
+	slices.Sort(everyKey)
+	require.Equal(t, everyKey, h.index(t, all))
 	for ns, keys := range byNS {
 		slices.Sort(keys)
-		require.Equal(t, keys, h.index(t, jobstate.JobIndexPrefix(ns)), "namespace %s", ns)
+		require.Equal(t, keys, h.index(t, byNamespace(ns)), "namespace %s", ns)
 	}
+}
+
+// requireIndexed checks that the job index lists exactly jobIDs, each at
+// the position of its record.
+func (h harness) requireIndexed(t *testing.T, jobIDs ...string) {
+	t.Helper()
+	var records []indexed
+	for _, id := range jobIDs {
+		j := h.job(t, id)
+		records = append(records, indexed{j.Namespace, jobstate.JobIndexKeys(&j)})
+	}
+	h.requireIndex(t, jobstate.JobIndexPrefixAll, jobstate.JobIndexPrefix, records)
 }
 
 func TestJobIndexFollowsTheRecords(t *testing.T) {
@@ -118,19 +134,11 @@ func TestSchedulerRepairsTheJobIndex(t *testing.T) {
 // at the position of its record.
 func (h harness) requireDocIndexed(t *testing.T, docs ...jobstate.Document) {
 	t.Helper()
-	all := []string{}
-	byNS := map[string][]string{}
+	var records []indexed
 	for _, d := range docs {
-		keys := jobstate.DocIndexKeys(&d)
-		all = append(all, keys[0])
-		byNS[d.Namespace] = append(byNS[d.Namespace], keys[1])
+		records = append(records, indexed{d.Namespace, jobstate.DocIndexKeys(&d)})
 	}
-	slices.Sort(all)
-	require.Equal(t, all, h.index(t, jobstate.DocIndexPrefixAll))
-	for ns, keys := range byNS {
-		slices.Sort(keys)
-		require.Equal(t, keys, h.index(t, jobstate.DocIndexPrefix(ns)), "namespace %s", ns)
-	}
+	h.requireIndex(t, jobstate.DocIndexPrefixAll, jobstate.DocIndexPrefix, records)
 }
 
 func TestDocumentIndexFollowsTheRecords(t *testing.T) {
