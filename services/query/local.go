@@ -27,6 +27,10 @@ type rankedRelation struct {
 }
 
 // localContext is what a local query retrieved and packed.
+// maxEntitySearchSlack bounds how many entity hits a local query reads
+// beyond top_k, to make up for vectors of deleted entities.
+const maxEntitySearchSlack = 100
+
 type localContext struct {
 	entities  []graph.Entity
 	degree    map[string]int
@@ -43,7 +47,13 @@ func (s *Service) planLocal(ctx context.Context, r request) (plan, error) {
 	if err != nil {
 		return plan{}, err
 	}
-	hits, err := s.vectors.Search(ctx, vector.Query{Namespace: r.namespace, Kind: KindEntity, Vector: vec, TopK: r.TopK})
+	// An entity vector outlives its entity: vectors are shared by every
+	// document that names the entity, so deleting a document leaves the
+	// vectors of the entities that it alone named. The graph no longer has
+	// those, so the search asks for more than top_k and the first top_k
+	// entities that the graph still has are kept (localContext).
+	hits, err := s.vectors.Search(ctx, vector.Query{Namespace: r.namespace, Kind: KindEntity, Vector: vec,
+		TopK: r.TopK + min(r.TopK, maxEntitySearchSlack)})
 	if err != nil {
 		return plan{}, fmt.Errorf("search entities: %w", err)
 	}
@@ -112,6 +122,7 @@ func (s *Service) localContext(ctx context.Context, r request, keys []string) (l
 	if len(ents) == 0 {
 		return lc, nil
 	}
+	ents = ents[:min(len(ents), r.TopK)] // in the order of keys, best first
 	lc.entities = ents
 	retrieved := make(map[string]bool, len(ents))
 	entKeys := make([]string, len(ents))

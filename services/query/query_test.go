@@ -232,7 +232,8 @@ func (f *fixedSearcher) Search(_ context.Context, q vector.Query) ([]vector.Hit,
 	if f.err != nil {
 		return nil, f.err
 	}
-	return f.hits[q.Kind], nil
+	hits := f.hits[q.Kind]
+	return hits[:min(len(hits), q.TopK)], nil // best first, as a store answers
 }
 
 func TestLocalRanksChunksAsNanoGraphRAG(t *testing.T) {
@@ -259,14 +260,36 @@ func TestLocalRanksChunksAsNanoGraphRAG(t *testing.T) {
 		{Key: "CHARLES BABBAGE", Name: "Charles Babbage", Type: "PERSON", Score: 0.7},
 	}, res.References.Entities, "a hit the graph does not know is left out")
 	require.Len(t, searcher.queries, 1)
-	require.Equal(t, 4, searcher.queries[0].TopK, "the request's top_k bounds the entity search")
+	require.Equal(t, 8, searcher.queries[0].TopK, "the entity search reads top_k more hits, for deleted entities")
 
 	// The text-unit budget keeps the best-ranked chunks: the weather row
 	// takes 16 estimated tokens, the Ada row 28 more, over 40.
 	res, err = svc.Answer(context.Background(), events.QueryRequest{Question: "anything", Mode: events.ModeLocal, Namespace: "books", MaxTokensTextUnit: 40})
 	require.NoError(t, err)
 	require.Equal(t, []events.ChunkRef{{ChunkID: chunkWeather, DocID: "weather", Index: 0}}, res.References.Chunks)
-	require.Equal(t, query.DefaultEntityTopK, searcher.queries[1].TopK, "default EntityTopK")
+	require.Equal(t, query.DefaultEntityTopK+query.DefaultEntityTopK, searcher.queries[1].TopK, "default EntityTopK, and as many more")
+}
+
+// A deleted document's entities leave the graph but their vectors stay (an
+// entity vector is shared by every document naming it): such hits are
+// skipped, and top_k entities that the graph has still make the context.
+func TestLocalSkipsVectorsOfDeletedEntities(t *testing.T) {
+	s := newStores(t)
+	hits := []vector.Hit{{ID: "GONE ONE", Score: 0.99}, {ID: "GONE TWO", Score: 0.98}, {ID: "LONDON", Score: 0.9},
+		{ID: "ANALYTICAL ENGINE", Score: 0.8}, {ID: "CHARLES BABBAGE", Score: 0.7}}
+	searcher := &fixedSearcher{hits: map[string][]vector.Hit{query.KindEntity: hits}}
+	svc := query.New(query.Config{}, nil, discardLogger(), s.embed, searcher, s.graph)
+	res, err := svc.Answer(context.Background(), events.QueryRequest{Question: "anything", Mode: events.ModeLocal, Namespace: "books", TopK: 2})
+	require.NoError(t, err)
+	require.Equal(t, []events.EntityRef{
+		{Key: "LONDON", Name: "London", Type: "PLACE", Score: 0.9},
+		{Key: "ANALYTICAL ENGINE", Name: "Analytical Engine", Type: "MACHINE", Score: 0.8},
+	}, res.References.Entities, "the best two the graph has, no more")
+
+	// The slack is bounded.
+	_, err = svc.Answer(context.Background(), events.QueryRequest{Question: "anything", Mode: events.ModeLocal, Namespace: "books", TopK: 500})
+	require.NoError(t, err)
+	require.Equal(t, 600, searcher.queries[1].TopK)
 }
 
 func TestEmptyNamespace(t *testing.T) {
@@ -303,7 +326,7 @@ func TestDefaultNamespaceAndKinds(t *testing.T) {
 	require.Len(t, searcher.queries[0].Vector, embedDim)
 	require.Equal(t, "books", searcher.queries[1].Namespace)
 	require.Equal(t, query.KindEntity, searcher.queries[1].Kind)
-	require.Equal(t, query.DefaultEntityTopK, searcher.queries[1].TopK)
+	require.Equal(t, 2*query.DefaultEntityTopK, searcher.queries[1].TopK, "top_k and as many more")
 }
 
 type failingEmbedder struct{ err error }

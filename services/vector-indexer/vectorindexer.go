@@ -4,7 +4,8 @@
 // A deleted document's chunk vectors are removed. Entity vectors are shared
 // by every document that mentions the entity, so they stay: a local query
 // resolves entity hits through the graph store, which no longer has an
-// entity once no document mentions it, so such a vector is never answered.
+// entity once no document mentions it, and reads more hits than it keeps,
+// so such a vector is never answered nor takes a live entity's place.
 package vectorindexer
 
 import (
