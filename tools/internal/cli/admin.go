@@ -203,7 +203,7 @@ func (e *environment) deadLettersList(ctx context.Context, args []string) error 
 			return err
 		}
 	}
-	nextPage(e, "kg admin dead-letters list", list.NextCursor)
+	nextPage(e, "kg admin dead-letters list", fs, list.NextCursor)
 	return nil
 }
 

@@ -90,7 +90,9 @@ func (e *environment) jobsList(ctx context.Context, args []string) error {
 		return e.printJSON(raw)
 	}
 	if len(list.Jobs) == 0 {
+		// A filtered page can be empty and still not the last one.
 		fmt.Fprintln(e.stdout, "no jobs")
+		nextPage(e, "kg jobs list", fs, list.NextCursor)
 		return nil
 	}
 	rows := make([][]string, 0, len(list.Jobs))
@@ -100,16 +102,31 @@ func (e *environment) jobsList(ctx context.Context, args []string) error {
 	if err := table(e.stdout, []string{"JOB", "KIND", "STATUS", "NAMESPACE", "DOC", "PROGRESS", "CREATED"}, rows); err != nil {
 		return err
 	}
-	nextPage(e, "kg jobs list", list.NextCursor)
+	nextPage(e, "kg jobs list", fs, list.NextCursor)
 	return nil
 }
 
 // nextPage tells how to get the next page, on stderr so that the table
 // alone goes to stdout.
-func nextPage(e *environment, command, cursor string) {
-	if cursor != "" {
-		fmt.Fprintf(e.stderr, "more: %s --cursor %s\n", command, cursor)
+// nextPage prints the command for the next page: the listing's filters as
+// given (never the server, key or config), then the cursor.
+func nextPage(e *environment, command string, fs *flag.FlagSet, cursor string) {
+	if cursor == "" {
+		return
 	}
+	filters := ""
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "server", "api-key", "config", "timeout", "json", "cursor":
+			return
+		}
+		v := f.Value.String()
+		if v == "" || strings.ContainsAny(v, " \t'\"\\$`") {
+			v = strconv.Quote(v)
+		}
+		filters += " --" + f.Name + " " + v
+	})
+	fmt.Fprintf(e.stderr, "more: %s%s --cursor %s\n", command, filters, cursor)
 }
 
 func setNonEmpty(q url.Values, key, value string) {

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -448,4 +449,33 @@ func TestWithAPIKeys(t *testing.T) {
 	r = team.run("", "docs", "delete", "team-doc")
 	require.NoError(t, r.err, r.stderr)
 	require.Empty(t, decode[docsPage](t, team.run("", "docs", "list", "--json")).ids())
+}
+
+// The hint under a page repeats the listing's filters, never the key, and
+// following it gives the next page.
+func TestListPagesHintTheNextCommand(t *testing.T) {
+	k := kg{t: t, server: startKgraph(t), env: map[string]string{"KG_API_KEY": "not-printed"}}
+	var ids []string
+	for i := range 3 {
+		sub := decode[map[string]any](t, k.run(e2e.Corpus(uint64(40+i), 300), "ingest", "-", "--no-wait", "--json", "--namespace", "pages"))
+		ids = append(ids, sub["job_id"].(string))
+	}
+	// Wait until the three are recorded.
+	require.Eventually(t, func() bool {
+		return len(decode[jobsPage](t, k.run("", "jobs", "list", "--json", "--namespace", "pages")).Jobs) == 3
+	}, 30*time.Second, 50*time.Millisecond)
+
+	r := k.run("", "jobs", "list", "--namespace", "pages", "--kind", "ingest", "--limit", "2")
+	require.NoError(t, r.err, r.stderr)
+	m := regexp.MustCompile(`^more: kg jobs list --kind ingest --limit 2 --namespace pages --cursor (\S+)\n$`).FindStringSubmatch(r.stderr)
+	require.NotNil(t, m, r.stderr)
+	require.NotContains(t, r.stderr, "not-printed")
+	jobIDs := regexp.MustCompile(`(?m)^job_[0-9a-f]+`)
+	listed := jobIDs.FindAllString(r.stdout, -1)
+	require.Len(t, listed, 2)
+	r = k.run("", "jobs", "list", "--namespace", "pages", "--kind", "ingest", "--limit", "2", "--cursor", m[1])
+	require.NoError(t, r.err, r.stderr)
+	require.Empty(t, r.stderr, "the last page has no hint")
+	listed = append(listed, jobIDs.FindAllString(r.stdout, -1)...)
+	require.ElementsMatch(t, ids, listed, "every job once")
 }

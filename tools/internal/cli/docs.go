@@ -97,7 +97,9 @@ func (e *environment) docsList(ctx context.Context, args []string) error {
 		return e.printJSON(raw)
 	}
 	if len(list.Documents) == 0 {
+		// A filtered page can be empty and still not the last one.
 		fmt.Fprintln(e.stdout, "no documents")
+		nextPage(e, "kg docs list", fs, list.NextCursor)
 		return nil
 	}
 	rows := make([][]string, 0, len(list.Documents))
@@ -108,7 +110,7 @@ func (e *environment) docsList(ctx context.Context, args []string) error {
 	if err := table(e.stdout, []string{"DOC", "NAMESPACE", "STATUS", "CHUNKS", "ENTITIES", "RELATIONS", "BYTES", "CREATED", "JOB"}, rows); err != nil {
 		return err
 	}
-	nextPage(e, "kg docs list", list.NextCursor)
+	nextPage(e, "kg docs list", fs, list.NextCursor)
 	return nil
 }
 
