@@ -175,7 +175,7 @@ func (s *Store) KeysAfter(ctx context.Context, prefix, after string, limit int) 
 		i++
 	}
 	keys = keys[i:]
-	return keys[:min(limit, len(keys)):min(limit, len(keys))], nil
+	return keys[:min(limit, len(keys))], nil
 }
 
 // validateKey enforces the kv key syntax: dot-separated, non-empty tokens of

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
@@ -39,8 +38,6 @@ import (
 type scheduler struct {
 	// runMu lets one run at a time go through the job records.
 	runMu sync.Mutex
-	// indexAdded counts the index entries a run found missing and wrote.
-	indexAdded atomic.Int64
 
 	mu          sync.Mutex
 	lastRunAt   time.Time
@@ -98,13 +95,9 @@ func (s *Service) run(ctx context.Context, dryRun, checkDocIndex bool) (events.S
 	defer s.sched.runMu.Unlock()
 	s.setRunning(true)
 	defer s.setRunning(false)
-	s.sched.indexAdded.Store(0)
 	reply, err := s.sweep(ctx, dryRun)
 	if err == nil && !dryRun && checkDocIndex {
 		err = s.repairDocIndex(ctx)
-	}
-	if n := s.sched.indexAdded.Load(); n > 0 {
-		s.logger().Info("scheduler added missing index entries", "count", n)
 	}
 	if !dryRun {
 		s.sched.mu.Lock()
@@ -185,12 +178,12 @@ func (s *Service) sweep(ctx context.Context, dryRun bool) (events.SchedulerClean
 				if err := s.jobs.Delete(ctx, key); err != nil {
 					return counted(reply), fmt.Errorf("purge job record %s: %w", key, err)
 				}
-				// After the record: an entry without one is skipped.
-				for _, k := range jobstate.JobIndexKeys(&j) {
-					if err := s.jobs.Delete(ctx, k); err != nil {
-						return counted(reply), fmt.Errorf("remove index entry of purged job %s: %w", j.JobID, err)
-					}
-					delete(index, k)
+				// After the record: an entry without one is skipped, and one
+				// left here is removed by the next run.
+				entries := jobstate.JobIndexKeys(&j)
+				s.dropIndexEntries(ctx, entries, nil)
+				for _, k := range entries {
+					delete(index.owned, k)
 				}
 			}
 			reply.JobIDsPurged = append(reply.JobIDsPurged, j.JobID)
@@ -205,19 +198,23 @@ func (s *Service) sweep(ctx context.Context, dryRun bool) (events.SchedulerClean
 }
 
 // indexEntries are the index entries listed at the start of a check, each
-// marked once a record is found to own it.
-type indexEntries map[string]bool
+// marked once a record is found to own it; added counts the entries that
+// records lacked and the check wrote.
+type indexEntries struct {
+	owned map[string]bool
+	added int
+}
 
 // listIndex lists every entry under prefixes, none owned yet.
-func (s *Service) listIndex(ctx context.Context, prefixes []string) (indexEntries, error) {
-	index := indexEntries{}
+func (s *Service) listIndex(ctx context.Context, prefixes []string) (*indexEntries, error) {
+	index := &indexEntries{owned: map[string]bool{}}
 	for _, prefix := range prefixes {
 		keys, err := s.jobs.Keys(ctx, prefix)
 		if err != nil {
 			return nil, fmt.Errorf("list the index under %s: %w", prefix, err)
 		}
 		for _, k := range keys {
-			index[k] = false
+			index.owned[k] = false
 		}
 	}
 	return index, nil
@@ -226,15 +223,15 @@ func (s *Service) listIndex(ctx context.Context, prefixes []string) (indexEntrie
 // own writes the entries of a record that the index lacks (a record written
 // before the index existed, or whose entries were lost) and marks them
 // owned.
-func (s *Service) own(ctx context.Context, keys []string, index indexEntries) error {
+func (s *Service) own(ctx context.Context, keys []string, index *indexEntries) error {
 	for _, k := range keys {
-		if _, listed := index[k]; !listed {
+		if _, listed := index.owned[k]; !listed {
 			if _, err := s.jobs.Put(ctx, k, []byte(indexEntry)); err != nil {
 				return fmt.Errorf("write index entry %s: %w", k, err)
 			}
-			s.sched.indexAdded.Add(1)
+			index.added++
 		}
-		index[k] = true
+		index.owned[k] = true
 	}
 	return nil
 }
@@ -250,10 +247,14 @@ type indexOwner func(ctx context.Context, pos string) (ownerKeys []string, creat
 
 // removeStaleIndexEntries removes the listed entries that no record owned:
 // left by a crash between an entry and its record's write, or by a changed
-// creation time. Each is checked against its record as it is now.
-func (s *Service) removeStaleIndexEntries(ctx context.Context, index indexEntries, owner indexOwner, now time.Time) error {
+// creation time. Each is checked against its record as it is now. It ends
+// the check, and logs what it changed.
+func (s *Service) removeStaleIndexEntries(ctx context.Context, index *indexEntries, owner indexOwner, now time.Time) error {
+	if index.added > 0 {
+		s.logger().Info("scheduler added missing index entries", "count", index.added)
+	}
 	removed := 0
-	for k, owned := range index {
+	for k, owned := range index.owned {
 		if owned {
 			continue
 		}
