@@ -120,6 +120,8 @@ type GraphStore interface {
 	Entities(ctx context.Context, ns string, keys []string) ([]graph.Entity, error)
 	RelationsOf(ctx context.Context, ns string, keys []string, limit int) ([]graph.Relation, error)
 	Chunks(ctx context.Context, ns string, ids []string) ([]graph.Chunk, error)
+	Degrees(ctx context.Context, ns string, keys []string) (map[string]int, error)
+	ChunkEntities(ctx context.Context, ns string, ids []string) (map[string][]string, error)
 	Counts(ctx context.Context, ns string) (graph.Counts, error)
 	Snapshot(ctx context.Context, ns string) (graph.Snapshot, error)
 	Close() error

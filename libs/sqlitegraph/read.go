@@ -111,6 +111,82 @@ func (s *Store) RelationsOf(ctx context.Context, namespace string, keys []string
 	return out, nil
 }
 
+// Degrees returns the degree (the number of distinct relations) of each
+// of the keys that has one; the store keeps degrees as relations come and
+// go, so this reads one row a key.
+func (s *Store) Degrees(ctx context.Context, namespace string, keys []string) (map[string]int, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read degrees: %w", err)
+	}
+	keys = distinct(keys)
+	out := make(map[string]int, len(keys))
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		for _, batch := range batches(keys) {
+			rows, err := tx.QueryContext(ctx,
+				`SELECT entity_key, degree FROM entity_degrees
+				WHERE namespace = ? AND entity_key IN (`+placeholders(len(batch))+`)`,
+				withNamespace(namespace, batch)...)
+			if err != nil {
+				return err
+			}
+			if err := scanPairs(rows, func(key string, degree int) { out[key] = degree }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read degrees: %w", err)
+	}
+	return out, nil
+}
+
+// ChunkEntities returns, for each of the chunk ids, the keys of the
+// entities its chunks mention, sorted; ids nothing mentions are missing.
+func (s *Store) ChunkEntities(ctx context.Context, namespace string, ids []string) (map[string][]string, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read chunk entities: %w", err)
+	}
+	ids = distinct(ids)
+	out := make(map[string][]string, len(ids))
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		for _, batch := range batches(ids) {
+			rows, err := tx.QueryContext(ctx,
+				`SELECT DISTINCT chunk_id, entity_key FROM entity_mentions INDEXED BY entity_mentions_by_chunk_id
+				WHERE namespace = ? AND chunk_id IN (`+placeholders(len(batch))+`)
+				ORDER BY chunk_id, entity_key`,
+				withNamespace(namespace, batch)...)
+			if err != nil {
+				return err
+			}
+			if err := scanPairs(rows, func(id, key string) { out[id] = append(out[id], key) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read chunk entities: %w", err)
+	}
+	return out, nil
+}
+
+// scanPairs emits the rows of two columns; it closes rows.
+func scanPairs[A, B any](rows *sql.Rows, emit func(A, B)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			a A
+			b B
+		)
+		if err := rows.Scan(&a, &b); err != nil {
+			return err
+		}
+		emit(a, b)
+	}
+	return rows.Err()
+}
+
 // Chunks returns the chunks with the given ids, in the order of the ids;
 // unknown ids are skipped. Chunks are identified within their document, so
 // an id two documents share returns both chunks.

@@ -24,7 +24,7 @@ import (
 const (
 	// schemaVersion is stored in PRAGMA user_version; a file written by a
 	// newer schema is refused rather than misread.
-	schemaVersion = 2
+	schemaVersion = 3
 	// busyTimeoutMillis bounds how long a statement waits for another
 	// process's lock before failing with SQLITE_BUSY.
 	busyTimeoutMillis = 10000
@@ -124,6 +124,38 @@ func schemaStatements() []string {
 		text        TEXT NOT NULL,
 		PRIMARY KEY (namespace, entity_key)
 	) WITHOUT ROWID`,
+		// Schema version 3: degrees kept, not counted at read time. An
+		// entity's degree is the number of distinct relations touching it;
+		// the triggers keep it as mention rows come and go (merges only
+		// insert and delete them), so every writer of the file keeps it,
+		// in the transaction that changed the mentions.
+		`CREATE TABLE IF NOT EXISTS entity_degrees (
+		namespace  TEXT NOT NULL,
+		entity_key TEXT NOT NULL,
+		degree     INTEGER NOT NULL,
+		PRIMARY KEY (namespace, entity_key)
+	) WITHOUT ROWID`,
+		`CREATE TRIGGER IF NOT EXISTS relation_mention_inserted AFTER INSERT ON relation_mentions
+	WHEN NOT EXISTS (SELECT 1 FROM relation_mentions
+		WHERE namespace = NEW.namespace AND src = NEW.src AND dst = NEW.dst
+		AND (doc_id != NEW.doc_id OR chunk_id != NEW.chunk_id))
+	BEGIN
+		INSERT INTO entity_degrees (namespace, entity_key, degree)
+		VALUES (NEW.namespace, NEW.src, 1), (NEW.namespace, NEW.dst, 1)
+		ON CONFLICT (namespace, entity_key) DO UPDATE SET degree = degree + 1;
+	END`,
+		`CREATE TRIGGER IF NOT EXISTS relation_mention_deleted AFTER DELETE ON relation_mentions
+	WHEN NOT EXISTS (SELECT 1 FROM relation_mentions
+		WHERE namespace = OLD.namespace AND src = OLD.src AND dst = OLD.dst)
+	BEGIN
+		UPDATE entity_degrees SET degree = degree - 1
+		WHERE namespace = OLD.namespace AND entity_key IN (OLD.src, OLD.dst);
+		DELETE FROM entity_degrees
+		WHERE namespace = OLD.namespace AND entity_key IN (OLD.src, OLD.dst) AND degree <= 0;
+	END`,
+		// A local query ranks a chunk by the entities it mentions, knowing
+		// only the chunk's id.
+		`CREATE INDEX IF NOT EXISTS entity_mentions_by_chunk_id ON entity_mentions (namespace, chunk_id)`,
 	}
 }
 
@@ -190,6 +222,19 @@ func (s *Store) migrate(ctx context.Context) error {
 			`INSERT OR IGNORE INTO namespaces (namespace, generation, communities_generation)
 			SELECT DISTINCT namespace, 1, 0 FROM chunks`); err != nil {
 			return fmt.Errorf("seed generations: %w", err)
+		}
+		// A file of version 2 or older has relations but no degrees yet.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM entity_degrees`); err != nil {
+			return fmt.Errorf("reset degrees: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO entity_degrees (namespace, entity_key, degree)
+			SELECT namespace, k, COUNT(*) FROM (
+				SELECT DISTINCT namespace, src AS k, dst AS other FROM relation_mentions
+				UNION ALL
+				SELECT DISTINCT namespace, dst AS k, src AS other FROM relation_mentions)
+			GROUP BY namespace, k`); err != nil {
+			return fmt.Errorf("count degrees: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 			return fmt.Errorf("set schema version: %w", err)

@@ -87,3 +87,33 @@ func testChunk() graph.ChunkGraph {
 		Relations: []events.Relation{{Source: "Scrooge", Target: "Marley", Weight: 1}},
 	}
 }
+
+func TestOpenMigratesVersion2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "graph.db")
+	s, err := Open(t.Context(), path)
+	require.NoError(t, err)
+	c := testChunk()
+	c.Entities = append(c.Entities, events.Entity{Name: "Fred", Type: "PERSON"})
+	c.Relations = append(c.Relations, events.Relation{Source: "Scrooge", Target: "Fred", Weight: 1})
+	_, err = s.MergeChunk(t.Context(), c)
+	require.NoError(t, err)
+	// Back to a version 2 file: relations, but no degrees kept.
+	for _, stmt := range []string{`DROP TRIGGER relation_mention_inserted`, `DROP TRIGGER relation_mention_deleted`,
+		`DROP TABLE entity_degrees`, `DROP INDEX entity_mentions_by_chunk_id`, `PRAGMA user_version = 2`} {
+		_, err = s.db.ExecContext(t.Context(), stmt)
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Close())
+
+	s, err = Open(t.Context(), path)
+	require.NoError(t, err)
+	defer s.Close()
+	degrees, err := s.Degrees(t.Context(), "ns", []string{"SCROOGE", "MARLEY", "FRED"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"SCROOGE": 2, "MARLEY": 1, "FRED": 1}, degrees)
+	// And the triggers keep them from now on.
+	require.NoError(t, s.DeleteDocument(t.Context(), "ns", "doc"))
+	degrees, err = s.Degrees(t.Context(), "ns", []string{"SCROOGE", "MARLEY", "FRED"})
+	require.NoError(t, err)
+	require.Empty(t, degrees)
+}

@@ -134,49 +134,26 @@ func (s *Service) localContext(ctx context.Context, r request, keys []string) (l
 	if err != nil {
 		return lc, fmt.Errorf("read relations: %w", err)
 	}
-	// Degrees count every relation of an entity in the namespace. rels
-	// holds all of the retrieved entities'; the other endpoints' take
-	// one more read, which also gives their chunks for ranking sources.
-	lc.degree = map[string]int{}
+	// A relation's rank is the sum of its endpoints' degrees, which count
+	// every relation of an entity in the namespace: the store keeps them,
+	// so the neighbours' own relations are never read.
 	var neighbours []string
+	seen := map[string]bool{}
 	for _, rel := range rels {
 		for _, k := range []string{rel.Source, rel.Target} {
-			if retrieved[k] {
-				lc.degree[k]++
-			} else if _, seen := lc.degree[k]; !seen {
-				lc.degree[k] = 0
+			if !retrieved[k] && !seen[k] {
+				seen[k] = true
 				neighbours = append(neighbours, k)
 			}
 		}
 	}
-	chunksOf := make(map[string]map[string]bool, len(ents)+len(neighbours))
-	for _, e := range ents {
-		chunksOf[e.Key] = set(e.ChunkIDs)
-	}
-	if len(neighbours) > 0 {
-		slices.Sort(neighbours)
-		nEnts, err := s.graph.Entities(ctx, r.namespace, neighbours)
-		if err != nil {
-			return lc, fmt.Errorf("read neighbour entities: %w", err)
-		}
-		for _, e := range nEnts {
-			chunksOf[e.Key] = set(e.ChunkIDs)
-		}
-		nRels, err := s.graph.RelationsOf(ctx, r.namespace, neighbours, 0)
-		if err != nil {
-			return lc, fmt.Errorf("read neighbour relations: %w", err)
-		}
-		for _, rel := range nRels {
-			for _, k := range []string{rel.Source, rel.Target} {
-				if !retrieved[k] {
-					lc.degree[k]++
-				}
-			}
-		}
+	slices.Sort(neighbours)
+	if lc.degree, err = s.graph.Degrees(ctx, r.namespace, append(slices.Clone(entKeys), neighbours...)); err != nil {
+		return lc, fmt.Errorf("read degrees: %w", err)
 	}
 
 	relRows := s.rankRelations(&lc, rels, r.MaxTokensLocalContext)
-	chunkRows, err := s.packSources(ctx, r, &lc, rels, chunksOf)
+	chunkRows, err := s.packSources(ctx, r, &lc, rels)
 	if err != nil {
 		return lc, err
 	}
@@ -214,12 +191,20 @@ func (s *Service) rankRelations(lc *localContext, rels []graph.Relation, budget 
 	return rows
 }
 
+// maxSourceCandidates bounds the chunks a local query ranks for its
+// sources. Candidates come in the order of the entities mentioning them,
+// and a few chunks fill the text-unit budget, so only the chunks of the
+// first entities matter; the bound keeps an entity named in thousands of
+// chunks from making the query read all of them.
+const maxSourceCandidates = 256
+
 // packSources ranks the retrieved entities' chunks as
 // _find_most_related_text_unit_from_entities does: by the rank of the
 // first entity mentioning them, then by how many of that entity's
 // relations lead to an entity the chunk also mentions; and packs their
-// text under the text-unit budget.
-func (s *Service) packSources(ctx context.Context, r request, lc *localContext, rels []graph.Relation, chunksOf map[string]map[string]bool) ([]string, error) {
+// text under the text-unit budget. At most maxSourceCandidates chunks are
+// ranked.
+func (s *Service) packSources(ctx context.Context, r request, lc *localContext, rels []graph.Relation) ([]string, error) {
 	type candidate struct {
 		id        string
 		order     int
@@ -235,19 +220,32 @@ func (s *Service) packSources(ctx context.Context, r request, lc *localContext, 
 	}
 	var cands []candidate
 	seen := map[string]bool{}
+collect:
 	for order, e := range lc.entities {
 		for _, id := range e.ChunkIDs {
-			if seen[id] {
-				continue
+			if len(cands) == maxSourceCandidates {
+				break collect
 			}
-			seen[id] = true
-			n := 0
-			for _, other := range neighboursOf[e.Key] {
-				if chunksOf[other][id] {
-					n++
-				}
+			if !seen[id] {
+				seen[id] = true
+				cands = append(cands, candidate{id: id, order: order})
 			}
-			cands = append(cands, candidate{id, order, n})
+		}
+	}
+	ids := make([]string, len(cands))
+	for i, c := range cands {
+		ids[i] = c.id
+	}
+	mentioned, err := s.graph.ChunkEntities(ctx, r.namespace, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the entities of chunks: %w", err)
+	}
+	for i, c := range cands {
+		inChunk := set(mentioned[c.id])
+		for _, other := range neighboursOf[lc.entities[c.order].Key] {
+			if inChunk[other] {
+				cands[i].relations++
+			}
 		}
 	}
 	slices.SortStableFunc(cands, func(a, b candidate) int {

@@ -58,6 +58,11 @@ type GraphReader interface {
 	// when limit <= 0.
 	RelationsOf(ctx context.Context, ns string, keys []string, limit int) ([]graph.Relation, error)
 	Chunks(ctx context.Context, ns string, ids []string) ([]graph.Chunk, error)
+	// Degrees returns the number of relations of each key that has any,
+	// kept by the store rather than counted from the relations.
+	Degrees(ctx context.Context, ns string, keys []string) (map[string]int, error)
+	// ChunkEntities returns the keys of the entities each chunk mentions.
+	ChunkEntities(ctx context.Context, ns string, ids []string) (map[string][]string, error)
 }
 
 // Graph is the whole graph store contract of the service.

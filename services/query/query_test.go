@@ -347,6 +347,14 @@ func (f failingGraph) Chunks(context.Context, string, []string) ([]graph.Chunk, 
 	return nil, f.err
 }
 
+func (f failingGraph) Degrees(context.Context, string, []string) (map[string]int, error) {
+	return nil, f.err
+}
+
+func (f failingGraph) ChunkEntities(context.Context, string, []string) (map[string][]string, error) {
+	return nil, f.err
+}
+
 func TestAnswerErrors(t *testing.T) {
 	s := newStores(t)
 	good := s.service(query.Config{}, nil)

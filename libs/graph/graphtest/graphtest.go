@@ -34,6 +34,12 @@ type Store interface {
 	// Chunks returns the chunks with the given ids in id order, skipping
 	// missing ids.
 	Chunks(ctx context.Context, namespace string, ids []string) ([]graph.Chunk, error)
+	// Degrees returns the number of distinct relations of each key that
+	// has any, kept by the store rather than counted from the relations.
+	Degrees(ctx context.Context, namespace string, keys []string) (map[string]int, error)
+	// ChunkEntities returns the sorted keys of the entities each chunk id
+	// mentions; ids that mention nothing are missing.
+	ChunkEntities(ctx context.Context, namespace string, ids []string) (map[string][]string, error)
 	// SearchEntities finds entities by name: those whose key contains the
 	// query normalised like events.EntityKey (so case, surrounding quotes
 	// and punctuation, and runs of whitespace do not matter). The entity
@@ -100,6 +106,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"search entities by name", testSearchEntities},
 		{"search results are capped", testSearchLimit},
 		{"chunks read back", testChunks},
+		{"degrees and chunk entities kept", testDegrees},
 		{"idempotent redelivery", testRedelivery},
 		{"replacement of a chunk", testReplacement},
 		{"delete document subtracts", testSubtraction},
@@ -205,6 +212,62 @@ func requireSameState(t *testing.T, want, got Store, namespace string) {
 	t.Helper()
 	require.Equal(t, snapshot(t, want, namespace), snapshot(t, got, namespace), "snapshot")
 	require.Equal(t, counts(t, want, namespace), counts(t, got, namespace), "counts")
+	requireDerivedReads(t, want, namespace)
+	requireDerivedReads(t, got, namespace)
+}
+
+// requireDerivedReads asserts that the store's kept degrees and its chunk
+// mentions agree with its snapshot: what a local query reads instead of
+// every relation of every neighbour.
+func requireDerivedReads(t *testing.T, s Store, namespace string) {
+	t.Helper()
+	snap := snapshot(t, s, namespace)
+	wantDegrees := map[string]int{}
+	for _, r := range snap.Relations {
+		wantDegrees[r.Source]++
+		wantDegrees[r.Target]++
+	}
+	wantChunks := map[string][]string{}
+	keys := []string{"never-mentioned"}
+	for _, e := range snap.Entities {
+		keys = append(keys, e.Key)
+		for _, id := range e.ChunkIDs {
+			wantChunks[id] = append(wantChunks[id], e.Key)
+		}
+	}
+	ids := []string{"no-such-chunk"}
+	for id, ks := range wantChunks {
+		slices.Sort(ks)
+		ids = append(ids, id)
+	}
+	degrees, err := s.Degrees(t.Context(), namespace, keys)
+	require.NoError(t, err)
+	require.Equal(t, wantDegrees, degrees, "degrees")
+	mentioned, err := s.ChunkEntities(t.Context(), namespace, ids)
+	require.NoError(t, err)
+	require.Equal(t, wantChunks, mentioned, "chunk entities")
+}
+
+func testDegrees(t *testing.T, open func(t *testing.T) Store) {
+	docA, docB := carol(ns)
+	s := open(t)
+	merge(t, s, docA...)
+	merge(t, s, docB...)
+	degrees, err := s.Degrees(t.Context(), ns, []string{"SCROOGE", "TINY TIM", "FEZZIWIG", "NOBODY"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"SCROOGE": 4, "TINY TIM": 2, "FEZZIWIG": 1}, degrees)
+	mentioned, err := s.ChunkEntities(t.Context(), ns, []string{docB[1].ChunkID})
+	require.NoError(t, err)
+	require.Equal(t, map[string][]string{docB[1].ChunkID: {"BOB CRATCHIT", "TINY TIM"}}, mentioned)
+
+	// Marley stays related to Scrooge through doc-b; Fezziwig goes.
+	require.NoError(t, s.DeleteDocument(t.Context(), ns, "doc-a"))
+	degrees, err = s.Degrees(t.Context(), ns, []string{"SCROOGE", "MARLEY", "FEZZIWIG"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"SCROOGE": 2, "MARLEY": 1}, degrees)
+	degrees, err = s.Degrees(t.Context(), "other-ns", []string{"SCROOGE"})
+	require.NoError(t, err)
+	require.Empty(t, degrees)
 }
 
 func sortedIDs(ids ...string) []string {

@@ -1,0 +1,87 @@
+package neo4jgraph
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/neo4j/neo4j-go-driver/v6/neo4j"
+)
+
+const (
+	// degreesOfUIDs counts each entity's distinct neighbours in the
+	// database: RELATED relationships are one per mention, so parallel
+	// ones count once, and nothing but the count leaves the server.
+	degreesOfUIDs = `
+UNWIND $uids AS uid
+MATCH (e:Entity {uid: uid})
+CALL {
+  WITH e
+  MATCH (e)-[:RELATED]-(n:Entity)
+  RETURN count(DISTINCT n) AS degree
+}
+WITH e, degree WHERE degree > 0
+RETURN e.key AS key, degree`
+
+	chunkEntitiesOfIDs = `
+UNWIND $ids AS id
+MATCH (c:Chunk {scope: $scope, chunk_id: id})-[:MENTIONS]->(e:Entity)
+RETURN id AS chunk_id, collect(DISTINCT e.key) AS keys`
+)
+
+// Degrees returns the number of distinct relations of each of the keys
+// that has any.
+func (s *Store) Degrees(ctx context.Context, namespace string, keys []string) (map[string]int, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read degrees: %w", err)
+	}
+	out := map[string]int{}
+	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		clear(out)
+		_, err := collect(ctx, tx, degreesOfUIDs, map[string]any{"uids": s.entityUIDs(namespace, distinct(keys))},
+			func(r *neo4j.Record) (struct{}, error) {
+				key, err := recordString(r, "key")
+				if err != nil {
+					return struct{}{}, err
+				}
+				out[key], err = recordInt(r, "degree")
+				return struct{}{}, err
+			})
+		return nil, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read degrees: %w", err)
+	}
+	return out, nil
+}
+
+// ChunkEntities returns, for each of the chunk ids, the sorted keys of the
+// entities its chunks mention; ids that mention nothing are missing.
+func (s *Store) ChunkEntities(ctx context.Context, namespace string, ids []string) (map[string][]string, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read chunk entities: %w", err)
+	}
+	out := map[string][]string{}
+	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		clear(out)
+		_, err := collect(ctx, tx, chunkEntitiesOfIDs, map[string]any{"scope": s.scope(namespace), "ids": distinct(ids)},
+			func(r *neo4j.Record) (struct{}, error) {
+				id, err := recordString(r, "chunk_id")
+				if err != nil {
+					return struct{}{}, err
+				}
+				keys, err := recordStrings(r, "keys")
+				if err != nil {
+					return struct{}{}, err
+				}
+				slices.Sort(keys)
+				out[id] = keys
+				return struct{}{}, nil
+			})
+		return nil, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read chunk entities: %w", err)
+	}
+	return out, nil
+}
