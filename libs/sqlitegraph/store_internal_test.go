@@ -1,6 +1,7 @@
 package sqlitegraph
 
 import (
+	"database/sql"
 	"path/filepath"
 	"testing"
 
@@ -116,4 +117,22 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	degrees, err = s.Degrees(t.Context(), "ns", []string{"SCROOGE", "MARLEY", "FRED"})
 	require.NoError(t, err)
 	require.Empty(t, degrees)
+}
+
+// TestWALIsBounded checks that every connection truncates the WAL after a
+// complete checkpoint: SQLite's default (-1) keeps the file at the size of
+// its largest moment.
+func TestWALIsBounded(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "graph.db"))
+	require.NoError(t, err)
+	defer s.Close()
+	conns := make([]*sql.Conn, maxOpenConns)
+	for i := range conns {
+		conns[i], err = s.db.Conn(t.Context())
+		require.NoError(t, err)
+		defer conns[i].Close()
+		var limit int
+		require.NoError(t, conns[i].QueryRowContext(t.Context(), `PRAGMA journal_size_limit`).Scan(&limit))
+		require.Equal(t, journalSizeLimitBytes, limit, "connection %d", i)
+	}
 }

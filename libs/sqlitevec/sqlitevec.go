@@ -34,6 +34,11 @@ import (
 // lock before reporting SQLITE_BUSY.
 const busyTimeoutMillis = 10000
 
+// journalSizeLimitBytes truncates the WAL back to this size whenever a
+// checkpoint has copied all of it into the database, so the file does not
+// keep the size of its largest moment.
+const journalSizeLimitBytes = 64 << 20
+
 const schema = `
 CREATE TABLE IF NOT EXISTS vectors (
 	namespace TEXT NOT NULL,
@@ -58,7 +63,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("open vector store: invalid path %q", path)
 	}
-	dsn := fmt.Sprintf("%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate", path, busyTimeoutMillis)
+	dsn := fmt.Sprintf("%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_pragma=journal_size_limit(%d)",
+		path, busyTimeoutMillis, journalSizeLimitBytes)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open vector store %s: %w", path, err)
