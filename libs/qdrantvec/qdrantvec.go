@@ -520,13 +520,17 @@ func (l layout) searchRequest(q vector.Query) (*qdrant.QueryPoints, error) {
 	if err != nil {
 		return nil, fmt.Errorf("search %s/%s: query %w", q.Namespace, q.Kind, err)
 	}
-	return &qdrant.QueryPoints{
+	req := &qdrant.QueryPoints{
 		CollectionName: l.collection(q.Kind, len(unit)),
 		Query:          qdrant.NewQueryDense(unit),
 		Filter:         namespaceFilter(q.Namespace, q.DocID),
 		Limit:          qdrant.PtrOf(uint64(q.TopK)),
 		WithPayload:    qdrant.NewWithPayloadInclude(payloadID, payloadDocID),
-	}, nil
+	}
+	if q.Exact {
+		req.Params = &qdrant.SearchParams{Exact: qdrant.PtrOf(true)}
+	}
+	return req, nil
 }
 
 // unitVector returns v scaled to unit length, rejecting vectors that have no

@@ -299,6 +299,11 @@ func TestSearchRequest(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "p_entity_2", req.GetCollectionName())
 	require.Equal(t, map[string]string{"namespace": "ns", "doc_id": "doc-9"}, mustConditions(t, req.GetFilter()))
+	require.False(t, req.GetParams().GetExact(), "the index answers unless asked otherwise")
+
+	req, err = l.searchRequest(vector.Query{Namespace: "ns", Kind: "entity", Vector: []float32{1, 1}, TopK: 1, Exact: true})
+	require.NoError(t, err)
+	require.True(t, req.GetParams().GetExact(), "an exact query asks Qdrant for an exhaustive search")
 }
 
 func TestSearchRequestRejectsInvalidQueries(t *testing.T) {

@@ -2,9 +2,11 @@
 //
 // Vectors are stored L2-normalised as little-endian float32 blobs, so the
 // cosine similarity of a row is one dot product with the normalised query.
-// Search is exact: it scans the rows of (namespace, kind[, doc]) and keeps
-// the best TopK in a bounded min-heap. That is fast enough for the tens of
-// thousands of vectors a namespace holds here and never misses a neighbour.
+// A search scans rows and keeps the best TopK in a bounded min-heap: every
+// row of (namespace, kind[, doc]) for an exact search and for small
+// partitions, and only the rows of the nearest clusters of an inverted-file
+// index for large ones (see ivf.go), so a search's work grows with the
+// square root of the partition rather than with its size.
 //
 // The file may be shared by several processes on one machine (the vector
 // indexer writes while the query service reads): the database runs in WAL
@@ -47,19 +49,57 @@ CREATE TABLE IF NOT EXISTS vectors (
 	doc_id    TEXT NOT NULL,
 	dim       INTEGER NOT NULL,
 	vector    BLOB NOT NULL,
+	cluster   INTEGER NOT NULL DEFAULT -1,
 	PRIMARY KEY (namespace, kind, id)
 );
 CREATE INDEX IF NOT EXISTS vectors_namespace_doc ON vectors (namespace, doc_id);
 `
 
+// indexSchema is the inverted-file index: a cluster per row, the clusters'
+// centroids, and each partition's size (kept by triggers, as rows come and
+// go) with the size its clusters were trained at.
+const indexSchema = `
+CREATE INDEX IF NOT EXISTS vectors_cluster ON vectors (namespace, kind, cluster);
+CREATE TABLE IF NOT EXISTS centroids (
+	namespace TEXT NOT NULL,
+	kind      TEXT NOT NULL,
+	cluster   INTEGER NOT NULL,
+	vector    BLOB NOT NULL,
+	PRIMARY KEY (namespace, kind, cluster)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partitions (
+	namespace    TEXT NOT NULL,
+	kind         TEXT NOT NULL,
+	rows         INTEGER NOT NULL,
+	trained_rows INTEGER NOT NULL DEFAULT 0,
+	version      INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (namespace, kind)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS vector_inserted AFTER INSERT ON vectors BEGIN
+	INSERT INTO partitions (namespace, kind, rows) VALUES (NEW.namespace, NEW.kind, 1)
+	ON CONFLICT (namespace, kind) DO UPDATE SET rows = rows + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS vector_deleted AFTER DELETE ON vectors BEGIN
+	UPDATE partitions SET rows = rows - 1 WHERE namespace = OLD.namespace AND kind = OLD.kind;
+END;
+`
+
 // Store is a vector store over one SQLite file. It is safe for concurrent use
 // by goroutines and by other processes opening the same file.
 type Store struct {
-	db *sql.DB
+	db        *sql.DB
+	opts      Options
+	centroids centroidCache
 }
 
-// Open opens (creating if needed) the vector store at path.
+// Open opens (creating if needed) the vector store at path, with the
+// index's default options.
 func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith opens (creating if needed) the vector store at path.
+func OpenWith(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" || strings.ContainsRune(path, '?') {
 		return nil, fmt.Errorf("open vector store: invalid path %q", path)
 	}
@@ -69,11 +109,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open vector store %s: %w", path, err)
 	}
-	s := &Store{db: db}
-	if err := s.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, schema)
-		return err
-	}); err != nil {
+	s := &Store{db: db, opts: opts.withDefaults()}
+	if err := s.withTx(ctx, func(tx *sql.Tx) error { return migrate(ctx, tx) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("create vector schema in %s: %w", path, err)
 	}
@@ -84,6 +121,38 @@ func Open(ctx context.Context, path string) (*Store, error) {
 func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close vector store: %w", err)
+	}
+	return nil
+}
+
+// migrate creates the schema, and adds the index to a file written before
+// it existed.
+func migrate(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	var hasCluster bool
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM pragma_table_info('vectors') WHERE name = 'cluster'`).Scan(&hasCluster); err != nil {
+		return err
+	}
+	if !hasCluster {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE vectors ADD COLUMN cluster INTEGER NOT NULL DEFAULT -1`); err != nil {
+			return err
+		}
+	}
+	var hasPartitions bool
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'partitions'`).Scan(&hasPartitions); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, indexSchema); err != nil {
+		return err
+	}
+	if !hasPartitions {
+		// Rows written before the index was kept are counted once; the
+		// next write to a partition big enough trains its clusters.
+		_, err := tx.ExecContext(ctx, `INSERT INTO partitions (namespace, kind, rows)
+			SELECT namespace, kind, COUNT(*) FROM vectors GROUP BY namespace, kind`)
+		return err
 	}
 	return nil
 }
@@ -128,21 +197,61 @@ func (s *Store) Upsert(ctx context.Context, items []vector.Item) error {
 				return fmt.Errorf("upsert into %s/%s: dimension %d, stored vectors have %d", p.namespace, p.kind, dim, stored)
 			}
 		}
+		cents := map[partition]*centroids{}
+		for p, dim := range dims {
+			c, err := s.centroids.load(ctx, tx, p)
+			if err != nil {
+				return fmt.Errorf("upsert into %s/%s: %w", p.namespace, p.kind, err)
+			}
+			if c != nil && len(c.vectors[0]) != dim {
+				// The partition was emptied and takes another dimension
+				// now: its clusters are of no use.
+				if err := s.dropClusters(ctx, tx, p); err != nil {
+					return fmt.Errorf("upsert into %s/%s: %w", p.namespace, p.kind, err)
+				}
+				c = nil
+			}
+			cents[p] = c
+		}
 		stmt, err := tx.PrepareContext(ctx, `
-			INSERT INTO vectors (namespace, kind, id, doc_id, dim, vector) VALUES (?, ?, ?, ?, ?, ?)
+			INSERT INTO vectors (namespace, kind, id, doc_id, dim, vector, cluster) VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (namespace, kind, id) DO UPDATE SET
-				doc_id = excluded.doc_id, dim = excluded.dim, vector = excluded.vector`)
+				doc_id = excluded.doc_id, dim = excluded.dim, vector = excluded.vector, cluster = excluded.cluster`)
 		if err != nil {
 			return fmt.Errorf("prepare vector upsert: %w", err)
 		}
 		defer stmt.Close()
 		for i, it := range items {
-			if _, err := stmt.ExecContext(ctx, it.Namespace, it.Kind, it.ID, it.DocID, len(it.Vector), blobs[i]); err != nil {
+			cluster := unassigned
+			if c := cents[partition{it.Namespace, it.Kind}]; c != nil {
+				cluster = c.nearest(decode(blobs[i]))
+			}
+			if _, err := stmt.ExecContext(ctx, it.Namespace, it.Kind, it.ID, it.DocID, len(it.Vector), blobs[i], cluster); err != nil {
 				return fmt.Errorf("upsert vector %s/%s/%s: %w", it.Namespace, it.Kind, it.ID, err)
+			}
+		}
+		for p := range dims {
+			if err := s.maybeRetrain(ctx, tx, p); err != nil {
+				return fmt.Errorf("index %s/%s: %w", p.namespace, p.kind, err)
 			}
 		}
 		return nil
 	})
+}
+
+// dropClusters removes a partition's clusters: its rows are scanned again
+// until it has grown enough to train new ones.
+func (s *Store) dropClusters(ctx context.Context, tx *sql.Tx, p partition) error {
+	for _, stmt := range []string{
+		`DELETE FROM centroids WHERE namespace = ? AND kind = ?`,
+		`UPDATE vectors SET cluster = -1 WHERE namespace = ? AND kind = ?`,
+		`UPDATE partitions SET trained_rows = 0, version = version + 1 WHERE namespace = ? AND kind = ?`,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt, p.namespace, p.kind); err != nil {
+			return fmt.Errorf("drop clusters: %w", err)
+		}
+	}
+	return nil
 }
 
 // Search returns the q.TopK items most similar to q.Vector, best first; ties
@@ -162,7 +271,28 @@ func (s *Store) Search(ctx context.Context, q vector.Query) ([]vector.Hit, error
 		query += ` AND doc_id = ?`
 		args = append(args, q.DocID)
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	// One read transaction, so the partition's size, its centroids and its
+	// rows are of one state of the file.
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("search %s/%s: %w", q.Namespace, q.Kind, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	if !q.Exact && q.DocID == "" {
+		clusters, err := s.probe(ctx, tx, partition{q.Namespace, q.Kind}, unit)
+		if err != nil {
+			return nil, fmt.Errorf("search %s/%s: %w", q.Namespace, q.Kind, err)
+		}
+		if clusters != nil {
+			// Rows written without a cluster (none once trained, but
+			// harmless) are scanned too.
+			query += ` AND cluster IN (-1, ` + strings.TrimSuffix(strings.Repeat("?, ", len(clusters)), ", ") + `)`
+			for _, c := range clusters {
+				args = append(args, c)
+			}
+		}
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search %s/%s: %w", q.Namespace, q.Kind, err)
 	}
@@ -199,6 +329,25 @@ func (s *Store) Search(ctx context.Context, q vector.Query) ([]vector.Hit, error
 		hits[i] = heap.Pop(&best).(vector.Hit)
 	}
 	return hits, nil
+}
+
+// probe returns the clusters a search of the partition scans, or nil when it
+// scans every row: a partition too small for the index or not trained yet,
+// or a query of another dimension (which the scan then reports).
+func (s *Store) probe(ctx context.Context, tx *sql.Tx, p partition, unit []float32) ([]int, error) {
+	var rows int
+	err := tx.QueryRowContext(ctx, `SELECT rows FROM partitions WHERE namespace = ? AND kind = ?`, p.namespace, p.kind).Scan(&rows)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && rows < s.opts.MinIndexedRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read partition size: %w", err)
+	}
+	c, err := s.centroids.load(ctx, tx, p)
+	if err != nil || c == nil || len(c.vectors[0]) != len(unit) {
+		return nil, err
+	}
+	return c.probes(unit, s.opts.Probes), nil
 }
 
 // DeleteDocument removes every item of docID in namespace, whatever its kind.
@@ -277,6 +426,14 @@ func encode(v []float32) []byte {
 		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 	}
 	return b
+}
+
+func decode(b []byte) []float32 {
+	v := make([]float32, len(b)/4)
+	for i := range v {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return v
 }
 
 // dot multiplies q with a vector still in its encoded form, sparing a

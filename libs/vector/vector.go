@@ -20,12 +20,17 @@ type Item struct {
 
 // Query asks for the TopK items of (Namespace, Kind) most similar to Vector.
 // A non-empty DocID restricts the search to that document's items.
+//
+// Stores answer from an approximate nearest-neighbour index where they have
+// one, which may miss a few of the true TopK; Exact asks for an exhaustive
+// search instead (the reference the index is measured against).
 type Query struct {
 	Namespace string
 	Kind      string
 	Vector    []float32
 	TopK      int
 	DocID     string
+	Exact     bool
 }
 
 // Hit is one search result. Score is the cosine similarity in [-1, 1];

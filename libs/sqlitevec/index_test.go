@@ -1,0 +1,242 @@
+package sqlitevec_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kgraph-dev/kgraph/events"
+	"github.com/kgraph-dev/kgraph/libs/corpusgen"
+	"github.com/kgraph-dev/kgraph/libs/hashembed"
+	"github.com/kgraph-dev/kgraph/libs/sqlitevec"
+	"github.com/kgraph-dev/kgraph/libs/vector"
+)
+
+// indexedCorpus fills a store with the entity-name vectors of the first docs
+// documents of the benchmark corpus, as the vector indexer embeds them, and
+// returns the documents' fact questions embedded, which are what a local
+// query searches with.
+func indexedCorpus(t *testing.T, s *sqlitevec.Store, docs int) (queries [][]float32, entities int) {
+	t.Helper()
+	ctx := t.Context()
+	gen, err := corpusgen.New(corpusgen.DefaultConfig())
+	require.NoError(t, err)
+	embed := hashembed.New(256)
+	seen := map[string]bool{}
+	var questions []string
+	for range docs {
+		doc := gen.Next()
+		questions = append(questions, doc.Fact.Question)
+		var keys []string
+		for _, p := range doc.Paragraphs {
+			for _, sen := range p.Sentences {
+				for _, m := range sen.Mentions {
+					if k := events.EntityKey(m.Name); !seen[k] {
+						seen[k] = true
+						keys = append(keys, k)
+					}
+				}
+			}
+		}
+		vecs, err := embed.Embed(ctx, keys)
+		require.NoError(t, err)
+		items := make([]vector.Item, len(keys))
+		for i, k := range keys {
+			items[i] = vector.Item{Namespace: "ns", Kind: "entity", ID: k, DocID: doc.ID, Vector: vecs[i]}
+		}
+		require.NoError(t, s.Upsert(ctx, items))
+	}
+	queries, err = embed.Embed(ctx, questions)
+	require.NoError(t, err)
+	return queries, len(seen)
+}
+
+func ids(hits []vector.Hit) []string {
+	out := make([]string, len(hits))
+	for i, h := range hits {
+		out[i] = h.ID
+	}
+	return out
+}
+
+// recallAt10 is the share of the exact top 10 that the index's top 10 finds.
+func recallAt10(t *testing.T, s *sqlitevec.Store, queries [][]float32) float64 {
+	t.Helper()
+	found, total := 0, 0
+	for _, q := range queries {
+		exact, err := s.Search(t.Context(), vector.Query{Namespace: "ns", Kind: "entity", Vector: q, TopK: 10, Exact: true})
+		require.NoError(t, err)
+		approx, err := s.Search(t.Context(), vector.Query{Namespace: "ns", Kind: "entity", Vector: q, TopK: 10})
+		require.NoError(t, err)
+		got := ids(approx)
+		for _, id := range ids(exact) {
+			total++
+			if slices.Contains(got, id) {
+				found++
+			}
+		}
+	}
+	return float64(found) / float64(total)
+}
+
+func TestIndexRecallOnBenchmarkQueries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("indexes a few thousand documents' entities")
+	}
+	s, err := sqlitevec.Open(t.Context(), filepath.Join(t.TempDir(), "vectors.db"))
+	require.NoError(t, err)
+	defer s.Close()
+	queries, entities := indexedCorpus(t, s, 1000)
+	require.Greater(t, entities, 16_384, "the partition is big enough to be indexed and retrained")
+	recall := recallAt10(t, s, queries[:200])
+	t.Logf("%d entity vectors, recall@10 %.3f", entities, recall)
+	require.GreaterOrEqual(t, recall, 0.95)
+}
+
+func TestIndexDeletesAndRetrains(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "vectors.db")
+	s, err := sqlitevec.OpenWith(ctx, path, sqlitevec.Options{MinIndexedRows: 256})
+	require.NoError(t, err)
+	defer s.Close()
+	queries, _ := indexedCorpus(t, s, 60)
+
+	// Every document's vectors go with it, from the index as from the rows.
+	for i := range 30 {
+		require.NoError(t, s.DeleteDocument(ctx, "ns", fmt.Sprintf("synthetic-%06d", i)))
+	}
+	for _, q := range queries {
+		hits, err := s.Search(ctx, vector.Query{Namespace: "ns", Kind: "entity", Vector: q, TopK: 20})
+		require.NoError(t, err)
+		for _, h := range hits {
+			var n int
+			_, err := fmt.Sscanf(h.DocID, "synthetic-%06d", &n)
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, n, 30, "a vector of a deleted document was found")
+		}
+	}
+	requireIndexConsistent(t, path)
+	require.GreaterOrEqual(t, recallAt10(t, s, queries), 0.95)
+}
+
+// requireIndexConsistent checks the file's index against its rows: the kept
+// partition size is the row count, and a trained partition's rows all sit in
+// one of its clusters.
+func requireIndexConsistent(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	var kept, counted, trained, clusters, outside int
+	require.NoError(t, db.QueryRow(`SELECT rows, trained_rows FROM partitions WHERE namespace = 'ns' AND kind = 'entity'`).Scan(&kept, &trained))
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM vectors WHERE namespace = 'ns' AND kind = 'entity'`).Scan(&counted))
+	require.Equal(t, counted, kept, "kept partition size")
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM centroids WHERE namespace = 'ns' AND kind = 'entity'`).Scan(&clusters))
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM vectors WHERE namespace = 'ns' AND kind = 'entity' AND (cluster < 0 OR cluster >= ?)`, clusters).Scan(&outside))
+	if trained > 0 {
+		require.Positive(t, clusters)
+		require.Zero(t, outside, "rows outside the clusters of a trained partition")
+	}
+}
+
+const killWriterEnv = "SQLITEVEC_TEST_KILL_WRITER"
+
+// TestIndexSurvivesKill kills a process in the middle of writing and
+// training, then checks that the file's index is consistent and searches
+// find what exact search finds.
+func TestIndexSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process")
+	}
+	path := filepath.Join(t.TempDir(), "vectors.db")
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKillWriterHelper$")
+	cmd.Env = append(os.Environ(), killWriterEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	// Let it write past the first trainings, then kill it mid-stream.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if rows := partitionRows(t, path); rows > 3000 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	require.Greater(t, partitionRows(t, path), 3000, "the writer got far enough")
+
+	s, err := sqlitevec.OpenWith(t.Context(), path, sqlitevec.Options{MinIndexedRows: 512})
+	require.NoError(t, err)
+	defer s.Close()
+	requireIndexConsistent(t, path)
+	queries, _ := indexedCorpus(t, s, 20) // and writing goes on
+	requireIndexConsistent(t, path)
+	require.GreaterOrEqual(t, recallAt10(t, s, queries), 0.95)
+}
+
+func partitionRows(t *testing.T, path string) int {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		return 0
+	}
+	db, err := sql.Open("sqlite", path+"?_busy_timeout=10000")
+	require.NoError(t, err)
+	defer db.Close()
+	var rows int
+	if err := db.QueryRow(`SELECT rows FROM partitions WHERE namespace = 'ns' AND kind = 'entity'`).Scan(&rows); err != nil {
+		return 0
+	}
+	return rows
+}
+
+// TestKillWriterHelper is the process TestIndexSurvivesKill kills: it writes
+// until it is killed.
+func TestKillWriterHelper(t *testing.T) {
+	path := os.Getenv(killWriterEnv)
+	if path == "" {
+		t.Skip("run by TestIndexSurvivesKill")
+	}
+	s, err := sqlitevec.OpenWith(context.Background(), path, sqlitevec.Options{MinIndexedRows: 512, RetrainGrowth: 2})
+	require.NoError(t, err)
+	indexedCorpus(t, s, 100_000)
+}
+
+// TestOpenAddsIndexToOlderFile opens a file written before the index
+// existed: its rows are counted, and a partition big enough is trained on
+// the next write.
+func TestOpenAddsIndexToOlderFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vectors.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(`CREATE TABLE vectors (namespace TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL,
+		doc_id TEXT NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (namespace, kind, id))`)
+	require.NoError(t, err)
+	for i := range 300 {
+		v := make([]byte, 8)
+		v[i%2*4+3] = 0x3f // 0.5 in one of two components
+		_, err = db.Exec(`INSERT INTO vectors VALUES ('ns', 'entity', ?, 'old', 2, ?)`, fmt.Sprintf("old-%03d", i), v)
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Close())
+
+	s, err := sqlitevec.OpenWith(t.Context(), path, sqlitevec.Options{MinIndexedRows: 256})
+	require.NoError(t, err)
+	defer s.Close()
+	n, err := s.Count(t.Context(), "ns", "entity")
+	require.NoError(t, err)
+	require.Equal(t, 300, n)
+	require.Equal(t, 300, partitionRows(t, path))
+	require.NoError(t, s.Upsert(t.Context(), []vector.Item{{Namespace: "ns", Kind: "entity", ID: "new", DocID: "new", Vector: []float32{1, 0.01}}}))
+	requireIndexConsistent(t, path)
+	hits, err := s.Search(t.Context(), vector.Query{Namespace: "ns", Kind: "entity", Vector: []float32{1, 0.01}, TopK: 1})
+	require.NoError(t, err)
+	require.Equal(t, "new", hits[0].ID)
+}
