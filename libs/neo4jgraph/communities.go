@@ -36,13 +36,26 @@ SET n.communities_generation = $generation`
 
 	deleteCommunities = `
 MATCH (c:Community {scope: $scope})
-DELETE c`
+DETACH DELETE c`
 
 	createCommunities = `
 UNWIND $rows AS row
-CREATE (:Community {uid: row.uid, scope: $scope, namespace: $namespace, community_id: row.id, level: row.level,
+CREATE (c:Community {uid: row.uid, scope: $scope, namespace: $namespace, community_id: row.id, level: row.level,
   parent: row.parent, keys: row.keys, title: row.title, summary: row.summary, rating: row.rating,
-  rating_explanation: row.ratingExplanation, findings: row.findings, hash: row.hash})`
+  rating_explanation: row.ratingExplanation, findings: row.findings, hash: row.hash})
+WITH c, row
+UNWIND row.members AS uid
+MATCH (e:Entity {uid: uid})
+CREATE (e)-[:IN_COMMUNITY]->(c)`
+
+	communitiesOfUIDs = `
+UNWIND $uids AS uid
+MATCH (:Entity {uid: uid})-[:IN_COMMUNITY]->(c:Community)
+WHERE $maxLevel < 0 OR c.level <= $maxLevel
+WITH DISTINCT c
+RETURN c.community_id AS id, c.level AS level, c.parent AS parent, c.keys AS keys, c.title AS title,
+  c.summary AS summary, c.rating AS rating, c.rating_explanation AS rating_explanation,
+  c.findings AS findings, c.hash AS hash`
 
 	communitiesOfScope = `
 MATCH (c:Community {scope: $scope})
@@ -153,7 +166,7 @@ func (s *Store) ReplaceCommunities(ctx context.Context, namespace string, genera
 		}
 		rows[i] = map[string]any{
 			"uid": s.communityUID(namespace, c.Level, c.ID), "id": c.ID, "level": int64(c.Level), "parent": c.Parent,
-			"keys": keys, "title": c.Title, "summary": c.Summary, "rating": c.Rating,
+			"keys": keys, "members": s.entityUIDs(namespace, keys), "title": c.Title, "summary": c.Summary, "rating": c.Rating,
 			"ratingExplanation": c.RatingExplanation, "findings": string(encoded), "hash": c.Hash,
 		}
 	}
@@ -203,6 +216,29 @@ func (s *Store) Communities(ctx context.Context, namespace string, maxLevel int)
 	}
 	// Sorted here, not by Cypher, which orders strings by UTF-16 code
 	// units where the embedded store orders them by bytes.
+	slices.SortFunc(out, func(a, b graph.Community) int {
+		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// CommunitiesOf returns the communities up to maxLevel (all of them when
+// maxLevel < 0) that have any of keys as a member, sorted by level, then
+// id.
+func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.Community, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read communities: %w", err)
+	}
+	var out []graph.Community
+	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		var err error
+		out, err = collect(ctx, tx, communitiesOfUIDs,
+			map[string]any{"uids": s.entityUIDs(namespace, distinct(keys)), "maxLevel": int64(maxLevel)}, communityOf)
+		return nil, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
+	}
 	slices.SortFunc(out, func(a, b graph.Community) int {
 		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.ID, b.ID))
 	})

@@ -24,12 +24,13 @@
 // redelivery is recognised without comparing every mention.
 //
 // Besides the graph, the store keeps what is derived from it, in nodes
-// without relationships:
+// without relationships but for the entities' community memberships:
 //
 //	(:GenerationShard {uid, scope, namespace, generation})
 //	(:Namespace {uid, scope, namespace, communities_generation})
 //	(:Community {uid, scope, namespace, community_id, level, parent, keys,
 //	  title, summary, rating, rating_explanation, findings, hash})
+//	(:Entity)-[:IN_COMMUNITY]->(:Community)
 //	(:EntitySummary {uid, scope, namespace, key, source_hash, text})
 //
 // A namespace's generation is the sum of its generation shards: each merge

@@ -1,12 +1,15 @@
 package sqlitegraph
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/kgraph-dev/kgraph/libs/graph"
 )
@@ -80,8 +83,23 @@ func (s *Store) ReplaceCommunities(ctx context.Context, namespace string, genera
 		rows[i] = row{keys: keys, findings: findings}
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM communities WHERE namespace = ?`, namespace); err != nil {
-			return fmt.Errorf("delete previous: %w", err)
+		for _, table := range []string{"communities", "community_members"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE namespace = ?`, namespace); err != nil {
+				return fmt.Errorf("delete previous: %w", err)
+			}
+		}
+		member, err := tx.PrepareContext(ctx,
+			`INSERT OR IGNORE INTO community_members (namespace, entity_key, level, community_id) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer member.Close()
+		for _, c := range cs {
+			for _, k := range c.Keys {
+				if _, err := member.ExecContext(ctx, namespace, k, c.Level, c.ID); err != nil {
+					return fmt.Errorf("insert members of community %s: %w", c.ID, err)
+				}
+			}
 		}
 		insert, err := tx.PrepareContext(ctx,
 			`INSERT INTO communities (namespace, level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash)
@@ -117,36 +135,83 @@ func (s *Store) Communities(ctx context.Context, namespace string, maxLevel int)
 	var out []graph.Community
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx,
-			`SELECT level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash
-			FROM communities WHERE namespace = ? AND (? < 0 OR level <= ?)
+			`SELECT `+communityColumns+` FROM communities WHERE namespace = ? AND (? < 0 OR level <= ?)
 			ORDER BY level, community_id`, namespace, maxLevel, maxLevel)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				c              graph.Community
-				keys, findings string
-			)
-			if err := rows.Scan(&c.Level, &c.ID, &c.Parent, &keys, &c.Title, &c.Summary, &c.Rating,
-				&c.RatingExplanation, &findings, &c.Hash); err != nil {
-				return err
-			}
-			if c.Keys, err = decodeJSONList[string](keys); err != nil {
-				return fmt.Errorf("keys of community %s: %w", c.ID, err)
-			}
-			if c.Findings, err = decodeJSONList[graph.Finding](findings); err != nil {
-				return fmt.Errorf("findings of community %s: %w", c.ID, err)
-			}
-			out = append(out, c)
-		}
-		return rows.Err()
+		return scanCommunities(rows, func(c graph.Community) { out = append(out, c) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
 	}
 	return out, nil
+}
+
+// CommunitiesOf returns the communities up to maxLevel (all of them when
+// maxLevel < 0) that have any of keys as a member, sorted by level, then
+// id.
+func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.Community, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read communities: %w", err)
+	}
+	type levelAndID struct {
+		level int
+		id    string
+	}
+	found := map[levelAndID]graph.Community{}
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		for _, batch := range batches(distinct(keys)) {
+			args := append(withNamespace(namespace, batch), maxLevel, maxLevel)
+			rows, err := tx.QueryContext(ctx,
+				`SELECT `+communityColumns+` FROM communities
+				WHERE namespace = ?1 AND (level, community_id) IN (
+					SELECT level, community_id FROM community_members
+					WHERE namespace = ?1 AND entity_key IN (`+placeholders(len(batch))+`))
+				AND (? < 0 OR level <= ?)`, args...)
+			if err != nil {
+				return err
+			}
+			if err := scanCommunities(rows, func(c graph.Community) { found[levelAndID{c.Level, c.ID}] = c }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
+	}
+	out := slices.Collect(maps.Values(found))
+	slices.SortFunc(out, func(a, b graph.Community) int {
+		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+const communityColumns = `level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash`
+
+// scanCommunities decodes rows of communityColumns; it closes rows.
+func scanCommunities(rows *sql.Rows, emit func(graph.Community)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			c              graph.Community
+			keys, findings string
+		)
+		if err := rows.Scan(&c.Level, &c.ID, &c.Parent, &keys, &c.Title, &c.Summary, &c.Rating,
+			&c.RatingExplanation, &findings, &c.Hash); err != nil {
+			return err
+		}
+		var err error
+		if c.Keys, err = decodeJSONList[string](keys); err != nil {
+			return fmt.Errorf("keys of community %s: %w", c.ID, err)
+		}
+		if c.Findings, err = decodeJSONList[graph.Finding](findings); err != nil {
+			return fmt.Errorf("findings of community %s: %w", c.ID, err)
+		}
+		emit(c)
+	}
+	return rows.Err()
 }
 
 // SetSummaries stores entity description summaries, replacing earlier

@@ -24,7 +24,7 @@ import (
 const (
 	// schemaVersion is stored in PRAGMA user_version; a file written by a
 	// newer schema is refused rather than misread.
-	schemaVersion = 3
+	schemaVersion = 4
 	// busyTimeoutMillis bounds how long a statement waits for another
 	// process's lock before failing with SQLITE_BUSY.
 	busyTimeoutMillis = 10000
@@ -162,6 +162,15 @@ func schemaStatements() []string {
 		// A local query ranks a chunk by the entities it mentions, knowing
 		// only the chunk's id.
 		`CREATE INDEX IF NOT EXISTS entity_mentions_by_chunk_id ON entity_mentions (namespace, chunk_id)`,
+		// Schema version 4: the communities of an entity, so a local query
+		// reads the reports of its entities' communities only.
+		`CREATE TABLE IF NOT EXISTS community_members (
+		namespace    TEXT NOT NULL,
+		entity_key   TEXT NOT NULL,
+		level        INTEGER NOT NULL,
+		community_id TEXT NOT NULL,
+		PRIMARY KEY (namespace, entity_key, level, community_id)
+	) WITHOUT ROWID`,
 	}
 }
 
@@ -242,6 +251,13 @@ func (s *Store) migrate(ctx context.Context) error {
 				SELECT DISTINCT namespace, dst AS k, src AS other FROM relation_mentions)
 			GROUP BY namespace, k`); err != nil {
 			return fmt.Errorf("count degrees: %w", err)
+		}
+		if version < 4 {
+			if _, err := tx.ExecContext(ctx,
+				`INSERT OR IGNORE INTO community_members (namespace, entity_key, level, community_id)
+				SELECT c.namespace, k.value, c.level, c.community_id FROM communities c, json_each(c.keys) k`); err != nil {
+				return fmt.Errorf("list community members: %w", err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 			return fmt.Errorf("set schema version: %w", err)

@@ -98,9 +98,12 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	c.Relations = append(c.Relations, events.Relation{Source: "Scrooge", Target: "Fred", Weight: 1})
 	_, err = s.MergeChunk(t.Context(), c)
 	require.NoError(t, err)
-	// Back to a version 2 file: relations, but no degrees kept.
+	community := graph.Community{ID: "c0", Keys: []string{"FRED", "SCROOGE"}, Title: "nephew"}
+	require.NoError(t, s.ReplaceCommunities(t.Context(), "ns", 1, []graph.Community{community}))
+	// Back to a version 2 file: relations, but no degrees kept, and
+	// communities without a member list.
 	for _, stmt := range []string{`DROP TRIGGER relation_mention_inserted`, `DROP TRIGGER relation_mention_deleted`,
-		`DROP TABLE entity_degrees`, `DROP INDEX entity_mentions_by_chunk_id`, `PRAGMA user_version = 2`} {
+		`DROP TABLE entity_degrees`, `DROP INDEX entity_mentions_by_chunk_id`, `DROP TABLE community_members`, `PRAGMA user_version = 2`} {
 		_, err = s.db.ExecContext(t.Context(), stmt)
 		require.NoError(t, err)
 	}
@@ -112,6 +115,9 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	degrees, err := s.Degrees(t.Context(), "ns", []string{"SCROOGE", "MARLEY", "FRED"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{"SCROOGE": 2, "MARLEY": 1, "FRED": 1}, degrees)
+	of, err := s.CommunitiesOf(t.Context(), "ns", []string{"FRED"}, -1)
+	require.NoError(t, err)
+	require.Equal(t, []graph.Community{community}, of)
 	// And the triggers keep them from now on.
 	require.NoError(t, s.DeleteDocument(t.Context(), "ns", "doc"))
 	degrees, err = s.Degrees(t.Context(), "ns", []string{"SCROOGE", "MARLEY", "FRED"})

@@ -136,6 +136,16 @@ func (g *communityGraph) Communities(_ context.Context, _ string, maxLevel int) 
 	return out, nil
 }
 
+func (g *communityGraph) CommunitiesOf(_ context.Context, _ string, keys []string, maxLevel int) ([]graph.Community, error) {
+	var out []graph.Community
+	for _, c := range g.communities {
+		if (maxLevel < 0 || c.Level <= maxLevel) && slices.ContainsFunc(keys, func(k string) bool { return slices.Contains(c.Keys, k) }) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 func (g *communityGraph) Generation(context.Context, string) (uint64, error) {
 	return g.generation.Load(), nil
 }

@@ -157,7 +157,7 @@ func (s *Service) localContext(ctx context.Context, r request, keys []string) (l
 	if err != nil {
 		return lc, err
 	}
-	reportRows, err := s.packLocalReports(ctx, r, &lc, retrieved)
+	reportRows, err := s.packLocalReports(ctx, r, &lc, entKeys, retrieved)
 	if err != nil {
 		return lc, err
 	}
@@ -281,8 +281,8 @@ collect:
 // packLocalReports picks the reports of the communities holding the most
 // retrieved entities, the best rated first among equals
 // (_find_most_related_community_from_entities), under the report budget.
-func (s *Service) packLocalReports(ctx context.Context, r request, lc *localContext, retrieved map[string]bool) ([]string, error) {
-	comms, err := s.graph.Communities(ctx, r.namespace, r.Level)
+func (s *Service) packLocalReports(ctx context.Context, r request, lc *localContext, keys []string, retrieved map[string]bool) ([]string, error) {
+	comms, err := s.graph.CommunitiesOf(ctx, r.namespace, keys, r.Level)
 	if err != nil {
 		return nil, fmt.Errorf("read communities: %w", err)
 	}

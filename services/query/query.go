@@ -71,6 +71,9 @@ type Graph interface {
 	// Communities returns the communities of levels 0 to maxLevel, with
 	// their reports (empty until written).
 	Communities(ctx context.Context, ns string, maxLevel int) ([]graph.Community, error)
+	// CommunitiesOf returns those of the communities of levels 0 to
+	// maxLevel that have any of keys as a member.
+	CommunitiesOf(ctx context.Context, ns string, keys []string, maxLevel int) ([]graph.Community, error)
 	// Generation is a number that changes whenever the namespace's graph
 	// changes; cached answers are keyed by it.
 	Generation(ctx context.Context, ns string) (uint64, error)
@@ -224,6 +227,10 @@ var errNoGeneration = errors.New("the graph store has no generation")
 type readerOnly struct{ GraphReader }
 
 func (readerOnly) Communities(context.Context, string, int) ([]graph.Community, error) {
+	return nil, nil
+}
+
+func (readerOnly) CommunitiesOf(context.Context, string, []string, int) ([]graph.Community, error) {
 	return nil, nil
 }
 

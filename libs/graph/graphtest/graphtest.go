@@ -70,6 +70,11 @@ type CommunityStore interface {
 	// Communities returns the communities up to maxLevel (all when
 	// maxLevel < 0), sorted by level, then id.
 	Communities(ctx context.Context, namespace string, maxLevel int) ([]graph.Community, error)
+	// CommunitiesOf returns the communities up to maxLevel (all when
+	// maxLevel < 0) that have any of keys as a member, sorted by level,
+	// then id: a read proportional to the keys' communities, not to the
+	// namespace's.
+	CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.Community, error)
 	// CommunitiesGeneration is the generation recorded by the last
 	// ReplaceCommunities, 0 if there was none.
 	CommunitiesGeneration(ctx context.Context, namespace string) (uint64, error)
@@ -117,6 +122,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"chunk identity required", testChunkIdentityRequired},
 		{"generation counts changes", testGeneration},
 		{"communities round trip and replace", testCommunities},
+		{"communities of entities", testCommunitiesOf},
 		{"summaries apply while their source is current", testSummaries},
 	}
 	for _, tc := range tests {
@@ -950,6 +956,50 @@ func communitiesGeneration(t *testing.T, s CommunityStore, namespace string) uin
 func communities(t *testing.T, s CommunityStore, namespace string, maxLevel int) []graph.Community {
 	t.Helper()
 	cs, err := s.Communities(t.Context(), namespace, maxLevel)
+	require.NoError(t, err)
+	return cs
+}
+
+// testCommunitiesOf reads the communities of entities, which the graph
+// has: stores may keep memberships as links between entities and
+// communities.
+func testCommunitiesOf(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	const otherNS = "other-ns"
+	var names []events.Entity
+	for _, n := range []string{"A", "B", "C", "D", "E", "F", "G", "X"} {
+		names = append(names, ent(n, "T", ""))
+	}
+	merge(t, s, chunk(ns, "d", 0, names), chunk(otherNS, "d", 0, names))
+	require.Empty(t, communitiesOf(t, s, ns, -1, "A"))
+
+	parent := graph.Community{ID: "c0-aaaa", Level: 0, Keys: []string{"A", "B", "C", "D"}, Title: "The A group", Hash: "hp"}
+	other := graph.Community{ID: "c0-bbbb", Level: 0, Keys: []string{"E", "F"}, Title: "E and F", Hash: "ho"}
+	child0 := graph.Community{ID: "c1-0000", Level: 1, Parent: parent.ID, Keys: []string{"A", "B"}, Hash: "h0"}
+	child1 := graph.Community{ID: "c1-cccc", Level: 1, Parent: parent.ID, Keys: []string{"C", "D"}, Hash: "h1"}
+	grandchild := graph.Community{ID: "c2-dddd", Level: 2, Parent: child1.ID, Keys: []string{"C"}, Hash: "hg"}
+	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 7, []graph.Community{grandchild, child1, other, child0, parent}))
+	require.Equal(t, []graph.Community{parent, child1, grandchild}, communitiesOf(t, s, ns, -1, "C", "NOBODY"))
+	require.Equal(t, []graph.Community{parent, other, child0}, communitiesOf(t, s, ns, 1, "E", "A", "B"))
+	require.Equal(t, []graph.Community{parent}, communitiesOf(t, s, ns, 0, "D"))
+	require.Empty(t, communitiesOf(t, s, ns, -1, "NOBODY"))
+	require.Empty(t, communitiesOf(t, s, ns, -1))
+	require.Empty(t, communitiesOf(t, s, otherNS, -1, "A"), "namespaces are isolated")
+
+	elsewhere := graph.Community{ID: parent.ID, Keys: []string{"X"}, Title: "elsewhere", Hash: "h"}
+	require.NoError(t, s.ReplaceCommunities(t.Context(), otherNS, 3, []graph.Community{elsewhere}))
+	changed := other
+	changed.Keys = []string{"E", "F", "G"}
+	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 9, []graph.Community{changed}))
+	require.Equal(t, []graph.Community{changed}, communitiesOf(t, s, ns, -1, "G", "A", "X"), "old members are gone")
+	require.Equal(t, []graph.Community{elsewhere}, communitiesOf(t, s, otherNS, -1, "X", "G"))
+	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 12, nil))
+	require.Empty(t, communitiesOf(t, s, ns, -1, "E", "G"))
+}
+
+func communitiesOf(t *testing.T, s CommunityStore, namespace string, maxLevel int, keys ...string) []graph.Community {
+	t.Helper()
+	cs, err := s.CommunitiesOf(t.Context(), namespace, keys, maxLevel)
 	require.NoError(t, err)
 	return cs
 }
