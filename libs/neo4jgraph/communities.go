@@ -57,6 +57,14 @@ RETURN c.community_id AS id, c.level AS level, c.parent AS parent, c.keys AS key
   c.summary AS summary, c.rating AS rating, c.rating_explanation AS rating_explanation,
   c.findings AS findings, c.hash AS hash`
 
+	topCommunitiesOfScope = `
+MATCH (c:Community {scope: $scope})
+WHERE ($maxLevel < 0 OR c.level <= $maxLevel) AND (c.title <> '' OR c.summary <> '')
+WITH c ORDER BY c.rating DESC, size(c.keys) DESC, c.community_id LIMIT $limit
+RETURN c.community_id AS id, c.level AS level, c.parent AS parent, c.keys AS keys, c.title AS title,
+  c.summary AS summary, c.rating AS rating, c.rating_explanation AS rating_explanation,
+  c.findings AS findings, c.hash AS hash`
+
 	communitiesOfScope = `
 MATCH (c:Community {scope: $scope})
 WHERE $maxLevel < 0 OR c.level <= $maxLevel
@@ -241,6 +249,30 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 	}
 	slices.SortFunc(out, func(a, b graph.Community) int {
 		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// TopCommunities returns at most limit of the communities up to maxLevel
+// (all of them when maxLevel < 0) that have a report, the best rated
+// first, then the largest, then by id. (Cypher orders ids by UTF-16 code
+// units; kgraph's community ids are ASCII, where that is byte order.)
+func (s *Store) TopCommunities(ctx context.Context, namespace string, maxLevel, limit int) ([]graph.Community, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read communities: %w", err)
+	}
+	var out []graph.Community
+	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		var err error
+		out, err = collect(ctx, tx, topCommunitiesOfScope,
+			map[string]any{"scope": s.scope(namespace), "maxLevel": int64(maxLevel), "limit": int64(limit)}, communityOf)
+		return nil, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
+	}
+	slices.SortStableFunc(out, func(a, b graph.Community) int {
+		return cmp.Or(cmp.Compare(b.Rating, a.Rating), cmp.Compare(len(b.Keys), len(a.Keys)), cmp.Compare(a.ID, b.ID))
 	})
 	return out, nil
 }

@@ -102,15 +102,15 @@ func (s *Store) ReplaceCommunities(ctx context.Context, namespace string, genera
 			}
 		}
 		insert, err := tx.PrepareContext(ctx,
-			`INSERT INTO communities (namespace, level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			`INSERT INTO communities (namespace, level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash, members)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer insert.Close()
 		for i, c := range cs {
 			if _, err := insert.ExecContext(ctx, namespace, c.Level, c.ID, c.Parent, rows[i].keys,
-				c.Title, c.Summary, c.Rating, c.RatingExplanation, rows[i].findings, c.Hash); err != nil {
+				c.Title, c.Summary, c.Rating, c.RatingExplanation, rows[i].findings, c.Hash, len(c.Keys)); err != nil {
 				return fmt.Errorf("insert community %s: %w", c.ID, err)
 			}
 		}
@@ -185,6 +185,30 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 	slices.SortFunc(out, func(a, b graph.Community) int {
 		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.ID, b.ID))
 	})
+	return out, nil
+}
+
+// TopCommunities returns at most limit of the communities up to maxLevel
+// (all of them when maxLevel < 0) that have a report, the best rated
+// first, then the largest, then by id: one range of an index.
+func (s *Store) TopCommunities(ctx context.Context, namespace string, maxLevel, limit int) ([]graph.Community, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read communities: %w", err)
+	}
+	var out []graph.Community
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx,
+			`SELECT `+communityColumns+` FROM communities INDEXED BY communities_by_rating
+			WHERE namespace = ? AND (? < 0 OR level <= ?) AND (title != '' OR summary != '')
+			ORDER BY rating DESC, members DESC, community_id LIMIT ?`, namespace, maxLevel, maxLevel, limit)
+		if err != nil {
+			return err
+		}
+		return scanCommunities(rows, func(c graph.Community) { out = append(out, c) })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
+	}
 	return out, nil
 }
 

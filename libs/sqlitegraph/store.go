@@ -121,6 +121,7 @@ func schemaStatements() []string {
 		rating_explanation TEXT NOT NULL,
 		findings           TEXT NOT NULL,
 		hash               TEXT NOT NULL,
+		members            INTEGER NOT NULL DEFAULT 0,
 		PRIMARY KEY (namespace, level, community_id)
 	) WITHOUT ROWID`,
 		`CREATE TABLE IF NOT EXISTS entity_summaries (
@@ -253,17 +254,44 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("count degrees: %w", err)
 		}
 		if version < 4 {
+			if err := addColumn(ctx, tx, "communities", "members", "INTEGER NOT NULL DEFAULT 0"); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE communities SET members = json_array_length(keys)`); err != nil {
+				return fmt.Errorf("count community members: %w", err)
+			}
 			if _, err := tx.ExecContext(ctx,
 				`INSERT OR IGNORE INTO community_members (namespace, entity_key, level, community_id)
 				SELECT c.namespace, k.value, c.level, c.community_id FROM communities c, json_each(c.keys) k`); err != nil {
 				return fmt.Errorf("list community members: %w", err)
 			}
 		}
+		// A global query reads the best rated reports, in this order (after
+		// the members column exists).
+		if _, err := tx.ExecContext(ctx,
+			`CREATE INDEX IF NOT EXISTS communities_by_rating ON communities (namespace, rating DESC, members DESC, community_id)`); err != nil {
+			return fmt.Errorf("create schema: %w", err)
+		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
 			return fmt.Errorf("set schema version: %w", err)
 		}
 		return nil
 	})
+}
+
+// addColumn adds a column to a table that does not have it yet.
+func addColumn(ctx context.Context, tx *sql.Tx, table, column, definition string) error {
+	var has bool
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&has); err != nil {
+		return fmt.Errorf("read columns of %s: %w", table, err)
+	}
+	if has {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+definition); err != nil {
+		return fmt.Errorf("add column %s.%s: %w", table, column, err)
+	}
+	return nil
 }
 
 // Close closes the database.

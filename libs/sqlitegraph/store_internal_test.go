@@ -103,7 +103,14 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	// Back to a version 2 file: relations, but no degrees kept, and
 	// communities without a member list.
 	for _, stmt := range []string{`DROP TRIGGER relation_mention_inserted`, `DROP TRIGGER relation_mention_deleted`,
-		`DROP TABLE entity_degrees`, `DROP INDEX entity_mentions_by_chunk_id`, `DROP TABLE community_members`, `PRAGMA user_version = 2`} {
+		`DROP TABLE entity_degrees`, `DROP INDEX entity_mentions_by_chunk_id`, `DROP TABLE community_members`,
+		`CREATE TABLE old_communities AS SELECT namespace, level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash FROM communities`,
+		`DROP TABLE communities`,
+		`CREATE TABLE communities (namespace TEXT NOT NULL, level INTEGER NOT NULL, community_id TEXT NOT NULL, parent TEXT NOT NULL,
+			keys TEXT NOT NULL, title TEXT NOT NULL, summary TEXT NOT NULL, rating REAL NOT NULL, rating_explanation TEXT NOT NULL,
+			findings TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (namespace, level, community_id)) WITHOUT ROWID`,
+		`INSERT INTO communities SELECT * FROM old_communities`, `DROP TABLE old_communities`,
+		`PRAGMA user_version = 2`} {
 		_, err = s.db.ExecContext(t.Context(), stmt)
 		require.NoError(t, err)
 	}
@@ -118,6 +125,12 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	of, err := s.CommunitiesOf(t.Context(), "ns", []string{"FRED"}, -1)
 	require.NoError(t, err)
 	require.Equal(t, []graph.Community{community}, of)
+	top, err := s.TopCommunities(t.Context(), "ns", -1, 5)
+	require.NoError(t, err)
+	require.Equal(t, []graph.Community{community}, top)
+	var members int
+	require.NoError(t, s.db.QueryRowContext(t.Context(), `SELECT members FROM communities`).Scan(&members))
+	require.Equal(t, 2, members)
 	// And the triggers keep them from now on.
 	require.NoError(t, s.DeleteDocument(t.Context(), "ns", "doc"))
 	degrees, err = s.Degrees(t.Context(), "ns", []string{"SCROOGE", "MARLEY", "FRED"})

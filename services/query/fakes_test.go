@@ -1,6 +1,7 @@
 package query_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -144,6 +145,19 @@ func (g *communityGraph) CommunitiesOf(_ context.Context, _ string, keys []strin
 		}
 	}
 	return out, nil
+}
+
+func (g *communityGraph) TopCommunities(ctx context.Context, ns string, maxLevel, limit int) ([]graph.Community, error) {
+	var out []graph.Community
+	for _, c := range g.communities {
+		if (maxLevel < 0 || c.Level <= maxLevel) && (c.Title != "" || c.Summary != "") {
+			out = append(out, c)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b graph.Community) int {
+		return cmp.Or(cmp.Compare(b.Rating, a.Rating), cmp.Compare(len(b.Keys), len(a.Keys)), cmp.Compare(a.ID, b.ID))
+	})
+	return out[:min(len(out), limit)], nil
 }
 
 func (g *communityGraph) Generation(context.Context, string) (uint64, error) {

@@ -28,20 +28,12 @@ var reportHeader = []any{"id", "content", "rating", "importance"}
 // first, in batches under the global budget. The map step runs when the
 // answer is written, after the references are out.
 func (s *Service) planGlobal(ctx context.Context, r request) (plan, error) {
-	all, err := s.graph.Communities(ctx, r.namespace, r.Level)
+	// The store returns them ordered and cut, so a global query reads at
+	// most GlobalMaxCommunities reports however many the namespace has.
+	comms, err := s.graph.TopCommunities(ctx, r.namespace, r.Level, s.cfg.GlobalMaxCommunities)
 	if err != nil {
 		return plan{}, fmt.Errorf("read communities: %w", err)
 	}
-	var comms []graph.Community
-	for _, c := range all {
-		if c.Level <= r.Level && hasReport(c) {
-			comms = append(comms, c)
-		}
-	}
-	slices.SortFunc(comms, func(a, b graph.Community) int {
-		return cmp.Or(cmp.Compare(b.Rating, a.Rating), cmp.Compare(len(b.Keys), len(a.Keys)), cmp.Compare(a.ID, b.ID))
-	})
-	comms = comms[:min(len(comms), s.cfg.GlobalMaxCommunities)]
 	batches, used := batchReports(comms, r.GlobalMaxTokensReport)
 	if len(used) == 0 {
 		p := s.nothingFound(r)

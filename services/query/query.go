@@ -74,6 +74,9 @@ type Graph interface {
 	// CommunitiesOf returns those of the communities of levels 0 to
 	// maxLevel that have any of keys as a member.
 	CommunitiesOf(ctx context.Context, ns string, keys []string, maxLevel int) ([]graph.Community, error)
+	// TopCommunities returns at most limit of the communities of levels 0
+	// to maxLevel that have a report, best rated, then largest, then by id.
+	TopCommunities(ctx context.Context, ns string, maxLevel, limit int) ([]graph.Community, error)
 	// Generation is a number that changes whenever the namespace's graph
 	// changes; cached answers are keyed by it.
 	Generation(ctx context.Context, ns string) (uint64, error)
@@ -231,6 +234,10 @@ func (readerOnly) Communities(context.Context, string, int) ([]graph.Community, 
 }
 
 func (readerOnly) CommunitiesOf(context.Context, string, []string, int) ([]graph.Community, error) {
+	return nil, nil
+}
+
+func (readerOnly) TopCommunities(context.Context, string, int, int) ([]graph.Community, error) {
 	return nil, nil
 }
 

@@ -75,6 +75,10 @@ type CommunityStore interface {
 	// then id: a read proportional to the keys' communities, not to the
 	// namespace's.
 	CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.Community, error)
+	// TopCommunities returns at most limit of the communities up to
+	// maxLevel (all levels when maxLevel < 0) that have a report (a title
+	// or a summary): the best rated first, then the largest, then by id.
+	TopCommunities(ctx context.Context, namespace string, maxLevel, limit int) ([]graph.Community, error)
 	// CommunitiesGeneration is the generation recorded by the last
 	// ReplaceCommunities, 0 if there was none.
 	CommunitiesGeneration(ctx context.Context, namespace string) (uint64, error)
@@ -123,6 +127,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"generation counts changes", testGeneration},
 		{"communities round trip and replace", testCommunities},
 		{"communities of entities", testCommunitiesOf},
+		{"best rated communities", testTopCommunities},
 		{"summaries apply while their source is current", testSummaries},
 	}
 	for _, tc := range tests {
@@ -995,6 +1000,38 @@ func testCommunitiesOf(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, []graph.Community{elsewhere}, communitiesOf(t, s, otherNS, -1, "X", "G"))
 	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 12, nil))
 	require.Empty(t, communitiesOf(t, s, ns, -1, "E", "G"))
+}
+
+func testTopCommunities(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	top := func(maxLevel, limit int) []string {
+		t.Helper()
+		cs, err := s.TopCommunities(t.Context(), ns, maxLevel, limit)
+		require.NoError(t, err)
+		var ids []string
+		for _, c := range cs {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	require.Empty(t, top(-1, 10))
+	cs := []graph.Community{
+		{ID: "c0-b", Level: 0, Keys: []string{"A", "B"}, Title: "rated 5, two members", Rating: 5},
+		{ID: "c0-a", Level: 0, Keys: []string{"C", "D"}, Summary: "rated 5, two members, smaller id", Rating: 5},
+		{ID: "c0-c", Level: 0, Keys: []string{"E", "F", "G"}, Title: "rated 5, three members", Rating: 5},
+		{ID: "c0-d", Level: 0, Keys: []string{"H"}, Title: "rated 9", Rating: 9},
+		{ID: "c0-e", Level: 0, Keys: []string{"I", "J", "K", "L"}, Rating: 10}, // no report yet
+		{ID: "c1-a", Level: 1, Parent: "c0-c", Keys: []string{"E"}, Title: "deeper, rated 7", Rating: 7},
+	}
+	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 1, cs))
+	require.Equal(t, []string{"c0-d", "c1-a", "c0-c", "c0-a", "c0-b"}, top(-1, 10))
+	require.Equal(t, []string{"c0-d", "c0-c", "c0-a", "c0-b"}, top(0, 10))
+	require.Equal(t, []string{"c0-d", "c1-a"}, top(1, 2))
+	require.Empty(t, func() []graph.Community {
+		got, err := s.TopCommunities(t.Context(), "other-ns", -1, 10)
+		require.NoError(t, err)
+		return got
+	}())
 }
 
 func communitiesOf(t *testing.T, s CommunityStore, namespace string, maxLevel int, keys ...string) []graph.Community {
