@@ -34,7 +34,7 @@ type Options struct {
 	// MinIndexedRows is the partition size from which searches use the
 	// index; smaller partitions are scanned. Default 4096.
 	MinIndexedRows int
-	// Probes is how many clusters a search scans. Default 24.
+	// Probes is how many clusters a search scans. Default 32.
 	Probes int
 	// RetrainGrowth is how much a partition grows before its clusters
 	// are trained again. Default 4.
@@ -45,7 +45,7 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	o.MinIndexedRows = cmp.Or(o.MinIndexedRows, 4096)
-	o.Probes = cmp.Or(o.Probes, 24)
+	o.Probes = cmp.Or(o.Probes, 32)
 	o.RetrainGrowth = cmp.Or(o.RetrainGrowth, 4)
 	o.TrainingSample = cmp.Or(o.TrainingSample, 8192)
 	return o

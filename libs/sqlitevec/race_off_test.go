@@ -1,0 +1,5 @@
+//go:build !race
+
+package sqlitevec_test
+
+const underRace = false
