@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/kgraph-dev/kgraph/events"
@@ -31,8 +32,10 @@ const (
 const reportAttempts = 2
 
 // handleCompleted rebuilds the namespace's communities unless they were
-// built from the graph as it is now. A burst of completions thus costs one
-// build: the first sees the changes, the others find them built.
+// built from the graph as it is now, once the namespace has been quiet for
+// QuietPeriod (at most MaxStaleness after the job completed). A burst of
+// completions thus costs one build: the first waits for the burst to end
+// and sees all of its changes, the others find them built.
 func (s *Service) handleCompleted(ctx context.Context, e events.Event[events.JobCompleted]) error {
 	ns := e.Data.Namespace
 	generation, err := s.communities.Generation(ctx, ns)
@@ -46,6 +49,9 @@ func (s *Service) handleCompleted(ctx context.Context, e events.Event[events.Job
 	if generation == built {
 		return nil
 	}
+	if generation, err = s.awaitQuiet(ctx, ns, generation, e.Time); err != nil {
+		return err
+	}
 	b, err := s.build(ctx, ns, generation)
 	if err != nil {
 		return fmt.Errorf("build communities of %s at generation %d: %w", ns, generation, err)
@@ -58,6 +64,34 @@ func (s *Service) handleCompleted(ctx context.Context, e events.Event[events.Job
 	s.bus.Logger.Info("communities rebuilt", "namespace", ns, "generation", generation, "communities", len(b.communities),
 		"reports_generated", b.generated, "reports_reused", b.reused)
 	return bus.Publish(ctx, s.bus.Pub, events.Caused(e, Source, updated, s.now()))
+}
+
+// awaitQuiet waits until the namespace's generation has not changed for
+// QuietPeriod, or until MaxStaleness has passed since completed, and
+// returns the generation then. The delivery stays in progress meanwhile
+// (the consumer extends it), and a restart redelivers it.
+func (s *Service) awaitQuiet(ctx context.Context, ns string, generation uint64, completed time.Time) (uint64, error) {
+	if s.cfg.QuietPeriod <= 0 {
+		return generation, nil
+	}
+	deadline := completed.Add(s.cfg.MaxStaleness)
+	lastChange := s.now()
+	poll := min(s.cfg.QuietPeriod/4, time.Second)
+	for s.now().Sub(lastChange) < s.cfg.QuietPeriod && s.now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(poll):
+		}
+		g, err := s.communities.Generation(ctx, ns)
+		if err != nil {
+			return 0, err
+		}
+		if g != generation {
+			generation, lastChange = g, s.now()
+		}
+	}
+	return generation, nil
 }
 
 // build is one rebuild's outcome.

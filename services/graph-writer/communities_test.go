@@ -482,3 +482,56 @@ func TestShutdownInterruptsBuild(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, built)
 }
+
+// TestRebuildWaitsForQuiet: a job completed while the namespace is still
+// ingesting waits for the namespace to go quiet, so two jobs in a row cost
+// one rebuild, with reports for the final communities only.
+func TestRebuildWaitsForQuiet(t *testing.T) {
+	h := newHarness(t)
+	chat := newFakeChat()
+	h.runGraphWriterWith(t, graphwriter.Config{Chat: chat, QuietPeriod: time.Second, MaxStaleness: time.Minute})
+
+	h.ingest(t, "extracted-1", twoClusters(firstJob)...)
+	h.complete(t, "completed-1", firstJob)
+	h.ingest(t, "extracted-2", alphaOnly(secondJob))
+	h.complete(t, "completed-2", secondJob)
+
+	updated := h.waitUpdated(t, "completed-1")
+	require.Equal(t, h.generation(t), updated.Data.Generation, "the rebuild covers the second job")
+	require.Equal(t, 2, updated.Data.ReportsGenerated)
+	// The second completion finds the communities built.
+	time.Sleep(2 * time.Second)
+	_, found := h.findUpdated(t, "completed-2")
+	require.False(t, found, "a second rebuild")
+	require.Equal(t, 2, chat.count(prompts.KindCommunityReport), "one report per final community")
+	h.requireNoDeadLetters(t)
+}
+
+// TestRebuildStalenessIsBounded: a namespace that never goes quiet still
+// gets its communities rebuilt, MaxStaleness after the job completed.
+func TestRebuildStalenessIsBounded(t *testing.T) {
+	h := newHarness(t)
+	h.runGraphWriterWith(t, graphwriter.Config{QuietPeriod: time.Hour, MaxStaleness: 2 * time.Second})
+
+	start := time.Now()
+	h.ingest(t, "extracted-1", twoClusters(firstJob)...)
+	h.complete(t, "completed-1", firstJob)
+	// Keep changing the graph.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			c := alphaOnly(secondJob)
+			c.Entities[0].Description = fmt.Sprintf("Alpha2, version %d.", i)
+			_ = bus.Publish(context.Background(), h.bus.Pub, events.New(fmt.Sprintf("busy-%d", i), "test", c, time.Now()))
+		}
+	}()
+	updated := h.waitUpdated(t, "completed-1")
+	require.Less(t, time.Since(start), 20*time.Second)
+	require.NotZero(t, updated.Data.Communities)
+}

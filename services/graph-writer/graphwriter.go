@@ -14,6 +14,7 @@ import (
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/graph"
 	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/services/graph-writer/internal/llmcall"
@@ -30,6 +31,10 @@ const (
 	DefaultReportBudgetTokens     = 12000
 	DefaultLLMConcurrency         = 4
 	DefaultBuildTimeout           = 30 * time.Minute
+	// DefaultQuietPeriod and DefaultMaxStaleness are the environment's
+	// defaults (ReadConfig); a Config without them builds at once.
+	DefaultQuietPeriod  = 5 * time.Second
+	DefaultMaxStaleness = 10 * time.Minute
 )
 
 // Graph is the graph store's write side: merging one chunk's graph
@@ -78,6 +83,16 @@ type Config struct {
 	LLMConcurrency int
 	// BuildTimeout bounds one rebuild of a namespace's communities.
 	BuildTimeout time.Duration
+	// QuietPeriod coalesces rebuilds while a namespace is ingesting: a
+	// completed job rebuilds the communities (and writes the summaries and
+	// reports) only once the namespace's graph has not changed for this
+	// long, so a batch of documents costs one rebuild, not one per job.
+	// Zero rebuilds at once.
+	QuietPeriod time.Duration
+	// MaxStaleness bounds the wait for quiet: a rebuild starts at the
+	// latest this long after the job completed, even while more documents
+	// keep arriving. Default DefaultMaxStaleness when QuietPeriod is set.
+	MaxStaleness time.Duration
 	// Chat writes summaries and reports. Nil means no LLM: no summaries,
 	// and extractive reports.
 	Chat Chat
@@ -107,7 +122,30 @@ func (c Config) withDefaults() Config {
 	if c.BuildTimeout <= 0 {
 		c.BuildTimeout = DefaultBuildTimeout
 	}
+	if c.QuietPeriod > 0 && c.MaxStaleness <= 0 {
+		c.MaxStaleness = DefaultMaxStaleness
+	}
 	return c
+}
+
+// ReadConfig reads the service's settings from the environment, as the
+// graph-writer binary and kg serve both do.
+func ReadConfig(env *envconf.Reader) (Config, error) {
+	cfg := Config{
+		MaxClusterSize:         env.Int("KG_COMMUNITY_MAX_SIZE", DefaultMaxClusterSize),
+		SummaryThresholdTokens: env.Int("KG_SUMMARY_THRESHOLD_TOKENS", DefaultSummaryThresholdTokens),
+		QuietPeriod:            env.Duration("KG_COMMUNITY_QUIET", DefaultQuietPeriod),
+		MaxStaleness:           env.Duration("KG_COMMUNITY_MAX_STALENESS", DefaultMaxStaleness),
+	}
+	var errs []error
+	if cfg.QuietPeriod < 0 {
+		errs = append(errs, fmt.Errorf("KG_COMMUNITY_QUIET=%s must not be negative (0 rebuilds after every job)", cfg.QuietPeriod))
+	}
+	if cfg.MaxStaleness < cfg.QuietPeriod || cfg.MaxStaleness+DefaultBuildTimeout/2 > DefaultBuildTimeout {
+		errs = append(errs, fmt.Errorf("KG_COMMUNITY_MAX_STALENESS=%s must be between KG_COMMUNITY_QUIET (%s) and %s",
+			cfg.MaxStaleness, cfg.QuietPeriod, DefaultBuildTimeout/2))
+	}
+	return cfg, errors.Join(errs...)
 }
 
 // Service is the graph-writer.

@@ -25,6 +25,7 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/services/extractor"
+	graphwriter "github.com/kgraph-dev/kgraph/services/graph-writer"
 	ingestapi "github.com/kgraph-dev/kgraph/services/ingest-api"
 	"github.com/kgraph-dev/kgraph/services/projection"
 	"github.com/kgraph-dev/kgraph/tools/internal/cli"
@@ -105,9 +106,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	graphWriterCfg, err := graphwriter.ReadConfig(env)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	cfg := serve.Config{
 		DataDir: *dataDir, HTTPAddr: *httpAddr, NATSListen: *natsAddr, Bus: common.Bus, Edge: edgeCfg, Projection: projCfg,
-		Logger: boot.Logger(stdout, "kg-serve", level),
+		GraphWriter: graphWriterCfg,
+		Logger:      boot.Logger(stdout, "kg-serve", level),
 	}
 	cfg.Extractor.ChunkTokens = env.Int("KG_CHUNK_TOKENS", 1200)
 	cfg.Extractor.OverlapTokens = env.Int("KG_CHUNK_OVERLAP", 100)

@@ -61,6 +61,10 @@ type Config struct {
 	// Projection configures job state: the scheduler's period, approval
 	// expiry and retention.
 	Projection projection.Config
+	// GraphWriter configures communities: clustering, summaries, and how
+	// rebuilds are coalesced while a namespace ingests. Its LLM is set
+	// from LLM.
+	GraphWriter graphwriter.Config
 	// ShutdownTimeout bounds the drain at shutdown.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -180,7 +184,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		}
 	}
 	var extraction extractor.Extraction
-	var graphWriterCfg graphwriter.Config
+	graphWriterCfg := cfg.GraphWriter
 	queryCache, err := natskv.Open(ctx, b.JS, bus.BucketQueryCache)
 	if err != nil {
 		return err
@@ -200,7 +204,7 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		if err != nil {
 			return fmt.Errorf("llm provider: %w", err)
 		}
-		graphWriterCfg = graphwriter.Config{Chat: chat, Cache: cache, Prices: cfg.LLM.Chat.Prices}
+		graphWriterCfg.Chat, graphWriterCfg.Cache, graphWriterCfg.Prices = chat, cache, cfg.LLM.Chat.Prices
 		queryOpts = append(queryOpts, query.WithChat(chat))
 		queryCfg.Timeout = 2 * time.Minute // map-reduce over reports takes several LLM calls
 	}

@@ -32,16 +32,13 @@ func main() {
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
-	cfg := graphwriter.Config{
-		Concurrency:            env.Int("KG_CONCURRENCY", graphwriter.DefaultConcurrency),
-		MaxClusterSize:         env.Int("KG_COMMUNITY_MAX_SIZE", graphwriter.DefaultMaxClusterSize),
-		SummaryThresholdTokens: env.Int("KG_SUMMARY_THRESHOLD_TOKENS", graphwriter.DefaultSummaryThresholdTokens),
-	}
+	cfg, cfgErr := graphwriter.ReadConfig(env)
+	cfg.Concurrency = env.Int("KG_CONCURRENCY", graphwriter.DefaultConcurrency)
 	stores := backends.ReadConfig(env, common.DataDir)
 	// With KG_LLM_BASE_URL set, an LLM writes description summaries and
 	// community reports; without, reports are extractive.
 	llmCfg, useLLM := llm.ReadConfig(env)
-	p, err := boot.Start(ctx, "graph-writer", common, errors.Join(env.Err(), stores.Validate()), stdout)
+	p, err := boot.Start(ctx, "graph-writer", common, errors.Join(env.Err(), cfgErr, stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
