@@ -10,7 +10,7 @@ DATA ?= data
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build run test test-short bench loadtest lint fmt tidy generate clean help neo4j-start neo4j-stop
+.PHONY: all build run test test-short bench corpusbench loadtest lint fmt tidy generate clean help neo4j-start neo4j-stop
 
 all: lint test
 
@@ -38,6 +38,11 @@ bench: ## run the benchmarks and print the machine
 	cd services/extractor && GOWORK=off $(GO) test -run='^$$' -bench=. -benchmem ./internal/...
 	cd tools && GOWORK=off $(GO) test -run='^$$' -bench=. -benchmem -benchtime=3x ./internal/serve/
 	cd services/ingest-api && GOWORK=off $(GO) test -run='^$$' -bench=JobListing -benchtime=10x .
+	cd services/query && GOWORK=off $(GO) test -run='^$$' -bench=Corpus -benchtime=40x .
+
+corpusbench: ## kgraph at corpus scale: 10,000 generated documents in waves through kg serve (docs/benchmarks.md)
+	$(GO) build -o bin/kg ./tools/cmd/kg
+	$(GO) run ./tools/cmd/kgcorpus -kg bin/kg -docs 10000 -wave 1000
 
 loadtest: ## the REST edge under load next to a bare chi handler (docs/benchmarks.md)
 	$(GO) build -o bin/kg ./tools/cmd/kg

@@ -72,15 +72,30 @@ func Detect(snap graph.Snapshot, opt Options) ([]Community, error) {
 	for _, e := range snap.Entities {
 		entities[e.Key] = e
 	}
+	// An entity is in at most one community a level, so a relation is in
+	// the communities both its endpoints share: found from the endpoints'
+	// communities in one pass over the relations, not one per community.
+	clustersOf := make(map[string][]int, len(snap.Entities))
+	for i, kc := range clusters {
+		for _, k := range kc.Keys {
+			clustersOf[k] = append(clustersOf[k], i)
+		}
+	}
+	relationsOf := make([][]graph.Relation, len(clusters))
+	for _, r := range snap.Relations {
+		for _, i := range clustersOf[r.Source] {
+			if slices.Contains(clustersOf[r.Target], i) {
+				relationsOf[i] = append(relationsOf[i], r)
+			}
+		}
+	}
 	out := make([]Community, len(clusters))
 	for i, kc := range clusters {
 		c := Community{Children: kc.Children}
 		c.ID = ID(kc.Level, kc.Keys)
 		c.Level = kc.Level
 		c.Keys = kc.Keys
-		members := make(map[string]bool, len(kc.Keys))
 		for _, k := range kc.Keys {
-			members[k] = true
 			e, ok := entities[k]
 			if !ok {
 				// A relation endpoint is always an entity in a consistent
@@ -89,11 +104,7 @@ func Detect(snap graph.Snapshot, opt Options) ([]Community, error) {
 			}
 			c.Entities = append(c.Entities, e)
 		}
-		for _, r := range snap.Relations {
-			if members[r.Source] && members[r.Target] {
-				c.Relations = append(c.Relations, r)
-			}
-		}
+		c.Relations = relationsOf[i]
 		slices.SortFunc(c.Relations, func(a, b graph.Relation) int {
 			return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
 		})
