@@ -109,6 +109,13 @@ type Snapshot struct {
 	Relations []Relation
 }
 
+// Edge is a relation as clustering sees it: its endpoints and its summed
+// weight.
+type Edge struct {
+	Source, Target string
+	Weight         float64
+}
+
 // Community is one community of the hierarchical Leiden clustering of a
 // namespace's entity graph, with its report (GraphRAG's community report).
 type Community struct {

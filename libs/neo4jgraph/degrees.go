@@ -1,11 +1,14 @@
 package neo4jgraph
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 
 	"github.com/neo4j/neo4j-go-driver/v6/neo4j"
+
+	"github.com/kgraph-dev/kgraph/libs/graph"
 )
 
 const (
@@ -22,6 +25,10 @@ CALL {
 }
 WITH e, degree WHERE degree > 0
 RETURN e.key AS key, degree`
+
+	edgesOfScope = `
+MATCH (s:Entity {scope: $scope})-[r:RELATED]->(t:Entity)
+RETURN s.key AS src, t.key AS dst, sum(r.weight) AS weight`
 
 	chunkEntitiesOfIDs = `
 UNWIND $ids AS id
@@ -52,6 +59,39 @@ func (s *Store) Degrees(ctx context.Context, namespace string, keys []string) (m
 	if err != nil {
 		return nil, fmt.Errorf("read degrees: %w", err)
 	}
+	return out, nil
+}
+
+// Edges returns every relation's endpoints and summed weight, sorted by
+// (Source, Target), summed in the database without sending descriptions.
+func (s *Store) Edges(ctx context.Context, namespace string) ([]graph.Edge, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read edges: %w", err)
+	}
+	var out []graph.Edge
+	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		var err error
+		out, err = collect(ctx, tx, edgesOfScope, map[string]any{"scope": s.scope(namespace)},
+			func(r *neo4j.Record) (graph.Edge, error) {
+				var e graph.Edge
+				var err error
+				if e.Source, err = recordString(r, "src"); err != nil {
+					return e, err
+				}
+				if e.Target, err = recordString(r, "dst"); err != nil {
+					return e, err
+				}
+				e.Weight, err = recordFloat(r, "weight")
+				return e, err
+			})
+		return nil, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read edges of %s: %w", namespace, err)
+	}
+	slices.SortFunc(out, func(a, b graph.Edge) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
+	})
 	return out, nil
 }
 

@@ -281,6 +281,35 @@ func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot,
 	return snap, nil
 }
 
+// Edges returns every relation's endpoints and summed weight, sorted by
+// (Source, Target), summed by SQLite without reading a description.
+func (s *Store) Edges(ctx context.Context, namespace string) ([]graph.Edge, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read edges: %w", err)
+	}
+	var out []graph.Edge
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx,
+			`SELECT src, dst, SUM(weight) FROM relation_mentions WHERE namespace = ? GROUP BY src, dst ORDER BY src, dst`, namespace)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e graph.Edge
+			if err := rows.Scan(&e.Source, &e.Target, &e.Weight); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read edges of %s: %w", namespace, err)
+	}
+	return out, nil
+}
+
 // scanEntities aggregates rows of entityColumns, grouped by key, emitting
 // one entity per key; it closes rows.
 func scanEntities(rows *sql.Rows, emit func(graph.Entity)) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -103,23 +104,31 @@ type build struct {
 	usage       events.Usage
 }
 
-// build summarises long descriptions, clusters the graph, writes the
-// reports of new and changed communities and stores the communities as
-// built from generation.
+// contentBatchKeys bounds the members whose entities and relations a
+// rebuild holds at once: communities are filled, hashed and reported a
+// batch at a time, so a rebuild's memory is the clustering's edge list plus
+// one batch, not the namespace's descriptions.
+const contentBatchKeys = 4096
+
+// build clusters the graph, summarises long descriptions of clustered
+// entities, writes the reports of new and changed communities and stores
+// the communities as built from generation.
 func (s *Service) build(ctx context.Context, ns string, generation uint64) (build, error) {
 	var b build
-	snap, err := s.communities.Snapshot(ctx, ns)
+	detected, err := s.cluster(ctx, ns)
 	if err != nil {
 		return b, err
 	}
 	if s.llm != nil {
-		if err := s.summarize(ctx, ns, &snap, &b.usage); err != nil {
+		var clustered []string
+		for _, d := range detected {
+			if d.Level == 0 {
+				clustered = append(clustered, d.Keys...)
+			}
+		}
+		if err := s.summarize(ctx, ns, clustered, &b.usage); err != nil {
 			return b, err
 		}
-	}
-	detected, err := community.Detect(snap, community.Options{MaxClusterSize: s.cfg.MaxClusterSize, Seed: s.cfg.Seed})
-	if err != nil {
-		return b, err
 	}
 	previous, err := s.communities.Communities(ctx, ns, -1)
 	if err != nil {
@@ -129,6 +138,7 @@ func (s *Service) build(ctx context.Context, ns string, generation uint64) (buil
 	for _, c := range previous {
 		reports[c.Hash] = community.ReportOf(c)
 	}
+	previous = nil
 
 	kind := reportExtractive
 	if s.llm != nil {
@@ -137,51 +147,108 @@ func (s *Service) build(ctx context.Context, ns string, generation uint64) (buil
 	b.communities = make([]graph.Community, len(detected))
 	for i, d := range detected {
 		b.communities[i] = d.Community
-		b.communities[i].Hash = kind + ":" + d.ContentHash
 		b.levels = max(b.levels, d.Level+1)
 	}
 	// Deepest level first, so that a community whose tables overflow the
 	// budget can be described by its sub-communities' reports.
 	for level := b.levels - 1; level >= 0; level-- {
-		var todo []int
-		for i, c := range b.communities {
-			if c.Level != level {
-				continue
+		var atLevel []int
+		for i, d := range detected {
+			if d.Level == level {
+				atLevel = append(atLevel, i)
 			}
-			if r, ok := reports[c.Hash]; ok {
-				r.ApplyTo(&b.communities[i])
-				b.reused++
-				continue
-			}
-			todo = append(todo, i)
 		}
-		usages := make([]events.Usage, len(todo))
-		err := parallel(ctx, len(todo), s.cfg.LLMConcurrency, func(ctx context.Context, j int) error {
-			i := todo[j]
-			subs := make([]community.SubReport, 0, len(detected[i].Children))
-			for _, child := range detected[i].Children {
-				subs = append(subs, community.SubReport{Keys: b.communities[child].Keys, Report: community.ReportOf(b.communities[child])})
+		for len(atLevel) > 0 {
+			n, keys := 0, 0
+			for n < len(atLevel) && (n == 0 || keys+len(detected[atLevel[n]].Keys) <= contentBatchKeys) {
+				keys += len(detected[atLevel[n]].Keys)
+				n++
 			}
-			r, kind, err := s.report(ctx, ns, detected[i], subs, &usages[j])
-			if err != nil {
-				return err
+			if err := s.reportBatch(ctx, ns, kind, detected, atLevel[:n], reports, &b); err != nil {
+				return b, err
 			}
-			r.ApplyTo(&b.communities[i])
-			b.communities[i].Hash = kind + ":" + detected[i].ContentHash
-			return nil
-		})
-		if err != nil {
-			return b, err
-		}
-		b.generated += len(todo)
-		for _, u := range usages {
-			b.usage = b.usage.Add(u)
+			atLevel = atLevel[n:]
 		}
 	}
 	if err := s.communities.ReplaceCommunities(ctx, ns, generation, b.communities); err != nil {
 		return b, err
 	}
 	return b, nil
+}
+
+// cluster clusters the namespace's edges; the edge list is let go on
+// return, before the reports.
+func (s *Service) cluster(ctx context.Context, ns string) ([]community.Community, error) {
+	edges, err := s.communities.Edges(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	return community.Cluster(edges, community.Options{MaxClusterSize: s.cfg.MaxClusterSize, Seed: s.cfg.Seed})
+}
+
+// reportBatch reads the content of the communities batch indexes, reuses
+// the reports of those whose content is unchanged, writes the others', and
+// lets the content go.
+func (s *Service) reportBatch(ctx context.Context, ns, kind string, detected []community.Community, batch []int,
+	reports map[string]community.Report, b *build) error {
+	var keys []string
+	ptrs := make([]*community.Community, len(batch))
+	for j, i := range batch {
+		keys = append(keys, detected[i].Keys...)
+		ptrs[j] = &detected[i]
+	}
+	ents, err := s.communities.Entities(ctx, ns, keys)
+	if err != nil {
+		return err
+	}
+	rels, err := s.communities.RelationsOf(ctx, ns, keys, 0)
+	if err != nil {
+		return err
+	}
+	byKey := make(map[string]graph.Entity, len(ents))
+	for _, e := range ents {
+		byKey[e.Key] = e
+	}
+	community.Fill(ptrs, byKey, rels)
+	defer func() {
+		for _, p := range ptrs {
+			p.Entities, p.Relations = nil, nil
+		}
+	}()
+
+	var todo []int
+	for _, i := range batch {
+		b.communities[i].Hash = kind + ":" + detected[i].ContentHash
+		if r, ok := reports[b.communities[i].Hash]; ok {
+			r.ApplyTo(&b.communities[i])
+			b.reused++
+			continue
+		}
+		todo = append(todo, i)
+	}
+	usages := make([]events.Usage, len(todo))
+	err = parallel(ctx, len(todo), s.cfg.LLMConcurrency, func(ctx context.Context, j int) error {
+		i := todo[j]
+		subs := make([]community.SubReport, 0, len(detected[i].Children))
+		for _, child := range detected[i].Children {
+			subs = append(subs, community.SubReport{Keys: b.communities[child].Keys, Report: community.ReportOf(b.communities[child])})
+		}
+		r, kind, err := s.report(ctx, ns, detected[i], subs, &usages[j])
+		if err != nil {
+			return err
+		}
+		r.ApplyTo(&b.communities[i])
+		b.communities[i].Hash = kind + ":" + detected[i].ContentHash
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.generated += len(todo)
+	for _, u := range usages {
+		b.usage = b.usage.Add(u)
+	}
+	return nil
 }
 
 // report writes one community's report and returns its kind.
@@ -215,55 +282,65 @@ func (s *Service) report(ctx context.Context, ns string, c community.Community, 
 	return r, reportLLM, nil
 }
 
-// summarize asks for a summary of every entity whose description (joined
-// descriptions, or a summary, as the snapshot holds it) exceeds the
-// threshold, stores the summaries and puts them into snap. A stored summary
-// is clipped to the threshold, so a summarised entity never qualifies again
-// while its descriptions stay the same.
-func (s *Service) summarize(ctx context.Context, ns string, snap *graph.Snapshot, usage *events.Usage) error {
+// summarize asks for a summary of every entity of keys whose description
+// (joined descriptions, or a summary) exceeds the threshold, and stores the
+// summaries, reading the entities a batch at a time. A stored summary is
+// clipped to the threshold, so a summarised entity never qualifies again
+// while its descriptions stay the same; the reads that follow (the
+// communities' content) see the summaries.
+func (s *Service) summarize(ctx context.Context, ns string, keys []string, usage *events.Usage) error {
 	threshold := s.cfg.SummaryThresholdTokens
-	var todo []int
-	for i, e := range snap.Entities {
-		if community.EstimateTokens(e.Description) > threshold {
-			todo = append(todo, i)
-		}
-	}
-	summaries := make([]graph.Summary, len(todo))
-	usages := make([]events.Usage, len(todo))
-	err := parallel(ctx, len(todo), s.cfg.LLMConcurrency, func(ctx context.Context, j int) error {
-		e := snap.Entities[todo[j]]
-		req := llm.ChatRequest{
-			Messages:  []llm.Message{{Role: llm.RoleUser, Content: prompts.SummarizeDescriptions(e.Name, strings.Split(e.Description, "\n"))}},
-			MaxTokens: threshold,
-			Stage:     "summarize",
-		}
-		nonEmpty := func(answer string) bool { return strings.TrimSpace(answer) != "" }
-		answer, ok, err := s.llm.Complete(ctx, req, 1, nonEmpty, &usages[j])
+	for batch := range slices.Chunk(keys, contentBatchKeys) {
+		ents, err := s.communities.Entities(ctx, ns, batch)
 		if err != nil {
-			if err := s.llmFailure(ctx, err); err != nil {
+			return err
+		}
+		var todo []graph.Entity
+		for _, e := range ents {
+			if community.EstimateTokens(e.Description) > threshold {
+				todo = append(todo, e)
+			}
+		}
+		summaries := make([]graph.Summary, len(todo))
+		usages := make([]events.Usage, len(todo))
+		err = parallel(ctx, len(todo), s.cfg.LLMConcurrency, func(ctx context.Context, j int) error {
+			e := todo[j]
+			req := llm.ChatRequest{
+				Messages:  []llm.Message{{Role: llm.RoleUser, Content: prompts.SummarizeDescriptions(e.Name, strings.Split(e.Description, "\n"))}},
+				MaxTokens: threshold,
+				Stage:     "summarize",
+			}
+			nonEmpty := func(answer string) bool { return strings.TrimSpace(answer) != "" }
+			answer, ok, err := s.llm.Complete(ctx, req, 1, nonEmpty, &usages[j])
+			if err != nil {
+				if err := s.llmFailure(ctx, err); err != nil {
+					return err
+				}
+				s.bus.Logger.Warn("description summary failed, keeping the descriptions", "namespace", ns, "entity", e.Key, "err", err)
+				return nil
+			}
+			if ok {
+				summaries[j] = graph.Summary{Key: e.Key, SourceHash: graph.DescriptionHash(e.Description), Text: clip(answer, threshold)}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		var made []graph.Summary
+		for j, sum := range summaries {
+			*usage = usage.Add(usages[j])
+			if sum.Key != "" {
+				made = append(made, sum)
+			}
+		}
+		if len(made) > 0 {
+			if err := s.communities.SetSummaries(ctx, ns, made); err != nil {
 				return err
 			}
-			s.bus.Logger.Warn("description summary failed, keeping the descriptions", "namespace", ns, "entity", e.Key, "err", err)
-			return nil
 		}
-		if ok {
-			summaries[j] = graph.Summary{Key: e.Key, SourceHash: graph.DescriptionHash(e.Description), Text: clip(answer, threshold)}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
-	var made []graph.Summary
-	for j, sum := range summaries {
-		*usage = usage.Add(usages[j])
-		if sum.Key == "" {
-			continue
-		}
-		made = append(made, sum)
-		snap.Entities[todo[j]].Description = sum.Text
-	}
-	return s.communities.SetSummaries(ctx, ns, made)
+	return nil
 }
 
 // llmFailure decides what a failed LLM call means for the build: nil when

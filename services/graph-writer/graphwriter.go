@@ -50,7 +50,9 @@ type Graph interface {
 // besides merging (see graphtest.CommunityStore for the contract).
 type CommunityStore interface {
 	Generation(ctx context.Context, namespace string) (uint64, error)
-	Snapshot(ctx context.Context, namespace string) (graph.Snapshot, error)
+	Edges(ctx context.Context, namespace string) ([]graph.Edge, error)
+	Entities(ctx context.Context, namespace string, keys []string) ([]graph.Entity, error)
+	RelationsOf(ctx context.Context, namespace string, keys []string, limit int) ([]graph.Relation, error)
 	SetSummaries(ctx context.Context, namespace string, summaries []graph.Summary) error
 	Communities(ctx context.Context, namespace string, maxLevel int) ([]graph.Community, error)
 	CommunitiesGeneration(ctx context.Context, namespace string) (uint64, error)

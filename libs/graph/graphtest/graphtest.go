@@ -51,6 +51,10 @@ type Store interface {
 	SearchEntities(ctx context.Context, namespace, query string, limit int) ([]graph.Entity, error)
 	Counts(ctx context.Context, namespace string) (graph.Counts, error)
 	Snapshot(ctx context.Context, namespace string) (graph.Snapshot, error)
+	// Edges returns every relation's endpoints and summed weight, sorted
+	// by (Source, Target): the graph a community rebuild clusters, without
+	// the descriptions a snapshot carries.
+	Edges(ctx context.Context, namespace string) ([]graph.Edge, error)
 	Close() error
 	CommunityStore
 }
@@ -227,11 +231,26 @@ func requireSameState(t *testing.T, want, got Store, namespace string) {
 	requireDerivedReads(t, got, namespace)
 }
 
+// requireEdges asserts that the store's edges are its snapshot's relations.
+func requireEdges(t *testing.T, s Store, namespace string) {
+	t.Helper()
+	snap := snapshot(t, s, namespace)
+	edges, err := s.Edges(t.Context(), namespace)
+	require.NoError(t, err)
+	require.Len(t, edges, len(snap.Relations))
+	for i, r := range snap.Relations {
+		require.Equal(t, r.Source, edges[i].Source)
+		require.Equal(t, r.Target, edges[i].Target)
+		require.InDelta(t, r.Weight, edges[i].Weight, 1e-9)
+	}
+}
+
 // requireDerivedReads asserts that the store's kept degrees and its chunk
 // mentions agree with its snapshot: what a local query reads instead of
 // every relation of every neighbour.
 func requireDerivedReads(t *testing.T, s Store, namespace string) {
 	t.Helper()
+	requireEdges(t, s, namespace)
 	snap := snapshot(t, s, namespace)
 	wantDegrees := map[string]int{}
 	for _, r := range snap.Relations {

@@ -50,44 +50,24 @@ type Community struct {
 	ContentHash string
 }
 
-// Detect clusters the snapshot's entities by their relations, weighted by
-// relation weight. Entities without relations belong to no community (as in
-// GraphRAG, which clusters the connected part of the graph): a report of a
-// lone entity would only repeat its description. The result is ordered by
-// level, then as leiden numbers the communities.
-func Detect(snap graph.Snapshot, opt Options) ([]Community, error) {
-	edges := make([]leiden.Edge, len(snap.Relations))
-	for i, r := range snap.Relations {
-		edges[i] = leiden.Edge{Source: r.Source, Target: r.Target, Weight: max(r.Weight, minEdgeWeight)}
+// Cluster clusters the entities by their relations, weighted by relation
+// weight, and returns the communities with their ids, levels, members,
+// parents and children, but no content (see Fill). Entities without
+// relations belong to no community (as in GraphRAG, which clusters the
+// connected part of the graph): a report of a lone entity would only repeat
+// its description. The result is ordered by level, then as leiden numbers
+// the communities.
+func Cluster(edges []graph.Edge, opt Options) ([]Community, error) {
+	le := make([]leiden.Edge, len(edges))
+	for i, e := range edges {
+		le[i] = leiden.Edge{Source: e.Source, Target: e.Target, Weight: max(e.Weight, minEdgeWeight)}
 	}
-	clusters, err := leiden.HierarchicalKeys(nil, edges, leiden.HierOptions{
+	clusters, err := leiden.HierarchicalKeys(nil, le, leiden.HierOptions{
 		Options:        leiden.Options{Seed: opt.Seed},
 		MaxClusterSize: opt.MaxClusterSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster entities: %w", err)
-	}
-
-	entities := make(map[string]graph.Entity, len(snap.Entities))
-	for _, e := range snap.Entities {
-		entities[e.Key] = e
-	}
-	// An entity is in at most one community a level, so a relation is in
-	// the communities both its endpoints share: found from the endpoints'
-	// communities in one pass over the relations, not one per community.
-	clustersOf := make(map[string][]int, len(snap.Entities))
-	for i, kc := range clusters {
-		for _, k := range kc.Keys {
-			clustersOf[k] = append(clustersOf[k], i)
-		}
-	}
-	relationsOf := make([][]graph.Relation, len(clusters))
-	for _, r := range snap.Relations {
-		for _, i := range clustersOf[r.Source] {
-			if slices.Contains(clustersOf[r.Target], i) {
-				relationsOf[i] = append(relationsOf[i], r)
-			}
-		}
 	}
 	out := make([]Community, len(clusters))
 	for i, kc := range clusters {
@@ -95,20 +75,6 @@ func Detect(snap graph.Snapshot, opt Options) ([]Community, error) {
 		c.ID = ID(kc.Level, kc.Keys)
 		c.Level = kc.Level
 		c.Keys = kc.Keys
-		for _, k := range kc.Keys {
-			e, ok := entities[k]
-			if !ok {
-				// A relation endpoint is always an entity in a consistent
-				// snapshot; stand in its key rather than fail the build.
-				e = graph.Entity{Key: k, Name: k, Type: graph.UnknownType}
-			}
-			c.Entities = append(c.Entities, e)
-		}
-		c.Relations = relationsOf[i]
-		slices.SortFunc(c.Relations, func(a, b graph.Relation) int {
-			return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
-		})
-		c.ContentHash = contentHash(c.Entities, c.Relations)
 		out[i] = c
 	}
 	for i, kc := range clusters {
@@ -117,6 +83,70 @@ func Detect(snap graph.Snapshot, opt Options) ([]Community, error) {
 		}
 	}
 	return out, nil
+}
+
+// Fill sets the communities' Entities (from entities, by key), their
+// Relations (those of relations between two members) and ContentHash.
+// entities and relations may hold more than the communities need.
+func Fill(cs []*Community, entities map[string]graph.Entity, relations []graph.Relation) {
+	// An entity is in at most one of the communities of a level, so a
+	// relation is in the communities both its endpoints share: found from
+	// the endpoints' communities in one pass over the relations, not one
+	// per community.
+	clustersOf := map[string][]int{}
+	for i, c := range cs {
+		for _, k := range c.Keys {
+			clustersOf[k] = append(clustersOf[k], i)
+		}
+	}
+	for _, c := range cs {
+		c.Entities, c.Relations = nil, nil
+	}
+	for _, r := range relations {
+		for _, i := range clustersOf[r.Source] {
+			if slices.Contains(clustersOf[r.Target], i) {
+				cs[i].Relations = append(cs[i].Relations, r)
+			}
+		}
+	}
+	for _, c := range cs {
+		for _, k := range c.Keys {
+			e, ok := entities[k]
+			if !ok {
+				// A relation endpoint is always an entity in a consistent
+				// graph; stand in its key rather than fail the build.
+				e = graph.Entity{Key: k, Name: k, Type: graph.UnknownType}
+			}
+			c.Entities = append(c.Entities, e)
+		}
+		slices.SortFunc(c.Relations, func(a, b graph.Relation) int {
+			return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
+		})
+		c.ContentHash = contentHash(c.Entities, c.Relations)
+	}
+}
+
+// Detect clusters a whole snapshot and fills every community's content:
+// Cluster and Fill in one, for a graph held in memory.
+func Detect(snap graph.Snapshot, opt Options) ([]Community, error) {
+	edges := make([]graph.Edge, len(snap.Relations))
+	for i, r := range snap.Relations {
+		edges[i] = graph.Edge{Source: r.Source, Target: r.Target, Weight: r.Weight}
+	}
+	cs, err := Cluster(edges, opt)
+	if err != nil {
+		return nil, err
+	}
+	entities := make(map[string]graph.Entity, len(snap.Entities))
+	for _, e := range snap.Entities {
+		entities[e.Key] = e
+	}
+	ptrs := make([]*Community, len(cs))
+	for i := range cs {
+		ptrs[i] = &cs[i]
+	}
+	Fill(ptrs, entities, snap.Relations)
+	return cs, nil
 }
 
 // ID is a community's id: its level and the first 12 hex digits of the
