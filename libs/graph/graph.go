@@ -116,6 +116,14 @@ type Edge struct {
 	Weight         float64
 }
 
+// RankedEdge is a relation ranked as a local query ranks it: Rank is the sum
+// of its endpoints' degrees (nano-graphrag's edge degree).
+type RankedEdge struct {
+	Source, Target string
+	Weight         float64
+	Rank           int
+}
+
 // Community is one community of the hierarchical Leiden clustering of a
 // namespace's entity graph, with its report (GraphRAG's community report).
 type Community struct {

@@ -42,24 +42,30 @@ func (s *Store) Degrees(ctx context.Context, namespace string, keys []string) (m
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read degrees: %w", err)
 	}
-	out := map[string]int{}
+	var out map[string]int
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
-		clear(out)
-		_, err := collect(ctx, tx, degreesOfUIDs, map[string]any{"uids": s.entityUIDs(namespace, distinct(keys))},
-			func(r *neo4j.Record) (struct{}, error) {
-				key, err := recordString(r, "key")
-				if err != nil {
-					return struct{}{}, err
-				}
-				out[key], err = recordInt(r, "degree")
-				return struct{}{}, err
-			})
+		var err error
+		out, err = s.degreesIn(ctx, tx, namespace, keys)
 		return nil, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read degrees: %w", err)
 	}
 	return out, nil
+}
+
+func (s *Store) degreesIn(ctx context.Context, tx neo4j.ManagedTransaction, namespace string, keys []string) (map[string]int, error) {
+	out := map[string]int{}
+	_, err := collect(ctx, tx, degreesOfUIDs, map[string]any{"uids": s.entityUIDs(namespace, distinct(keys))},
+		func(r *neo4j.Record) (struct{}, error) {
+			key, err := recordString(r, "key")
+			if err != nil {
+				return struct{}{}, err
+			}
+			out[key], err = recordInt(r, "degree")
+			return struct{}{}, err
+		})
+	return out, err
 }
 
 // Edges returns every relation's endpoints and summed weight, sorted by

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -137,6 +138,122 @@ func (s *Store) Degrees(ctx context.Context, namespace string, keys []string) (m
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read degrees: %w", err)
+	}
+	return out, nil
+}
+
+// TopRelationsOf returns the relations of each key ranked by the degree of
+// their other endpoint, then weight, then that endpoint's key, at most
+// perKey of them a key (all when perKey <= 0), each once, with its rank.
+// The top relations of several keys by rank are among the top of each of
+// their keys, so a caller packing relations by rank under a budget of n
+// relations loses none with perKey = n. SQLite sums and ranks; nothing
+// but keys, weights and degrees is read back.
+func (s *Store) TopRelationsOf(ctx context.Context, namespace string, keys []string, perKey int) ([]graph.RankedEdge, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read top relations: %w", err)
+	}
+	limit := perKey
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	type other struct {
+		key    string
+		weight float64
+		degree int
+	}
+	seen := map[provenance.RelationKey]bool{}
+	var out []graph.RankedEdge
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		for _, key := range distinct(keys) {
+			var own int
+			err := tx.QueryRowContext(ctx, `SELECT degree FROM entity_degrees WHERE namespace = ? AND entity_key = ?`, namespace, key).Scan(&own)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			var others []other
+			for _, query := range []string{
+				`SELECT m.dst, SUM(m.weight), d.degree FROM relation_mentions m
+				JOIN entity_degrees d ON d.namespace = m.namespace AND d.entity_key = m.dst
+				WHERE m.namespace = ? AND m.src = ?
+				GROUP BY m.dst ORDER BY d.degree DESC, SUM(m.weight) DESC, m.dst LIMIT ?`,
+				`SELECT m.src, SUM(m.weight), d.degree FROM relation_mentions m INDEXED BY relation_mentions_by_dst
+				JOIN entity_degrees d ON d.namespace = m.namespace AND d.entity_key = m.src
+				WHERE m.namespace = ? AND m.dst = ?
+				GROUP BY m.src ORDER BY d.degree DESC, SUM(m.weight) DESC, m.src LIMIT ?`,
+			} {
+				rows, err := tx.QueryContext(ctx, query, namespace, key, limit)
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					var o other
+					if err := rows.Scan(&o.key, &o.weight, &o.degree); err != nil {
+						rows.Close()
+						return err
+					}
+					others = append(others, o)
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return err
+				}
+			}
+			slices.SortFunc(others, func(a, b other) int {
+				return cmp.Or(cmp.Compare(b.degree, a.degree), cmp.Compare(b.weight, a.weight), cmp.Compare(a.key, b.key))
+			})
+			if perKey > 0 && len(others) > perKey {
+				others = others[:perKey]
+			}
+			for _, o := range others {
+				k := provenance.RelationKey{Src: min(key, o.key), Dst: max(key, o.key)}
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+				out = append(out, graph.RankedEdge{Source: k.Src, Target: k.Dst, Weight: o.weight, Rank: own + o.degree})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read top relations: %w", err)
+	}
+	return out, nil
+}
+
+// RelationsBetween returns the relations between each pair of entity keys
+// (either way round), in the order of the pairs; pairs without a relation
+// are skipped.
+func (s *Store) RelationsBetween(ctx context.Context, namespace string, pairs [][2]string) ([]graph.Relation, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return nil, fmt.Errorf("read relations: %w", err)
+	}
+	var out []graph.Relation
+	seen := map[provenance.RelationKey]bool{}
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		for _, p := range pairs {
+			k := provenance.RelationKey{Src: min(p[0], p[1]), Dst: max(p[0], p[1])}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			rows, err := tx.QueryContext(ctx,
+				`SELECT `+relationColumns+` FROM relation_mentions WHERE namespace = ? AND src = ? AND dst = ?`, namespace, k.Src, k.Dst)
+			if err != nil {
+				return err
+			}
+			if err := scanRelations(rows, func(r graph.Relation) { out = append(out, r) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read relations: %w", err)
 	}
 	return out, nil
 }

@@ -130,30 +130,22 @@ func (s *Service) localContext(ctx context.Context, r request, keys []string) (l
 		retrieved[e.Key] = true
 		entKeys[i] = e.Key
 	}
-	rels, err := s.graph.RelationsOf(ctx, r.namespace, entKeys, 0)
+	// A relation's rank is the sum of its endpoints' degrees, which the
+	// store keeps. The store ranks each entity's relations and returns the
+	// best few with their ranks, and only the relations that get packed
+	// are read whole (descriptions and keywords).
+	edges, err := s.graph.TopRelationsOf(ctx, r.namespace, entKeys, relationsPerEntity(r.MaxTokensLocalContext))
 	if err != nil {
 		return lc, fmt.Errorf("read relations: %w", err)
 	}
-	// A relation's rank is the sum of its endpoints' degrees, which count
-	// every relation of an entity in the namespace: the store keeps them,
-	// so the neighbours' own relations are never read.
-	var neighbours []string
-	seen := map[string]bool{}
-	for _, rel := range rels {
-		for _, k := range []string{rel.Source, rel.Target} {
-			if !retrieved[k] && !seen[k] {
-				seen[k] = true
-				neighbours = append(neighbours, k)
-			}
-		}
-	}
-	slices.Sort(neighbours)
-	if lc.degree, err = s.graph.Degrees(ctx, r.namespace, append(slices.Clone(entKeys), neighbours...)); err != nil {
+	if lc.degree, err = s.graph.Degrees(ctx, r.namespace, entKeys); err != nil {
 		return lc, fmt.Errorf("read degrees: %w", err)
 	}
-
-	relRows := s.rankRelations(&lc, rels, r.MaxTokensLocalContext)
-	chunkRows, err := s.packSources(ctx, r, &lc, rels)
+	relRows, err := s.packRelations(ctx, r, &lc, edges)
+	if err != nil {
+		return lc, err
+	}
+	chunkRows, err := s.packSources(ctx, r, &lc, edges)
 	if err != nil {
 		return lc, err
 	}
@@ -173,22 +165,52 @@ func (s *Service) localContext(ctx context.Context, r request, keys []string) (l
 	return lc, nil
 }
 
-// rankRelations orders the relations by rank, then weight, highest first
-// (_find_most_related_edges_from_entities), and packs them under budget.
-func (s *Service) rankRelations(lc *localContext, rels []graph.Relation, budget int) []string {
-	ranked := make([]rankedRelation, len(rels))
-	for i, rel := range rels {
-		ranked[i] = rankedRelation{rel, lc.degree[rel.Source] + lc.degree[rel.Target]}
-	}
-	slices.SortFunc(ranked, func(a, b rankedRelation) int {
-		return cmp.Or(cmp.Compare(b.rank, a.rank), cmp.Compare(b.Weight, a.Weight),
+// relationsPerEntity is how many ranked relations of each retrieved entity
+// a local query reads: as many as a relationship budget of budget tokens
+// could hold at 16 tokens a row (a row holds two keys, a description, a
+// weight and a rank). The best relations by rank of several entities are
+// among the best of each, so no relation that would be packed is missed.
+func relationsPerEntity(budget int) int { return min(max(budget/16, 32), 512) }
+
+// relationFetchBatch is how many ranked relations are read whole at a time
+// while packing: reading stops once the budget is full.
+const relationFetchBatch = 32
+
+// packRelations orders the relations by rank, then weight, highest first
+// (_find_most_related_edges_from_entities), and packs them under the
+// budget, reading each relation's description only when it is its turn.
+func (s *Service) packRelations(ctx context.Context, r request, lc *localContext, edges []graph.RankedEdge) ([]string, error) {
+	slices.SortFunc(edges, func(a, b graph.RankedEdge) int {
+		return cmp.Or(cmp.Compare(b.Rank, a.Rank), cmp.Compare(b.Weight, a.Weight),
 			cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
 	})
-	rows, kept := pack(ranked, budget, func(i int, rel rankedRelation) string {
-		return csvRow(i, rel.Source, rel.Target, rel.Description, rel.Weight, rel.rank)
-	})
-	lc.relations = kept
-	return rows
+	pk := packer{budget: r.MaxTokensLocalContext}
+	for start := 0; start < len(edges) && !pk.full; start += relationFetchBatch {
+		batch := edges[start:min(start+relationFetchBatch, len(edges))]
+		pairs := make([][2]string, len(batch))
+		for i, e := range batch {
+			pairs[i] = [2]string{e.Source, e.Target}
+		}
+		rels, err := s.graph.RelationsBetween(ctx, r.namespace, pairs)
+		if err != nil {
+			return nil, fmt.Errorf("read relations: %w", err)
+		}
+		byPair := make(map[[2]string]graph.Relation, len(rels))
+		for _, rel := range rels {
+			byPair[[2]string{rel.Source, rel.Target}] = rel
+		}
+		for _, e := range batch {
+			rel, ok := byPair[[2]string{e.Source, e.Target}]
+			if !ok {
+				continue // gone since it was ranked
+			}
+			if !pk.add(csvRow(len(pk.rows), rel.Source, rel.Target, rel.Description, rel.Weight, e.Rank)) {
+				break
+			}
+			lc.relations = append(lc.relations, rankedRelation{rel, e.Rank})
+		}
+	}
+	return pk.rows, nil
 }
 
 // maxSourceCandidates bounds the chunks a local query ranks for its
@@ -204,7 +226,7 @@ const maxSourceCandidates = 256
 // relations lead to an entity the chunk also mentions; and packs their
 // text under the text-unit budget. At most maxSourceCandidates chunks are
 // ranked.
-func (s *Service) packSources(ctx context.Context, r request, lc *localContext, rels []graph.Relation) ([]string, error) {
+func (s *Service) packSources(ctx context.Context, r request, lc *localContext, rels []graph.RankedEdge) ([]string, error) {
 	type candidate struct {
 		id        string
 		order     int

@@ -58,6 +58,12 @@ type GraphReader interface {
 	// when limit <= 0.
 	RelationsOf(ctx context.Context, ns string, keys []string, limit int) ([]graph.Relation, error)
 	Chunks(ctx context.Context, ns string, ids []string) ([]graph.Chunk, error)
+	// TopRelationsOf returns each key's relations ranked by the degree of
+	// their other endpoint, then weight, at most perKey a key, with their
+	// ranks (the sum of both endpoints' degrees).
+	TopRelationsOf(ctx context.Context, ns string, keys []string, perKey int) ([]graph.RankedEdge, error)
+	// RelationsBetween returns the relations between pairs of keys.
+	RelationsBetween(ctx context.Context, ns string, pairs [][2]string) ([]graph.Relation, error)
 	// Degrees returns the number of relations of each key that has any,
 	// kept by the store rather than counted from the relations.
 	Degrees(ctx context.Context, ns string, keys []string) (map[string]int, error)

@@ -347,6 +347,14 @@ func (f failingGraph) Chunks(context.Context, string, []string) ([]graph.Chunk, 
 	return nil, f.err
 }
 
+func (f failingGraph) TopRelationsOf(context.Context, string, []string, int) ([]graph.RankedEdge, error) {
+	return nil, f.err
+}
+
+func (f failingGraph) RelationsBetween(context.Context, string, [][2]string) ([]graph.Relation, error) {
+	return nil, f.err
+}
+
 func (f failingGraph) Degrees(context.Context, string, []string) (map[string]int, error) {
 	return nil, f.err
 }

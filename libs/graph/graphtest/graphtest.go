@@ -4,6 +4,7 @@
 package graphtest
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -37,6 +38,15 @@ type Store interface {
 	// Degrees returns the number of distinct relations of each key that
 	// has any, kept by the store rather than counted from the relations.
 	Degrees(ctx context.Context, namespace string, keys []string) (map[string]int, error)
+	// TopRelationsOf returns the relations of each key ordered by the
+	// degree of their other endpoint, then weight, then the other key, at
+	// most perKey a key (all when perKey <= 0), each relation once, ranked
+	// by the sum of its endpoints' degrees.
+	TopRelationsOf(ctx context.Context, namespace string, keys []string, perKey int) ([]graph.RankedEdge, error)
+	// RelationsBetween returns the relations between the pairs of keys
+	// (either way round), in the order of the pairs, skipping pairs
+	// without one.
+	RelationsBetween(ctx context.Context, namespace string, pairs [][2]string) ([]graph.Relation, error)
 	// ChunkEntities returns the sorted keys of the entities each chunk id
 	// mentions; ids that mention nothing are missing.
 	ChunkEntities(ctx context.Context, namespace string, ids []string) (map[string][]string, error)
@@ -273,9 +283,56 @@ func requireDerivedReads(t *testing.T, s Store, namespace string) {
 	degrees, err := s.Degrees(t.Context(), namespace, keys)
 	require.NoError(t, err)
 	require.Equal(t, wantDegrees, degrees, "degrees")
+	for _, key := range keys[:min(len(keys), 12)] {
+		requireTopRelations(t, s, namespace, key, wantDegrees)
+	}
 	mentioned, err := s.ChunkEntities(t.Context(), namespace, ids)
 	require.NoError(t, err)
 	require.Equal(t, wantChunks, mentioned, "chunk entities")
+}
+
+// requireTopRelations checks a key's ranked relations against its
+// relations and the degrees, and reads them back by pair.
+func requireTopRelations(t *testing.T, s Store, namespace, key string, degrees map[string]int) {
+	t.Helper()
+	rels := relationsOf(t, s, namespace, 0, key)
+	all, err := s.TopRelationsOf(t.Context(), namespace, []string{key}, 0)
+	require.NoError(t, err)
+	require.Len(t, all, len(rels), "top relations of %s", key)
+	byPair := map[[2]string]graph.Relation{}
+	for _, r := range rels {
+		byPair[[2]string{r.Source, r.Target}] = r
+	}
+	other := func(e graph.RankedEdge) string {
+		if e.Source == key {
+			return e.Target
+		}
+		return e.Source
+	}
+	var pairs [][2]string
+	for i, e := range all {
+		r, ok := byPair[[2]string{e.Source, e.Target}]
+		require.True(t, ok, "%s-%s is no relation of %s", e.Source, e.Target, key)
+		require.InDelta(t, r.Weight, e.Weight, 1e-9)
+		require.Equal(t, degrees[e.Source]+degrees[e.Target], e.Rank)
+		if i > 0 {
+			prev := all[i-1]
+			require.LessOrEqual(t, cmp.Or(cmp.Compare(degrees[other(e)], degrees[other(prev)]),
+				cmp.Compare(e.Weight, prev.Weight), cmp.Compare(other(prev), other(e))), 0, "order of %s's relations", key)
+		}
+		pairs = append(pairs, [2]string{e.Target, e.Source}) // either way round
+	}
+	if len(all) > 0 {
+		one, err := s.TopRelationsOf(t.Context(), namespace, []string{key}, 1)
+		require.NoError(t, err)
+		require.Equal(t, all[:1], one)
+	}
+	between, err := s.RelationsBetween(t.Context(), namespace, append(pairs, [2]string{key, "NO SUCH ENTITY"}))
+	require.NoError(t, err)
+	require.Len(t, between, len(all))
+	for i, r := range between {
+		require.Equal(t, byPair[[2]string{all[i].Source, all[i].Target}], r)
+	}
 }
 
 func testDegrees(t *testing.T, open func(t *testing.T) Store) {
@@ -289,6 +346,13 @@ func testDegrees(t *testing.T, open func(t *testing.T) Store) {
 	mentioned, err := s.ChunkEntities(t.Context(), ns, []string{docB[1].ChunkID})
 	require.NoError(t, err)
 	require.Equal(t, map[string][]string{docB[1].ChunkID: {"BOB CRATCHIT", "TINY TIM"}}, mentioned)
+	top, err := s.TopRelationsOf(t.Context(), ns, []string{"SCROOGE", "TINY TIM"}, 2)
+	require.NoError(t, err)
+	require.Equal(t, []graph.RankedEdge{
+		{Source: "SCROOGE", Target: "TINY TIM", Weight: 4, Rank: 6},
+		{Source: "BOB CRATCHIT", Target: "SCROOGE", Weight: 3, Rank: 6},
+		{Source: "BOB CRATCHIT", Target: "TINY TIM", Weight: 5, Rank: 4},
+	}, top, "Scrooge's two best, then Tiny Tim's other one")
 
 	// Marley stays related to Scrooge through doc-b; Fezziwig goes.
 	require.NoError(t, s.DeleteDocument(t.Context(), ns, "doc-a"))
