@@ -8,6 +8,7 @@
 package graph
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 
@@ -142,6 +143,18 @@ type Community struct {
 	// Hash covers the members and their descriptions and relations: a
 	// report is regenerated only when it changes.
 	Hash string
+}
+
+// ByLevelAndID orders communities by level, then id: the order of every
+// listing of communities.
+func ByLevelAndID(a, b Community) int {
+	return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.ID, b.ID))
+}
+
+// ByRating orders communities the best rated first, then the largest,
+// then by id: the order in which a global query reads reports.
+func ByRating(a, b Community) int {
+	return cmp.Or(cmp.Compare(b.Rating, a.Rating), cmp.Compare(len(b.Keys), len(a.Keys)), cmp.Compare(a.ID, b.ID))
 }
 
 // Finding is one finding of a community report.

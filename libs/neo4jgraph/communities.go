@@ -224,9 +224,7 @@ func (s *Store) Communities(ctx context.Context, namespace string, maxLevel int)
 	}
 	// Sorted here, not by Cypher, which orders strings by UTF-16 code
 	// units where the embedded store orders them by bytes.
-	slices.SortFunc(out, func(a, b graph.Community) int {
-		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.ID, b.ID))
-	})
+	slices.SortFunc(out, graph.ByLevelAndID)
 	return out, nil
 }
 
@@ -247,9 +245,7 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 	if err != nil {
 		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
 	}
-	slices.SortFunc(out, func(a, b graph.Community) int {
-		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.ID, b.ID))
-	})
+	slices.SortFunc(out, graph.ByLevelAndID)
 	return out, nil
 }
 
@@ -271,9 +267,7 @@ func (s *Store) TopCommunities(ctx context.Context, namespace string, maxLevel, 
 	if err != nil {
 		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
 	}
-	slices.SortStableFunc(out, func(a, b graph.Community) int {
-		return cmp.Or(cmp.Compare(b.Rating, a.Rating), cmp.Compare(len(b.Keys), len(a.Keys)), cmp.Compare(a.ID, b.ID))
-	})
+	slices.SortStableFunc(out, graph.ByRating)
 	return out, nil
 }
 

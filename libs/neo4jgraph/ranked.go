@@ -1,11 +1,9 @@
 package neo4jgraph
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/neo4j/neo4j-go-driver/v6/neo4j"
 
@@ -47,51 +45,35 @@ func (s *Store) TopRelationsOf(ctx context.Context, namespace string, keys []str
 	if perKey <= 0 {
 		limit = math.MaxInt64
 	}
-	type other struct {
-		key    string
-		weight float64
-		degree int
-	}
+	keys = distinct(keys)
 	var out []graph.RankedEdge
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		out = out[:0]
 		seen := map[provenance.RelationKey]bool{}
-		for _, key := range distinct(keys) {
-			others, err := collect(ctx, tx, topRelationsOfUID, map[string]any{"uid": s.entityUID(namespace, key), "limit": limit},
-				func(r *neo4j.Record) (other, error) {
-					var o other
+		degrees, err := s.degreesIn(ctx, tx, namespace, keys)
+		if err != nil {
+			return nil, err
+		}
+		for _, key := range keys {
+			neighbours, err := collect(ctx, tx, topRelationsOfUID, map[string]any{"uid": s.entityUID(namespace, key), "limit": limit},
+				func(r *neo4j.Record) (provenance.Neighbour, error) {
+					var n provenance.Neighbour
 					var err error
-					if o.key, err = recordString(r, "other"); err != nil {
-						return o, err
+					if n.Key, err = recordString(r, "other"); err != nil {
+						return n, err
 					}
-					if o.weight, err = recordFloat(r, "weight"); err != nil {
-						return o, err
+					if n.Weight, err = recordFloat(r, "weight"); err != nil {
+						return n, err
 					}
-					o.degree, err = recordInt(r, "degree")
-					return o, err
+					n.Degree, err = recordInt(r, "degree")
+					return n, err
 				})
 			if err != nil {
 				return nil, err
 			}
-			if len(others) == 0 {
-				continue
-			}
-			degrees, err := s.degreesIn(ctx, tx, namespace, []string{key})
-			if err != nil {
-				return nil, err
-			}
-			// Cypher orders strings by UTF-16 code units; kgraph by bytes.
-			slices.SortFunc(others, func(a, b other) int {
-				return cmp.Or(cmp.Compare(b.degree, a.degree), cmp.Compare(b.weight, a.weight), cmp.Compare(a.key, b.key))
-			})
-			for _, o := range others {
-				k := provenance.RelationKey{Src: min(key, o.key), Dst: max(key, o.key)}
-				if seen[k] {
-					continue
-				}
-				seen[k] = true
-				out = append(out, graph.RankedEdge{Source: k.Src, Target: k.Dst, Weight: o.weight, Rank: degrees[key] + o.degree})
-			}
+			// Sorted again in Go: Cypher orders strings by UTF-16 code
+			// units, kgraph by bytes.
+			out = provenance.RankNeighbours(out, seen, key, degrees[key], neighbours, perKey)
 		}
 		return nil, nil
 	})

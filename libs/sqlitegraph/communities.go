@@ -1,7 +1,6 @@
 package sqlitegraph
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -182,9 +181,7 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
 	}
 	out := slices.Collect(maps.Values(found))
-	slices.SortFunc(out, func(a, b graph.Community) int {
-		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.ID, b.ID))
-	})
+	slices.SortFunc(out, graph.ByLevelAndID)
 	return out, nil
 }
 

@@ -157,11 +157,6 @@ func (s *Store) TopRelationsOf(ctx context.Context, namespace string, keys []str
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	type other struct {
-		key    string
-		weight float64
-		degree int
-	}
 	seen := map[provenance.RelationKey]bool{}
 	var out []graph.RankedEdge
 	err := s.read(ctx, func(tx *sql.Tx) error {
@@ -174,7 +169,7 @@ func (s *Store) TopRelationsOf(ctx context.Context, namespace string, keys []str
 			if err != nil {
 				return err
 			}
-			var others []other
+			var neighbours []provenance.Neighbour
 			for _, query := range []string{
 				`SELECT m.dst, SUM(m.weight), d.degree FROM relation_mentions m
 				JOIN entity_degrees d ON d.namespace = m.namespace AND d.entity_key = m.dst
@@ -190,32 +185,19 @@ func (s *Store) TopRelationsOf(ctx context.Context, namespace string, keys []str
 					return err
 				}
 				for rows.Next() {
-					var o other
-					if err := rows.Scan(&o.key, &o.weight, &o.degree); err != nil {
+					var n provenance.Neighbour
+					if err := rows.Scan(&n.Key, &n.Weight, &n.Degree); err != nil {
 						rows.Close()
 						return err
 					}
-					others = append(others, o)
+					neighbours = append(neighbours, n)
 				}
 				rows.Close()
 				if err := rows.Err(); err != nil {
 					return err
 				}
 			}
-			slices.SortFunc(others, func(a, b other) int {
-				return cmp.Or(cmp.Compare(b.degree, a.degree), cmp.Compare(b.weight, a.weight), cmp.Compare(a.key, b.key))
-			})
-			if perKey > 0 && len(others) > perKey {
-				others = others[:perKey]
-			}
-			for _, o := range others {
-				k := provenance.RelationKey{Src: min(key, o.key), Dst: max(key, o.key)}
-				if seen[k] {
-					continue
-				}
-				seen[k] = true
-				out = append(out, graph.RankedEdge{Source: k.Src, Target: k.Dst, Weight: o.weight, Rank: own + o.degree})
-			}
+			out = provenance.RankNeighbours(out, seen, key, own, neighbours, perKey)
 		}
 		return nil
 	})

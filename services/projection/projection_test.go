@@ -101,25 +101,39 @@ func (h harness) publish(t *testing.T, steps ...step) {
 func (h harness) waitIdle(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	require.Eventually(t, func() bool {
+	var last string // the state seen last, for the failure message
+	idle := func() bool {
 		st, err := h.js.Stream(ctx, bus.StreamEvents)
 		if err != nil {
+			last = err.Error()
 			return false
 		}
 		sinfo, err := st.Info(ctx)
 		if err != nil {
+			last = err.Error()
 			return false
 		}
 		c, err := h.js.Consumer(ctx, bus.StreamEvents, bus.ConsumerProjection)
 		if err != nil {
+			last = err.Error()
 			return false
 		}
 		cinfo, err := c.Info(ctx)
 		if err != nil {
+			last = err.Error()
 			return false
 		}
+		last = fmt.Sprintf("stream last seq %d; consumer pending %d, ack pending %d, redelivered %d, waiting pulls %d, delivered stream seq %d, ack floor stream seq %d",
+			sinfo.State.LastSeq, cinfo.NumPending, cinfo.NumAckPending, cinfo.NumRedelivered, cinfo.NumWaiting, cinfo.Delivered.Stream, cinfo.AckFloor.Stream)
 		return cinfo.NumPending == 0 && cinfo.NumAckPending == 0 && cinfo.AckFloor.Stream >= sinfo.State.LastSeq
-	}, 10*time.Second, 10*time.Millisecond, "projection did not catch up with the stream")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !idle() {
+		if time.Now().After(deadline) {
+			require.FailNow(t, "projection did not catch up with the stream", last)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func (h harness) job(t *testing.T, jobID string) jobstate.Job {

@@ -1,7 +1,6 @@
 package query_test
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -154,9 +153,7 @@ func (g *communityGraph) TopCommunities(ctx context.Context, ns string, maxLevel
 			out = append(out, c)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b graph.Community) int {
-		return cmp.Or(cmp.Compare(b.Rating, a.Rating), cmp.Compare(len(b.Keys), len(a.Keys)), cmp.Compare(a.ID, b.ID))
-	})
+	slices.SortStableFunc(out, graph.ByRating)
 	return out[:min(len(out), limit)], nil
 }
 
