@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kgraph-dev/kgraph/events"
+	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 )
@@ -109,7 +110,11 @@ func NewBus(ctx context.Context, nc *nats.Conn, s bus.Settings, log *slog.Logger
 	if err != nil {
 		return bus.Bus{}, err
 	}
-	return bus.Bus{JS: js, Pub: bus.NewPublisher(js), Validator: v, Settings: s, Logger: log}, nil
+	// Every host (a service binary, kg serve) gets the same outage
+	// classifier: a store that cannot be reached is retried for as long
+	// as it is down, in either mode, instead of dead-lettering events.
+	return bus.Bus{JS: js, Pub: bus.NewPublisher(js), Validator: v, Settings: s, Logger: log,
+		Unavailable: backends.IsUnavailable}, nil
 }
 
 // Process is what a service binary has after the shared start-up steps.

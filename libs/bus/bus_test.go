@@ -64,10 +64,16 @@ func submitted(jobID string) events.Event[events.DocumentSubmitted] {
 // waits for Run to return.
 func run(t *testing.T, e env, name string, routes ...bus.Route) func() {
 	t.Helper()
-	c, err := bus.NewConsumer(e.js, e.pub, bus.ConsumerConfig{
-		Consumer: name, Routes: routes, Concurrency: 4, Settings: e.set, Source: "test",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validator: e.val,
-	})
+	return runWith(t, e, bus.ConsumerConfig{Consumer: name, Routes: routes, Concurrency: 4})
+}
+
+// runWith is run with more of the consumer's configuration; the test
+// environment fills in the settings, source, logger and validator.
+func runWith(t *testing.T, e env, cfg bus.ConsumerConfig) func() {
+	t.Helper()
+	cfg.Settings, cfg.Source, cfg.Validator = e.set, "test", e.val
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := bus.NewConsumer(e.js, e.pub, cfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -480,4 +486,111 @@ func TestDeadLetterDropsServerDirectives(t *testing.T) {
 	dl := deadLetters(t, e, bus.ConsumerDedup)[0]
 	require.Empty(t, dl.Header.Get("Nats-Expected-Stream"))
 	require.Equal(t, msg.Header.Get(events.HeaderMsgID), dl.Header.Get(bus.HeaderDLQOrigMsgID))
+}
+
+// A panicking handler is retried like a failing one and dead-lettered past
+// the bound, with the panic as the reason; the consumer (and the process,
+// with every other service of kg serve in it) goes on handling events.
+func TestPanickingHandlerIsDeadLetteredAfterTheBound(t *testing.T) {
+	e := setup(t)
+	var calls atomic.Int32
+	handled := make(chan string, 1)
+	run(t, e, bus.ConsumerDedup, bus.On(func(_ context.Context, ev events.Event[events.DocumentSubmitted]) error {
+		if ev.Data.JobID == "j-panics" {
+			calls.Add(1)
+			var m map[string]int
+			m["boom"]++ // a nil map: the kind of bug a handler ships with
+		}
+		handled <- ev.Data.JobID
+		return nil
+	}))
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j-panics")))
+	require.Eventually(t, func() bool { return len(deadLetters(t, e, bus.ConsumerDedup)) == 1 }, 10*time.Second, 20*time.Millisecond)
+	dl := deadLetters(t, e, bus.ConsumerDedup)[0]
+	require.Contains(t, dl.Header.Get(bus.HeaderDLQReason), "handler panicked: assignment to entry in nil map")
+	require.EqualValues(t, e.set.MaxDeliver, calls.Load(), "a panic counts toward the delivery bound")
+
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j-after")))
+	select {
+	case id := <-handled:
+		require.Equal(t, "j-after", id)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the consumer stopped handling events after a panic")
+	}
+}
+
+// A handler that always outlives HandlerTimeout is dead-lettered past the
+// bound, even when the composition root's classifier calls a deadline an
+// outage (a store's own timeout is one; the handler's is not).
+func TestHandlerTimeoutCountsTowardTheBound(t *testing.T) {
+	e := setup(t)
+	var calls atomic.Int32
+	runWith(t, e, bus.ConsumerConfig{
+		Consumer: bus.ConsumerDedup, Concurrency: 1, HandlerTimeout: 50 * time.Millisecond,
+		Unavailable: func(err error) bool { return errors.Is(err, context.DeadlineExceeded) },
+		Routes: []bus.Route{bus.On(func(ctx context.Context, _ events.Event[events.DocumentSubmitted]) error {
+			calls.Add(1)
+			<-ctx.Done()
+			return fmt.Errorf("query the store: %w", ctx.Err())
+		})},
+	})
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j-slow")))
+	require.Eventually(t, func() bool { return len(deadLetters(t, e, bus.ConsumerDedup)) == 1 }, 10*time.Second, 20*time.Millisecond)
+	dl := deadLetters(t, e, bus.ConsumerDedup)[0]
+	require.Contains(t, dl.Header.Get(bus.HeaderDLQReason), "handler timed out after 50ms")
+	require.EqualValues(t, e.set.MaxDeliver, calls.Load())
+}
+
+// A store's own deadline, inside a handler with time left, is still an
+// outage when the classifier says so.
+func TestStoreDeadlineIsStillAnOutage(t *testing.T) {
+	e := setup(t)
+	var calls atomic.Int32
+	done := make(chan struct{})
+	runWith(t, e, bus.ConsumerConfig{
+		Consumer: bus.ConsumerDedup, Concurrency: 1, HandlerTimeout: time.Minute,
+		Unavailable: func(err error) bool { return errors.Is(err, context.DeadlineExceeded) },
+		Routes: []bus.Route{bus.On(func(ctx context.Context, _ events.Event[events.DocumentSubmitted]) error {
+			if calls.Add(1) <= int32(2*e.set.MaxDeliver) {
+				dial, cancel := context.WithTimeout(ctx, time.Millisecond)
+				defer cancel()
+				<-dial.Done()
+				return fmt.Errorf("dial the store: %w", dial.Err())
+			}
+			close(done)
+			return nil
+		})},
+	})
+	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j-outage")))
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not handled after the outage; calls=%d", calls.Load())
+	}
+	require.Empty(t, deadLetters(t, e, bus.ConsumerDedup))
+}
+
+// A consumer that fails stops its siblings: RunAll returns its error
+// instead of leaving a service running with half of its consumers.
+func TestRunAllStopsWhenOneConsumerFails(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	cfg := func(name string) bus.ConsumerConfig {
+		return bus.ConsumerConfig{Consumer: name, Concurrency: 1, Settings: e.set, Source: "test",
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validator: e.val}
+	}
+	healthy, err := bus.NewConsumer(e.js, e.pub, cfg(bus.ConsumerExtractorDocuments))
+	require.NoError(t, err)
+	broken, err := bus.NewConsumer(e.js, e.pub, cfg(bus.ConsumerExtractorChunks))
+	require.NoError(t, err)
+	// The durable consumer is gone: binding it fails.
+	require.NoError(t, e.js.DeleteConsumer(ctx, bus.StreamEvents, bus.ConsumerExtractorChunks))
+	done := make(chan error, 1)
+	go func() { done <- bus.RunAll(ctx, healthy, broken) }()
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, "bind consumer "+bus.ConsumerExtractorChunks)
+	case <-time.After(10 * time.Second):
+		t.Fatal("RunAll kept running with a dead consumer")
+	}
 }

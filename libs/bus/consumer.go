@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kgraph-dev/kgraph/events"
 )
@@ -258,8 +260,14 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	// Keep a slow handler's delivery alive past AckWait.
 	heartbeat := c.keepAlive(msg)
 	start := time.Now()
-	err = route.handle(ctx, env, c.cfg.Validator)
+	err = c.handle(ctx, route, env, log)
 	heartbeat.Stop()
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && err != nil {
+		// The handler's own bound, not a store's: it counts toward the
+		// delivery bound whatever the classifier says of deadlines, or a
+		// handler that always times out would be retried forever.
+		err = fmt.Errorf("handler timed out after %s: %w", c.cfg.HandlerTimeout, errHandlerTimeout{err})
+	}
 	switch {
 	case err == nil:
 		log.Debug("handled", "took", time.Since(start))
@@ -268,7 +276,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	case IsPermanent(err):
 		c.forget(seq)
 		c.deadLetter(ctx, msg, rawOf(msg, meta), err, &env)
-	case c.isUnavailable(err):
+	case !isHandlerFault(err) && c.isUnavailable(err):
 		n := c.countOutage(seq)
 		delay := c.cfg.Settings.Delay(int(n))
 		log.Warn("backend unavailable, will retry", "err", err, "retry_in", delay, "outage_deliveries", n)
@@ -285,6 +293,40 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 			log.Warn("nak", "err", nerr)
 		}
 	}
+}
+
+// handle runs the route's handler, turning a panic into an error that is
+// retried and, past the bound, dead-lettered with the panic as the reason:
+// one faulty handler must not take down the process and every service
+// composed into it.
+func (c *Consumer) handle(ctx context.Context, route Route, env events.Envelope, log *slog.Logger) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("handler panicked", "panic", v, "stack", string(debug.Stack()))
+			err = errHandlerPanic{value: v}
+		}
+	}()
+	return route.handle(ctx, env, c.cfg.Validator)
+}
+
+// errHandlerPanic is a handler's panic, as an error.
+type errHandlerPanic struct{ value any }
+
+func (e errHandlerPanic) Error() string { return fmt.Sprintf("handler panicked: %v", e.value) }
+
+// errHandlerTimeout wraps the error of a handler that ran out of
+// HandlerTimeout.
+type errHandlerTimeout struct{ err error }
+
+func (e errHandlerTimeout) Error() string { return e.err.Error() }
+func (e errHandlerTimeout) Unwrap() error { return e.err }
+
+// isHandlerFault reports whether err is the handler's own failure (a panic
+// or its timeout), which is never an outage.
+func isHandlerFault(err error) bool {
+	var p errHandlerPanic
+	var t errHandlerTimeout
+	return errors.As(err, &p) || errors.As(err, &t)
 }
 
 func (c *Consumer) isUnavailable(err error) bool {
@@ -364,8 +406,15 @@ func rawOf(msg jetstream.Msg, meta *jetstream.MsgMetadata) rawMsg {
 // deadLetter copies the delivery to the dead-letter stream with the reason,
 // fails its job if it belongs to one, and then terminates the delivery. If
 // either publish fails the delivery is nak'ed instead, so nothing is lost.
+// deadLetterTimeout bounds publishing a dead letter and its job.failed.
+const deadLetterTimeout = 30 * time.Second
+
 func (c *Consumer) deadLetter(ctx context.Context, msg jetstream.Msg, raw rawMsg, reason error, env *events.Envelope) {
 	log := c.log.With("stream_seq", raw.streamSeq, "subject", raw.subject)
+	// The handler's context may be what ran out (a handler timeout): the
+	// dead letter gets time of its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadLetterTimeout)
+	defer cancel()
 	if err := c.publishDeadLetter(ctx, raw, reason); err != nil {
 		log.Error("dead-letter publish failed, will retry", "err", err)
 		_ = msg.NakWithDelay(c.cfg.Settings.Delay(int(raw.deliveries)))
@@ -442,4 +491,15 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// RunAll runs a service's consumers until ctx is cancelled or one of them
+// fails; a failure stops the others (they drain), so a service never keeps
+// running with half of its consumers dead. It returns the first failure.
+func RunAll(ctx context.Context, consumers ...*Consumer) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, c := range consumers {
+		g.Go(func() error { return c.Run(ctx) })
+	}
+	return g.Wait()
 }

@@ -116,10 +116,8 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 2)
-	go func() { errc <- docs.Run(ctx) }()
-	go func() { errc <- chunks.Run(ctx) }()
-	return errors.Join(<-errc, <-errc)
+	// Either consumer failing stops the other.
+	return bus.RunAll(ctx, docs, chunks)
 }
 
 // ChunkID is a chunk's stable id: the same document text always gives the

@@ -302,3 +302,22 @@ func TestJobReadErrorIsRetried(t *testing.T) {
 	require.Empty(t, published[events.ChunkExtracted](t, h, "job-1"))
 	h.requireNoDeadLetters(t)
 }
+
+// When one of the extractor's two consumers dies, the extractor stops with
+// its error instead of running on with only the other (the process exits,
+// and its supervisor restarts it).
+func TestFailingConsumerStopsTheExtractor(t *testing.T) {
+	h := newHarness(t)
+	svc, err := extractor.New(extractor.Config{}, h.bus, h.jobs, h.docs, &countingExtraction{})
+	require.NoError(t, err)
+	// The chunks' durable consumer is gone: binding it fails.
+	require.NoError(t, h.js.DeleteConsumer(context.Background(), bus.StreamEvents, bus.ConsumerExtractorChunks))
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		require.ErrorContains(t, err, bus.ConsumerExtractorChunks)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the extractor kept running with a dead consumer")
+	}
+}

@@ -208,24 +208,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 
 	// Either consumer failing stops the other.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	consumers := []*bus.Consumer{merges, communities}
-	errs := make(chan error, len(consumers))
-	for _, c := range consumers {
-		go func() {
-			err := c.Run(ctx)
-			if err != nil {
-				cancel()
-			}
-			errs <- err
-		}()
-	}
-	var all []error
-	for range consumers {
-		all = append(all, <-errs)
-	}
-	return errors.Join(all...)
+	return bus.RunAll(ctx, merges, communities)
 }
 
 func (s *Service) handleExtracted(ctx context.Context, e events.Event[events.ChunkExtracted]) error {

@@ -38,7 +38,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer p.Close()
-	p.Bus.Unavailable = backends.IsUnavailable
 	claims, check, closeClaims, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketDedup)
 	if err != nil {
 		return err

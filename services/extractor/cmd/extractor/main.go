@@ -49,7 +49,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer p.Close()
-	p.Bus.Unavailable = backends.IsUnavailable
 	docs, err := natsdocs.Open(ctx, p.Bus.JS, bus.BucketDocuments)
 	if err != nil {
 		return err

@@ -56,7 +56,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		defer closeCache()
 		cfg.Chat, cfg.Cache, cfg.Prices = chat, cache, llmCfg.Prices
 	}
-	p.Bus.Unavailable = backends.IsUnavailable
 	store, check, err := backends.OpenGraph(ctx, stores)
 	if err != nil {
 		return err

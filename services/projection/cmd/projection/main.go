@@ -37,7 +37,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer p.Close()
-	p.Bus.Unavailable = backends.IsUnavailable
 	jobs, check, closeJobs, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketJobs)
 	if err != nil {
 		return err

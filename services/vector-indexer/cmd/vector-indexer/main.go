@@ -41,7 +41,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer p.Close()
-	p.Bus.Unavailable = backends.IsUnavailable
 	store, check, err := backends.OpenVectors(ctx, stores)
 	if err != nil {
 		return err
