@@ -6,8 +6,6 @@ package llmextract
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,29 +135,15 @@ func saysYes(s string) bool {
 	return strings.EqualFold(strings.Trim(strings.TrimSpace(s), "\"'`.!* \n"), "yes")
 }
 
-// cachedResponse is a cache entry.
-type cachedResponse struct {
-	Content string `json:"content"`
-	Model   string `json:"model"`
-}
-
-// CacheKey is the cache key of a conversation with a model.
-func CacheKey(model string, msgs []llm.Message, jsonMode bool) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%t", model, jsonMode)
-	for _, m := range msgs {
-		fmt.Fprintf(h, "\x00%s\x00%s", m.Role, m.Content)
-	}
-	return "llm." + hex.EncodeToString(h.Sum(nil))
-}
-
 func (e *Extractor) complete(ctx context.Context, msgs []llm.Message, stage string, jsonMode bool, usage *events.Usage) (string, error) {
-	key := CacheKey(e.chat.Model(), msgs, jsonMode)
+	zero := 0.0
+	req := llm.ChatRequest{Messages: msgs, Temperature: &zero, JSON: jsonMode, Stage: stage}
+	key := llm.CacheKey(e.chat.Model(), req)
 	if e.cache != nil {
 		raw, _, err := e.cache.Get(ctx, key)
 		switch {
 		case err == nil:
-			var c cachedResponse
+			var c llm.CachedResponse
 			if json.Unmarshal(raw, &c) == nil {
 				usage.CachedCalls++
 				e.cfg.Metrics.CacheHit(llm.MetricsKindChat, e.chat.Model())
@@ -170,8 +154,7 @@ func (e *Extractor) complete(ctx context.Context, msgs []llm.Message, stage stri
 		}
 		e.cfg.Metrics.CacheMiss(llm.MetricsKindChat, e.chat.Model())
 	}
-	zero := 0.0
-	resp, err := e.chat.Complete(ctx, llm.ChatRequest{Messages: msgs, Temperature: &zero, JSON: jsonMode, Stage: stage})
+	resp, err := e.chat.Complete(ctx, req)
 	if err != nil {
 		return "", fmt.Errorf("llm %s call: %w", stage, err)
 	}
@@ -184,7 +167,7 @@ func (e *Extractor) complete(ctx context.Context, msgs []llm.Message, stage stri
 	}
 	usage.CostUSD += e.cfg.Prices.Cost(model, resp.Usage)
 	if e.cache != nil {
-		raw, err := json.Marshal(cachedResponse{Content: resp.Content, Model: model})
+		raw, err := json.Marshal(llm.CachedResponse{Content: resp.Content, Model: model})
 		if err == nil {
 			if _, err := e.cache.Put(ctx, key, raw); err != nil {
 				return "", fmt.Errorf("write llm cache: %w", err)

@@ -6,8 +6,6 @@ package llmcall
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,23 +39,6 @@ func New(chat Chat, cache Cache, prices llm.PriceTable) *Client {
 	return &Client{chat: chat, cache: cache, prices: prices}
 }
 
-// cachedResponse is a cache entry, the same shape as the extractor's, so
-// both share the bucket.
-type cachedResponse struct {
-	Content string `json:"content"`
-	Model   string `json:"model"`
-}
-
-// cacheKey is the key of a request to a model.
-func cacheKey(model string, req llm.ChatRequest) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%t\x00%d", model, req.JSON, req.MaxTokens)
-	for _, m := range req.Messages {
-		fmt.Fprintf(h, "\x00%s\x00%s", m.Role, m.Content)
-	}
-	return "llm." + hex.EncodeToString(h.Sum(nil))
-}
-
 // Complete returns the first answer accept takes: from the cache, or from
 // up to attempts calls of the chat. The first call runs at temperature 0;
 // a retry leaves the temperature to the server, since asking a
@@ -66,12 +47,12 @@ func cacheKey(model string, req llm.ChatRequest) string {
 // accepted; err is set only when a call failed. Calls and cache hits are
 // added to usage.
 func (c *Client) Complete(ctx context.Context, req llm.ChatRequest, attempts int, accept func(string) bool, usage *events.Usage) (answer string, ok bool, err error) {
-	key := cacheKey(c.chat.Model(), req)
+	key := llm.CacheKey(c.chat.Model(), req)
 	if c.cache != nil {
 		raw, _, err := c.cache.Get(ctx, key)
 		switch {
 		case err == nil:
-			var cached cachedResponse
+			var cached llm.CachedResponse
 			if json.Unmarshal(raw, &cached) == nil && accept(cached.Content) {
 				usage.CachedCalls++
 				return cached.Content, true, nil
@@ -104,7 +85,7 @@ func (c *Client) Complete(ctx context.Context, req llm.ChatRequest, attempts int
 			continue
 		}
 		if c.cache != nil {
-			raw, err := json.Marshal(cachedResponse{Content: resp.Content, Model: model})
+			raw, err := json.Marshal(llm.CachedResponse{Content: resp.Content, Model: model})
 			if err == nil {
 				if _, err := c.cache.Put(ctx, key, raw); err != nil {
 					return "", false, fmt.Errorf("write llm cache: %w", err)

@@ -103,7 +103,7 @@ func TestCompleteRetriesUnacceptedAnswers(t *testing.T) {
 	require.Empty(t, cache, "unaccepted answers are not cached")
 
 	// A cached answer that is no longer accepted is asked again.
-	cache[cacheKey("m", request("q"))] = []byte(`{"content":"stale","model":"m"}`)
+	cache[llm.CacheKey("m", request("q"))] = []byte(`{"content":"stale","model":"m"}`)
 	chat = &scriptedChat{answers: []string{"good"}}
 	c = New(chat, cache, nil)
 	answer, ok, err = c.Complete(t.Context(), request("q"), 1, accept, &usage)
