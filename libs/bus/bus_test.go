@@ -204,10 +204,18 @@ func TestHandlerSuccessAcks(t *testing.T) {
 
 func TestTransientErrorRetriesWithBackoff(t *testing.T) {
 	e := setup(t)
-	var calls atomic.Int32
+	// Long enough apart to tell a backoff from an immediate redelivery.
+	e.set.Backoff = []time.Duration{150 * time.Millisecond, 300 * time.Millisecond}
+	var (
+		mu    sync.Mutex
+		calls []time.Time
+	)
 	done := make(chan struct{})
 	run(t, e, bus.ConsumerDedup, bus.On(func(_ context.Context, _ events.Event[events.DocumentSubmitted]) error {
-		if calls.Add(1) < 3 {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, time.Now())
+		if len(calls) < 3 {
 			return errors.New("backend unavailable")
 		}
 		close(done)
@@ -217,9 +225,16 @@ func TestTransientErrorRetriesWithBackoff(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatalf("no success after retries; calls=%d", calls.Load())
+		t.Fatal("no success after retries")
 	}
-	require.EqualValues(t, 3, calls.Load())
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, calls, 3)
+	// Each retry waits at least its step of the backoff (a lower bound
+	// only: a loaded machine may wait longer).
+	for i, step := range e.set.Backoff {
+		require.GreaterOrEqual(t, calls[i+1].Sub(calls[i]), step, "retry %d came before its backoff", i+1)
+	}
 	require.Empty(t, deadLetters(t, e, bus.ConsumerDedup))
 }
 
