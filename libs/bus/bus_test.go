@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -94,8 +95,14 @@ func runWith(t *testing.T, e env, cfg bus.ConsumerConfig) func() {
 	return stop
 }
 
-func deadLetters(t *testing.T, e env, consumer string) []*jetstream.RawStreamMsg {
-	t.Helper()
+// deadLetters reads the dead letters of consumer. It takes a
+// require.TestingT so that an EventuallyWithT condition can call it with
+// its CollectT: a failure then fails the attempt, not the test from
+// another goroutine.
+func deadLetters(t require.TestingT, e env, consumer string) []*jetstream.RawStreamMsg {
+	if h, ok := t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	ctx := context.Background()
 	st, err := e.js.Stream(ctx, bus.StreamDeadLetter)
 	require.NoError(t, err)
@@ -112,6 +119,17 @@ func deadLetters(t *testing.T, e env, consumer string) []*jetstream.RawStreamMsg
 		}
 	}
 	return out
+}
+
+// waitDeadLetters waits until consumer has n dead letters and returns them.
+func waitDeadLetters(t *testing.T, e env, consumer string, n int) []*jetstream.RawStreamMsg {
+	t.Helper()
+	var got []*jetstream.RawStreamMsg
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		got = deadLetters(c, e, consumer)
+		assert.Len(c, got, n)
+	}, 10*time.Second, 20*time.Millisecond)
+	return got
 }
 
 func streamMsgs(t *testing.T, e env, subject string) int {
@@ -188,12 +206,13 @@ func TestHandlerSuccessAcks(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("handler not called")
 	}
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		info, err := e.js.Consumer(context.Background(), bus.StreamEvents, bus.ConsumerDedup)
-		require.NoError(t, err)
+		require.NoError(c, err)
 		ci, err := info.Info(context.Background())
-		require.NoError(t, err)
-		return ci.NumAckPending == 0 && ci.AckFloor.Stream == 1
+		require.NoError(c, err)
+		assert.Zero(c, ci.NumAckPending)
+		assert.EqualValues(c, 1, ci.AckFloor.Stream)
 	}, 5*time.Second, 20*time.Millisecond)
 	select {
 	case <-got:
@@ -274,8 +293,7 @@ func TestGivesUpAfterMaxDeliver(t *testing.T) {
 		return errors.New("still broken")
 	}))
 	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j1")))
-	require.Eventually(t, func() bool { return len(deadLetters(t, e, bus.ConsumerDedup)) == 1 }, 5*time.Second, 20*time.Millisecond)
-	dl := deadLetters(t, e, bus.ConsumerDedup)[0]
+	dl := waitDeadLetters(t, e, bus.ConsumerDedup, 1)[0]
 	require.Contains(t, dl.Header.Get(bus.HeaderDLQReason), "gave up after 3 deliveries")
 	require.EqualValues(t, e.set.MaxDeliver, calls.Load())
 }
@@ -315,10 +333,8 @@ func TestMalformedAndUnknownEventsAreDeadLettered(t *testing.T) {
 	}
 	// The pipeline keeps going: a valid event after the bad ones is handled.
 	require.NoError(t, bus.Publish(ctx, e.pub, submitted("ok")))
-	require.Eventually(t, func() bool {
-		return handled.Load() == 1 && len(deadLetters(t, e, bus.ConsumerProjection)) == len(cases)
-	},
-		5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return handled.Load() == 1 }, 5*time.Second, 20*time.Millisecond)
+	waitDeadLetters(t, e, bus.ConsumerProjection, len(cases))
 	// Handled concurrently, so the dead letters may be in any order.
 	bySubjectAndData := map[string]*jetstream.RawStreamMsg{}
 	for _, dl := range deadLetters(t, e, bus.ConsumerProjection) {
@@ -497,8 +513,7 @@ func TestDeadLetterDropsServerDirectives(t *testing.T) {
 	msg.Header.Set("Nats-Expected-Stream", bus.StreamEvents)
 	_, err = e.js.PublishMsg(context.Background(), msg)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return len(deadLetters(t, e, bus.ConsumerDedup)) == 1 }, 5*time.Second, 20*time.Millisecond)
-	dl := deadLetters(t, e, bus.ConsumerDedup)[0]
+	dl := waitDeadLetters(t, e, bus.ConsumerDedup, 1)[0]
 	require.Empty(t, dl.Header.Get("Nats-Expected-Stream"))
 	require.Equal(t, msg.Header.Get(events.HeaderMsgID), dl.Header.Get(bus.HeaderDLQOrigMsgID))
 }
@@ -520,8 +535,7 @@ func TestPanickingHandlerIsDeadLetteredAfterTheBound(t *testing.T) {
 		return nil
 	}))
 	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j-panics")))
-	require.Eventually(t, func() bool { return len(deadLetters(t, e, bus.ConsumerDedup)) == 1 }, 10*time.Second, 20*time.Millisecond)
-	dl := deadLetters(t, e, bus.ConsumerDedup)[0]
+	dl := waitDeadLetters(t, e, bus.ConsumerDedup, 1)[0]
 	require.Contains(t, dl.Header.Get(bus.HeaderDLQReason), "handler panicked: assignment to entry in nil map")
 	require.EqualValues(t, e.set.MaxDeliver, calls.Load(), "a panic counts toward the delivery bound")
 
@@ -550,8 +564,7 @@ func TestHandlerTimeoutCountsTowardTheBound(t *testing.T) {
 		})},
 	})
 	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j-slow")))
-	require.Eventually(t, func() bool { return len(deadLetters(t, e, bus.ConsumerDedup)) == 1 }, 10*time.Second, 20*time.Millisecond)
-	dl := deadLetters(t, e, bus.ConsumerDedup)[0]
+	dl := waitDeadLetters(t, e, bus.ConsumerDedup, 1)[0]
 	require.Contains(t, dl.Header.Get(bus.HeaderDLQReason), "handler timed out after 50ms")
 	require.EqualValues(t, e.set.MaxDeliver, calls.Load())
 }

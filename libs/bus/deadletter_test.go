@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kgraph-dev/kgraph/events"
@@ -69,7 +70,7 @@ func TestDeadLetterListGetAndReplay(t *testing.T) {
 	}))
 	require.NoError(t, bus.Publish(ctx, e.pub, submittedIn("alpha", "j1")))
 	require.NoError(t, bus.Publish(ctx, e.pub, submittedIn("beta", "j2")))
-	require.Eventually(t, func() bool { return len(deadLetters(t, e, bus.ConsumerDedup)) == 2 }, 5*time.Second, 20*time.Millisecond)
+	waitDeadLetters(t, e, bus.ConsumerDedup, 2)
 
 	page, err := store.List(ctx, bus.DeadLetterFilter{}, 10)
 	require.NoError(t, err)
@@ -149,13 +150,13 @@ func TestReplayedEventThatFailsAgainNamesItsOrigin(t *testing.T) {
 		return bus.Permanent(errors.New("still broken"))
 	}))
 	require.NoError(t, bus.Publish(ctx, e.pub, submitted("j1")))
-	require.Eventually(t, func() bool { return len(deadLetters(t, e, bus.ConsumerDedup)) == 1 }, 5*time.Second, 20*time.Millisecond)
-	first := deadLetters(t, e, bus.ConsumerDedup)[0]
+	first := waitDeadLetters(t, e, bus.ConsumerDedup, 1)[0]
 	_, err := store.Replay(ctx, first.Sequence)
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		dls := deadLetters(t, e, bus.ConsumerDedup)
-		return len(dls) == 1 && dls[0].Sequence != first.Sequence
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		dls := deadLetters(c, e, bus.ConsumerDedup)
+		require.Len(c, dls, 1)
+		assert.NotEqual(c, first.Sequence, dls[0].Sequence, "the replay's dead letter replaces the first")
 	}, 5*time.Second, 20*time.Millisecond)
 	page, err := store.List(ctx, bus.DeadLetterFilter{Consumer: bus.ConsumerDedup}, 10)
 	require.NoError(t, err)
