@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kgraph-dev/kgraph/events"
@@ -209,12 +210,13 @@ func (h harness) waitUpdated(t *testing.T, causeID string) events.Event[events.C
 func (h harness) requireNoRebuild(t *testing.T, causeID string, seq uint64) {
 	t.Helper()
 	ctx := context.Background()
-	require.Eventually(t, func() bool {
-		c, err := h.js.Consumer(ctx, bus.StreamEvents, bus.ConsumerCommunities)
-		require.NoError(t, err)
-		info, err := c.Info(ctx)
-		require.NoError(t, err)
-		return info.AckFloor.Stream >= seq && info.NumAckPending == 0
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		cons, err := h.js.Consumer(ctx, bus.StreamEvents, bus.ConsumerCommunities)
+		require.NoError(c, err)
+		info, err := cons.Info(ctx)
+		require.NoError(c, err)
+		assert.GreaterOrEqual(c, info.AckFloor.Stream, seq)
+		assert.Zero(c, info.NumAckPending)
 	}, 15*time.Second, 20*time.Millisecond, "job.completed %s not handled", causeID)
 	_, rebuilt := h.findUpdated(t, causeID)
 	require.False(t, rebuilt, "job.completed %s rebuilt unchanged communities", causeID)

@@ -588,12 +588,18 @@ func askSubject(t *testing.T, nc *nats.Conn, subject string, req any) (code, bod
 		require.NoError(t, err)
 	}
 	var m *nats.Msg
+	// No responders only means the service has not subscribed yet; any
+	// other error fails the test at once, from the test's goroutine.
+	var fatal error
 	require.Eventually(t, func() bool {
 		var err error
 		m, err = nc.Request(subject, data, 10*time.Second)
-		require.True(t, err == nil || errors.Is(err, nats.ErrNoResponders), "request: %v", err)
-		return err == nil
+		if err != nil && !errors.Is(err, nats.ErrNoResponders) {
+			fatal = err
+		}
+		return err == nil || fatal != nil
 	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, fatal, "request")
 	if code := m.Header.Get(micro.ErrorCodeHeader); code != "" {
 		return code, m.Header.Get(micro.ErrorHeader)
 	}
