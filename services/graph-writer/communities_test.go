@@ -168,8 +168,12 @@ func (h harness) complete(t *testing.T, eventID string, ref events.JobRef) uint6
 }
 
 // findUpdated returns the communities.updated event caused by causeID.
-func (h harness) findUpdated(t *testing.T, causeID string) (events.Event[events.CommunitiesUpdated], bool) {
-	t.Helper()
+// findUpdated takes a require.TestingT so that an EventuallyWithT
+// condition can call it with its CollectT.
+func (h harness) findUpdated(t require.TestingT, causeID string) (events.Event[events.CommunitiesUpdated], bool) {
+	if th, ok := t.(interface{ Helper() }); ok {
+		th.Helper()
+	}
 	ctx := context.Background()
 	subject, err := events.SubjectOf(events.TypeCommunitiesUpdated)
 	require.NoError(t, err)
@@ -196,10 +200,10 @@ func (h harness) findUpdated(t *testing.T, causeID string) (events.Event[events.
 func (h harness) waitUpdated(t *testing.T, causeID string) events.Event[events.CommunitiesUpdated] {
 	t.Helper()
 	var found events.Event[events.CommunitiesUpdated]
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		var ok bool
-		found, ok = h.findUpdated(t, causeID)
-		return ok
+		found, ok = h.findUpdated(c, causeID)
+		assert.True(c, ok)
 	}, 15*time.Second, 20*time.Millisecond, "no communities.updated for %s", causeID)
 	require.Equal(t, graphwriter.Source, found.Source)
 	return found
