@@ -68,14 +68,22 @@ func run(t *testing.T, e env, name string, routes ...bus.Route) func() {
 	return runWith(t, e, bus.ConsumerConfig{Consumer: name, Routes: routes, Concurrency: 4})
 }
 
-// runWith is run with more of the consumer's configuration; the test
-// environment fills in the settings, source, logger and validator.
-func runWith(t *testing.T, e env, cfg bus.ConsumerConfig) func() {
+// newConsumer builds a consumer of cfg with the test environment's
+// settings, source, logger and validator.
+func newConsumer(t *testing.T, e env, cfg bus.ConsumerConfig) *bus.Consumer {
 	t.Helper()
 	cfg.Settings, cfg.Source, cfg.Validator = e.set, "test", e.val
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := bus.NewConsumer(e.js, e.pub, cfg)
 	require.NoError(t, err)
+	return c
+}
+
+// runWith is run with more of the consumer's configuration; the test
+// environment fills in the settings, source, logger and validator.
+func runWith(t *testing.T, e env, cfg bus.ConsumerConfig) func() {
+	t.Helper()
+	c := newConsumer(t, e, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
@@ -461,12 +469,7 @@ func TestOutageIsRetriedPastTheBound(t *testing.T) {
 		return nil
 	}))
 	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j1")))
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("not handled after the outage; calls=%d", calls.Load())
-	}
-	require.Empty(t, deadLetters(t, e, bus.ConsumerDedup), "an outage must not dead-letter")
+	requireHandledWithoutDeadLetter(t, e, done, &calls)
 }
 
 // A classifier given by the composition root marks store errors as outages.
@@ -475,9 +478,8 @@ func TestUnavailableClassifier(t *testing.T) {
 	outage := errors.New("neo4j: connectivity error")
 	var calls atomic.Int32
 	done := make(chan struct{})
-	c, err := bus.NewConsumer(e.js, e.pub, bus.ConsumerConfig{
-		Consumer: bus.ConsumerDedup, Concurrency: 1, Settings: e.set, Source: "test",
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validator: e.val,
+	runWith(t, e, bus.ConsumerConfig{
+		Consumer: bus.ConsumerDedup, Concurrency: 1,
 		Unavailable: func(err error) bool { return errors.Is(err, outage) },
 		Routes: []bus.Route{bus.On(func(_ context.Context, _ events.Event[events.DocumentSubmitted]) error {
 			if calls.Add(1) <= int32(2*e.set.MaxDeliver) {
@@ -487,18 +489,8 @@ func TestUnavailableClassifier(t *testing.T) {
 			return nil
 		})},
 	})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- c.Run(ctx) }()
-	defer func() { cancel(); require.NoError(t, <-ran) }()
 	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j1")))
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("not handled; calls=%d", calls.Load())
-	}
-	require.Empty(t, deadLetters(t, e, bus.ConsumerDedup))
+	requireHandledWithoutDeadLetter(t, e, done, &calls)
 }
 
 // An event published with a server directive (an expected stream) must
@@ -590,12 +582,7 @@ func TestStoreDeadlineIsStillAnOutage(t *testing.T) {
 		})},
 	})
 	require.NoError(t, bus.Publish(context.Background(), e.pub, submitted("j-outage")))
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("not handled after the outage; calls=%d", calls.Load())
-	}
-	require.Empty(t, deadLetters(t, e, bus.ConsumerDedup))
+	requireHandledWithoutDeadLetter(t, e, done, &calls)
 }
 
 // A consumer that fails stops its siblings: RunAll returns its error
@@ -603,14 +590,8 @@ func TestStoreDeadlineIsStillAnOutage(t *testing.T) {
 func TestRunAllStopsWhenOneConsumerFails(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
-	cfg := func(name string) bus.ConsumerConfig {
-		return bus.ConsumerConfig{Consumer: name, Concurrency: 1, Settings: e.set, Source: "test",
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Validator: e.val}
-	}
-	healthy, err := bus.NewConsumer(e.js, e.pub, cfg(bus.ConsumerExtractorDocuments))
-	require.NoError(t, err)
-	broken, err := bus.NewConsumer(e.js, e.pub, cfg(bus.ConsumerExtractorChunks))
-	require.NoError(t, err)
+	healthy := newConsumer(t, e, bus.ConsumerConfig{Consumer: bus.ConsumerExtractorDocuments, Concurrency: 1})
+	broken := newConsumer(t, e, bus.ConsumerConfig{Consumer: bus.ConsumerExtractorChunks, Concurrency: 1})
 	// The durable consumer is gone: binding it fails.
 	require.NoError(t, e.js.DeleteConsumer(ctx, bus.StreamEvents, bus.ConsumerExtractorChunks))
 	done := make(chan error, 1)
@@ -621,4 +602,16 @@ func TestRunAllStopsWhenOneConsumerFails(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("RunAll kept running with a dead consumer")
 	}
+}
+
+// requireHandledWithoutDeadLetter waits for done (closed by a handler once
+// it succeeds) and requires that the retries dead-lettered nothing.
+func requireHandledWithoutDeadLetter(t *testing.T, e env, done <-chan struct{}, calls *atomic.Int32) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not handled after the retries; calls=%d", calls.Load())
+	}
+	require.Empty(t, deadLetters(t, e, bus.ConsumerDedup), "an outage must not dead-letter")
 }

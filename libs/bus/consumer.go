@@ -262,7 +262,7 @@ func (c *Consumer) process(ctx context.Context, msg jetstream.Msg) {
 	start := time.Now()
 	err = c.handle(ctx, route, env, log)
 	heartbeat.Stop()
-	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && err != nil {
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		// The handler's own bound, not a store's: it counts toward the
 		// delivery bound whatever the classifier says of deadlines, or a
 		// handler that always times out would be retried forever.
