@@ -121,7 +121,7 @@ type GraphStore interface {
 	RelationsOf(ctx context.Context, ns string, keys []string, limit int) ([]graph.Relation, error)
 	Chunks(ctx context.Context, ns string, ids []string) ([]graph.Chunk, error)
 	Degrees(ctx context.Context, ns string, keys []string) (map[string]int, error)
-	TopRelationsOf(ctx context.Context, ns string, keys []string, perKey int) ([]graph.RankedEdge, error)
+	TopRelations(ctx context.Context, ns string, keys []string, limit int) ([]graph.RankedEdge, error)
 	RelationsBetween(ctx context.Context, ns string, pairs [][2]string) ([]graph.Relation, error)
 	ChunkEntities(ctx context.Context, ns string, ids []string) (map[string][]string, error)
 	Counts(ctx context.Context, ns string) (graph.Counts, error)

@@ -64,6 +64,14 @@ type Entity struct {
 	ChunkIDs []string
 }
 
+// MaxMentionsRead bounds the mentions a store reads for one entity
+// (Entities): an entity named in thousands of chunks is described by the
+// first MaxMentionsRead of them in (document id, chunk id) order — its
+// Name, Type, Description and ChunkIDs — while Mentions still counts them
+// all. A read of a hub then costs what a read of any entity costs, and a
+// description stays as long as MaxMentionsRead mentions can make it.
+const MaxMentionsRead = 128
+
 // Relation is the aggregated view of an undirected relation between two
 // entities in a namespace.
 type Relation struct {
@@ -143,6 +151,17 @@ type Community struct {
 	// Hash covers the members and their descriptions and relations: a
 	// report is regenerated only when it changes.
 	Hash string
+}
+
+// CommunityMatch is a community that some of the entities asked about
+// belong to, with its report but without its member list, which a large
+// community makes long.
+type CommunityMatch struct {
+	Community // Keys empty
+	// Members is how many entities the community has, Matched how many of
+	// those asked about.
+	Members int
+	Matched int
 }
 
 // ByLevelAndID orders communities by level, then id: the order of every

@@ -48,14 +48,15 @@ UNWIND row.members AS uid
 MATCH (e:Entity {uid: uid})
 CREATE (e)-[:IN_COMMUNITY]->(c)`
 
+	// communitiesOfUIDs leaves the member lists on the server.
 	communitiesOfUIDs = `
 UNWIND $uids AS uid
 MATCH (:Entity {uid: uid})-[:IN_COMMUNITY]->(c:Community)
 WHERE $maxLevel < 0 OR c.level <= $maxLevel
-WITH DISTINCT c
-RETURN c.community_id AS id, c.level AS level, c.parent AS parent, c.keys AS keys, c.title AS title,
+WITH c, count(*) AS matched
+RETURN c.community_id AS id, c.level AS level, c.parent AS parent, [] AS keys, c.title AS title,
   c.summary AS summary, c.rating AS rating, c.rating_explanation AS rating_explanation,
-  c.findings AS findings, c.hash AS hash`
+  c.findings AS findings, c.hash AS hash, size(c.keys) AS members, matched`
 
 	topCommunitiesOfScope = `
 MATCH (c:Community {scope: $scope})
@@ -229,23 +230,35 @@ func (s *Store) Communities(ctx context.Context, namespace string, maxLevel int)
 }
 
 // CommunitiesOf returns the communities up to maxLevel (all of them when
-// maxLevel < 0) that have any of keys as a member, sorted by level, then
-// id.
-func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.Community, error) {
+// maxLevel < 0) that have any of keys as a member, without their member
+// lists, with how many of the keys are members, sorted by level, then id.
+func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.CommunityMatch, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read communities: %w", err)
 	}
-	var out []graph.Community
+	var out []graph.CommunityMatch
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		var err error
 		out, err = collect(ctx, tx, communitiesOfUIDs,
-			map[string]any{"uids": s.entityUIDs(namespace, distinct(keys)), "maxLevel": int64(maxLevel)}, communityOf)
+			map[string]any{"uids": s.entityUIDs(namespace, distinct(keys)), "maxLevel": int64(maxLevel)},
+			func(r *neo4j.Record) (graph.CommunityMatch, error) {
+				m := graph.CommunityMatch{}
+				var err error
+				if m.Community, err = communityOf(r); err != nil {
+					return m, err
+				}
+				if m.Members, err = recordInt(r, "members"); err != nil {
+					return m, err
+				}
+				m.Matched, err = recordInt(r, "matched")
+				return m, err
+			})
 		return nil, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
 	}
-	slices.SortFunc(out, graph.ByLevelAndID)
+	slices.SortFunc(out, func(a, b graph.CommunityMatch) int { return graph.ByLevelAndID(a.Community, b.Community) })
 	return out, nil
 }
 

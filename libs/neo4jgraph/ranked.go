@@ -33,29 +33,28 @@ MATCH (s:Entity {uid: p[0]})-[r:RELATED]->(t:Entity {uid: p[1]})
 RETURN ` + relationMentionColumns
 )
 
-// TopRelationsOf returns the relations of each key ordered by the degree
-// of their other endpoint, then weight, then the other key, at most perKey
-// a key (all when perKey <= 0), each once, ranked by the sum of its
-// endpoints' degrees.
-func (s *Store) TopRelationsOf(ctx context.Context, namespace string, keys []string, perKey int) ([]graph.RankedEdge, error) {
+// TopRelations returns the best limit relations touching any of the keys
+// (all of them when limit <= 0), ranked by the sum of their endpoints'
+// degrees, in provenance.RankedOrder. The best limit of several keys are
+// among the best limit of each key, which the database ranks.
+func (s *Store) TopRelations(ctx context.Context, namespace string, keys []string, limit int) ([]graph.RankedEdge, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read top relations: %w", err)
 	}
-	limit := int64(perKey)
-	if perKey <= 0 {
-		limit = math.MaxInt64
+	perKey := int64(limit)
+	if limit <= 0 {
+		perKey = math.MaxInt64
 	}
 	keys = distinct(keys)
-	var out []graph.RankedEdge
+	var top *provenance.TopEdges
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
-		out = out[:0]
-		seen := map[provenance.RelationKey]bool{}
+		top = provenance.NewTopEdges(limit)
 		degrees, err := s.degreesIn(ctx, tx, namespace, keys)
 		if err != nil {
 			return nil, err
 		}
 		for _, key := range keys {
-			neighbours, err := collect(ctx, tx, topRelationsOfUID, map[string]any{"uid": s.entityUID(namespace, key), "limit": limit},
+			neighbours, err := collect(ctx, tx, topRelationsOfUID, map[string]any{"uid": s.entityUID(namespace, key), "limit": perKey},
 				func(r *neo4j.Record) (provenance.Neighbour, error) {
 					var n provenance.Neighbour
 					var err error
@@ -71,16 +70,18 @@ func (s *Store) TopRelationsOf(ctx context.Context, namespace string, keys []str
 			if err != nil {
 				return nil, err
 			}
-			// Sorted again in Go: Cypher orders strings by UTF-16 code
+			// Ordered again in Go: Cypher orders strings by UTF-16 code
 			// units, kgraph by bytes.
-			out = provenance.RankNeighbours(out, seen, key, degrees[key], neighbours, perKey)
+			for _, n := range neighbours {
+				top.Offer(key, degrees[key], n)
+			}
 		}
 		return nil, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read top relations: %w", err)
 	}
-	return out, nil
+	return top.Edges(), nil
 }
 
 // RelationsBetween returns the relations between the pairs of keys (either

@@ -28,10 +28,18 @@ const (
 	relationMentionColumns = `s.key AS src, t.key AS dst, r.doc_id AS doc_id, r.chunk_id AS chunk_id, r.chunk_index AS chunk_index,
   r.description AS description, r.keywords AS keywords, r.weight AS weight`
 
+	// entityMentionsOfUIDs reads the first $limit mentions of each entity
+	// by (document id, chunk id), and counts them all from the node's
+	// degree.
 	entityMentionsOfUIDs = `
 UNWIND $uids AS uid
-MATCH (e:Entity {uid: uid})<-[m:MENTIONS]-(c:Chunk)
-RETURN ` + entityMentionColumns
+MATCH (e:Entity {uid: uid})
+CALL (e) {
+  MATCH (e)<-[m:MENTIONS]-(c:Chunk)
+  WITH m, c ORDER BY c.doc_id, c.chunk_id LIMIT $limit
+  RETURN m, c
+}
+RETURN ` + entityMentionColumns + `, COUNT { (e)<-[:MENTIONS]-(:Chunk) } AS mentions`
 
 	// relationMentionsOfUIDs walks from each entity; a relation between two
 	// of the entities is reached twice, hence DISTINCT.
@@ -82,11 +90,19 @@ func (s *Store) Entities(ctx context.Context, namespace string, keys []string) (
 	}
 	keys = distinct(keys)
 	groups := make(map[string][]provenance.EntityRow, len(keys))
+	mentions := make(map[string]int, len(keys))
 	sums := summaries{}
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		clear(groups) // the driver may retry the transaction
 		clear(sums)
-		err := readEntityMentions(ctx, tx, entityMentionsOfUIDs, map[string]any{"uids": s.entityUIDs(namespace, keys)}, groups)
+		clear(mentions)
+		err := readEntityMentions(ctx, tx, entityMentionsOfUIDs,
+			map[string]any{"uids": s.entityUIDs(namespace, keys), "limit": int64(graph.MaxMentionsRead)}, groups,
+			func(key string, r *neo4j.Record) error {
+				n, err := recordInt(r, "mentions")
+				mentions[key] = n
+				return err
+			})
 		if err != nil || len(groups) == 0 {
 			return nil, err
 		}
@@ -103,6 +119,7 @@ func (s *Store) Entities(ctx context.Context, namespace string, keys []string) (
 	for _, key := range keys {
 		if rows, ok := groups[key]; ok {
 			e := provenance.AggregateEntity(key, rows)
+			e.Mentions = mentions[key]
 			sums.apply(&e)
 			out = append(out, e)
 		}
@@ -232,7 +249,7 @@ func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot,
 		clear(relationGroups)
 		clear(sums)
 		params := map[string]any{"scope": s.scope(namespace)}
-		if err := readEntityMentions(ctx, tx, entityMentionsOfScope, params, entityGroups); err != nil {
+		if err := readEntityMentions(ctx, tx, entityMentionsOfScope, params, entityGroups, nil); err != nil {
 			return nil, err
 		}
 		if err := readSummaries(ctx, tx, summariesOfScope, params, sums); err != nil {
@@ -261,9 +278,9 @@ func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot,
 }
 
 // readEntityMentions runs a query returning entityMentionColumns and groups
-// its rows by entity key.
+// its rows by entity key; each, unless nil, reads more of every record.
 func readEntityMentions(ctx context.Context, tx neo4j.ManagedTransaction, cypher string, params map[string]any,
-	groups map[string][]provenance.EntityRow) error {
+	groups map[string][]provenance.EntityRow, each func(key string, r *neo4j.Record) error) error {
 	result, err := tx.Run(ctx, cypher, params)
 	if err != nil {
 		return err
@@ -280,6 +297,11 @@ func readEntityMentions(ctx context.Context, tx neo4j.ManagedTransaction, cypher
 			return err
 		}
 		groups[key] = append(groups[key], row)
+		if each != nil {
+			if err := each(key, record); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

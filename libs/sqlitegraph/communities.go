@@ -148,9 +148,12 @@ func (s *Store) Communities(ctx context.Context, namespace string, maxLevel int)
 }
 
 // CommunitiesOf returns the communities up to maxLevel (all of them when
-// maxLevel < 0) that have any of keys as a member, sorted by level, then
-// id.
-func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.Community, error) {
+// maxLevel < 0) that have any of keys as a member, without their member
+// lists, with how many of the keys are members, sorted by level, then id.
+// The counting is the members table's, so a community's member list is
+// never decoded. CROSS JOIN keeps SQLite's order, the keys' members first:
+// left to choose, the planner scanned every community of the namespace.
+func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.CommunityMatch, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read communities: %w", err)
 	}
@@ -158,20 +161,29 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 		level int
 		id    string
 	}
-	found := map[levelAndID]graph.Community{}
+	found := map[levelAndID]graph.CommunityMatch{}
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		for _, batch := range batches(distinct(keys)) {
-			args := append(withNamespace(namespace, batch), maxLevel, maxLevel)
+			args := append(withNamespace(namespace, batch), maxLevel)
 			rows, err := tx.QueryContext(ctx,
-				`SELECT `+communityColumns+` FROM communities
-				WHERE namespace = ?1 AND (level, community_id) IN (
-					SELECT level, community_id FROM community_members
-					WHERE namespace = ?1 AND entity_key IN (`+placeholders(len(batch))+`))
-				AND (? < 0 OR level <= ?)`, args...)
+				`SELECT c.level, c.community_id, c.parent, c.title, c.summary, c.rating, c.rating_explanation,
+					c.findings, c.hash, c.members, m.matched
+				FROM (SELECT level, community_id, COUNT(*) AS matched FROM community_members
+					WHERE namespace = ?1 AND entity_key IN (`+placeholders(len(batch))+`)
+					GROUP BY level, community_id) m
+				CROSS JOIN communities c ON c.namespace = ?1 AND c.level = m.level AND c.community_id = m.community_id
+				WHERE ?`+fmt.Sprint(len(batch)+2)+` < 0 OR c.level <= ?`+fmt.Sprint(len(batch)+2), args...)
 			if err != nil {
 				return err
 			}
-			if err := scanCommunities(rows, func(c graph.Community) { found[levelAndID{c.Level, c.ID}] = c }); err != nil {
+			err = scanCommunityMatches(rows, func(c graph.CommunityMatch) {
+				k := levelAndID{c.Level, c.ID}
+				if prev, ok := found[k]; ok {
+					c.Matched += prev.Matched
+				}
+				found[k] = c
+			})
+			if err != nil {
 				return err
 			}
 		}
@@ -181,8 +193,29 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
 	}
 	out := slices.Collect(maps.Values(found))
-	slices.SortFunc(out, graph.ByLevelAndID)
+	slices.SortFunc(out, func(a, b graph.CommunityMatch) int { return graph.ByLevelAndID(a.Community, b.Community) })
 	return out, nil
+}
+
+// scanCommunityMatches decodes the rows of CommunitiesOf; it closes rows.
+func scanCommunityMatches(rows *sql.Rows, emit func(graph.CommunityMatch)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			c        graph.CommunityMatch
+			findings string
+		)
+		if err := rows.Scan(&c.Level, &c.ID, &c.Parent, &c.Title, &c.Summary, &c.Rating,
+			&c.RatingExplanation, &findings, &c.Hash, &c.Members, &c.Matched); err != nil {
+			return err
+		}
+		var err error
+		if c.Findings, err = decodeJSONList[graph.Finding](findings); err != nil {
+			return fmt.Errorf("findings of community %s: %w", c.ID, err)
+		}
+		emit(c)
+	}
+	return rows.Err()
 }
 
 // TopCommunities returns at most limit of the communities up to maxLevel

@@ -6,8 +6,8 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/kgraph-dev/kgraph/libs/graph"
@@ -21,7 +21,8 @@ const (
 // Entities returns the entities with the given keys, in the order of the
 // keys; keys nothing mentions are skipped, repeated keys returned once. An
 // entity's Description is its summary while the summary is current (see
-// SetSummaries).
+// SetSummaries). At most graph.MaxMentionsRead mentions of an entity are
+// read (and counted, when there are more).
 func (s *Store) Entities(ctx context.Context, namespace string, keys []string) ([]graph.Entity, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read entities: %w", err)
@@ -29,17 +30,24 @@ func (s *Store) Entities(ctx context.Context, namespace string, keys []string) (
 	keys = distinct(keys)
 	found := make(map[string]graph.Entity, len(keys))
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		for _, batch := range batches(keys) {
+		for _, key := range keys {
+			// The primary key's order: one range of the index, cut.
 			rows, err := tx.QueryContext(ctx,
 				`SELECT `+entityColumns+` FROM entity_mentions
-				WHERE namespace = ? AND entity_key IN (`+placeholders(len(batch))+`)
-				ORDER BY entity_key`,
-				withNamespace(namespace, batch)...)
+				WHERE namespace = ? AND entity_key = ? ORDER BY doc_id, chunk_id LIMIT ?`,
+				namespace, key, graph.MaxMentionsRead)
 			if err != nil {
 				return err
 			}
 			if err := scanEntities(rows, func(e graph.Entity) { found[e.Key] = e }); err != nil {
 				return err
+			}
+			if e, ok := found[key]; ok && e.Mentions == graph.MaxMentionsRead {
+				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM entity_mentions WHERE namespace = ? AND entity_key = ?`,
+					namespace, key).Scan(&e.Mentions); err != nil {
+					return err
+				}
+				found[key] = e
 			}
 		}
 		sums, err := readSummaries(ctx, tx, namespace, keys)
@@ -119,22 +127,11 @@ func (s *Store) Degrees(ctx context.Context, namespace string, keys []string) (m
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read degrees: %w", err)
 	}
-	keys = distinct(keys)
-	out := make(map[string]int, len(keys))
+	var out map[string]int
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		for _, batch := range batches(keys) {
-			rows, err := tx.QueryContext(ctx,
-				`SELECT entity_key, degree FROM entity_degrees
-				WHERE namespace = ? AND entity_key IN (`+placeholders(len(batch))+`)`,
-				withNamespace(namespace, batch)...)
-			if err != nil {
-				return err
-			}
-			if err := scanPairs(rows, func(key string, degree int) { out[key] = degree }); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		out, err = readDegrees(ctx, tx, namespace, keys)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read degrees: %w", err)
@@ -142,69 +139,94 @@ func (s *Store) Degrees(ctx context.Context, namespace string, keys []string) (m
 	return out, nil
 }
 
-// TopRelationsOf returns the relations of each key ranked by the degree of
-// their other endpoint, then weight, then that endpoint's key, at most
-// perKey of them a key (all when perKey <= 0), each once, with its rank.
-// The top relations of several keys by rank are among the top of each of
-// their keys, so a caller packing relations by rank under a budget of n
-// relations loses none with perKey = n. SQLite sums and ranks; nothing
-// but keys, weights and degrees is read back.
-func (s *Store) TopRelationsOf(ctx context.Context, namespace string, keys []string, perKey int) ([]graph.RankedEdge, error) {
+// readDegrees reads the degrees of those of keys that have one.
+func readDegrees(ctx context.Context, tx *sql.Tx, namespace string, keys []string) (map[string]int, error) {
+	keys = distinct(keys)
+	out := make(map[string]int, len(keys))
+	for _, batch := range batches(keys) {
+		rows, err := tx.QueryContext(ctx,
+			`SELECT entity_key, degree FROM entity_degrees
+			WHERE namespace = ? AND entity_key IN (`+placeholders(len(batch))+`)`,
+			withNamespace(namespace, batch)...)
+		if err != nil {
+			return nil, err
+		}
+		if err := scanPairs(rows, func(key string, degree int) { out[key] = degree }); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// TopRelations returns the best limit relations touching any of the keys
+// (all of them when limit <= 0), ranked by the sum of their endpoints'
+// degrees, in provenance.RankedOrder.
+//
+// The read is bounded by limit, not by the keys' degrees: an entity's
+// neighbours are stored by the bucket of their degree (floor(log2)), and
+// keys are read best connected first, each key's neighbours by falling
+// bucket, until no neighbour left in the bucket could still rank among the
+// best limit. A hub's thousands of weakly connected neighbours are never
+// read.
+func (s *Store) TopRelations(ctx context.Context, namespace string, keys []string, limit int) ([]graph.RankedEdge, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read top relations: %w", err)
 	}
-	limit := perKey
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
-	}
-	seen := map[provenance.RelationKey]bool{}
-	var out []graph.RankedEdge
+	top := provenance.NewTopEdges(limit)
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		for _, key := range distinct(keys) {
-			var own int
-			err := tx.QueryRowContext(ctx, `SELECT degree FROM entity_degrees WHERE namespace = ? AND entity_key = ?`, namespace, key).Scan(&own)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
+		degrees, err := readDegrees(ctx, tx, namespace, keys)
+		if err != nil {
+			return err
+		}
+		keys := slices.Collect(maps.Keys(degrees))
+		slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(degrees[b], degrees[a]), cmp.Compare(a, b)) })
+		for _, key := range keys {
+			own := degrees[key]
+			// Neighbours of bucket b have degrees below 2^(b+1).
+			if !top.CanTake(own + 1<<(maxDegreeBucket+1) - 1) {
+				break
 			}
-			if err != nil {
+			if err := topNeighbours(ctx, tx, namespace, key, own, top); err != nil {
 				return err
 			}
-			var neighbours []provenance.Neighbour
-			for _, query := range []string{
-				`SELECT m.dst, SUM(m.weight), d.degree FROM relation_mentions m
-				JOIN entity_degrees d ON d.namespace = m.namespace AND d.entity_key = m.dst
-				WHERE m.namespace = ? AND m.src = ?
-				GROUP BY m.dst ORDER BY d.degree DESC, SUM(m.weight) DESC, m.dst LIMIT ?`,
-				`SELECT m.src, SUM(m.weight), d.degree FROM relation_mentions m INDEXED BY relation_mentions_by_dst
-				JOIN entity_degrees d ON d.namespace = m.namespace AND d.entity_key = m.src
-				WHERE m.namespace = ? AND m.dst = ?
-				GROUP BY m.src ORDER BY d.degree DESC, SUM(m.weight) DESC, m.src LIMIT ?`,
-			} {
-				rows, err := tx.QueryContext(ctx, query, namespace, key, limit)
-				if err != nil {
-					return err
-				}
-				for rows.Next() {
-					var n provenance.Neighbour
-					if err := rows.Scan(&n.Key, &n.Weight, &n.Degree); err != nil {
-						rows.Close()
-						return err
-					}
-					neighbours = append(neighbours, n)
-				}
-				rows.Close()
-				if err := rows.Err(); err != nil {
-					return err
-				}
-			}
-			out = provenance.RankNeighbours(out, seen, key, own, neighbours, perKey)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read top relations: %w", err)
 	}
-	return out, nil
+	return top.Edges(), nil
+}
+
+// topNeighbours offers key's neighbours to top by falling bucket, and
+// stops at the first bucket none of whose neighbours top could take.
+func topNeighbours(ctx context.Context, tx *sql.Tx, namespace, key string, own int, top *provenance.TopEdges) error {
+	rows, err := tx.QueryContext(ctx,
+		`SELECT n.bucket, n.other_key, d.degree,
+			(SELECT SUM(m.weight) FROM relation_mentions m WHERE m.namespace = n.namespace
+				AND m.src = min(n.entity_key, n.other_key) AND m.dst = max(n.entity_key, n.other_key))
+		FROM entity_neighbours n
+		JOIN entity_degrees d ON d.namespace = n.namespace AND d.entity_key = n.other_key
+		WHERE n.namespace = ? AND n.entity_key = ?
+		ORDER BY n.bucket DESC`, namespace, key)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			bucket int
+			n      provenance.Neighbour
+		)
+		if err := rows.Scan(&bucket, &n.Key, &n.Degree, &n.Weight); err != nil {
+			return err
+		}
+		if !top.CanTake(own + 1<<(bucket+1) - 1) {
+			return nil
+		}
+		top.Offer(key, own, n)
+	}
+	return rows.Err()
 }
 
 // RelationsBetween returns the relations between each pair of entity keys

@@ -24,7 +24,7 @@ import (
 const (
 	// schemaVersion is stored in PRAGMA user_version; a file written by a
 	// newer schema is refused rather than misread.
-	schemaVersion = 4
+	schemaVersion = 5
 	// busyTimeoutMillis bounds how long a statement waits for another
 	// process's lock before failing with SQLITE_BUSY.
 	busyTimeoutMillis = 10000
@@ -51,6 +51,20 @@ const (
 	// database, and it stayed that big.
 	journalSizeLimitBytes = walAutocheckpointPages * 4096
 )
+
+// maxDegreeBucket is the highest bucket degreeBucket tells apart.
+const maxDegreeBucket = 31
+
+// degreeBucket is the SQL expression of the bucket of the degree in
+// column: floor(log2(degree)) for degrees of 1 and more, 0 for 0; plain
+// comparisons, since SQLite's math functions are a compile-time option.
+func degreeBucket(column string) string {
+	terms := make([]string, maxDegreeBucket)
+	for i := range terms {
+		terms[i] = fmt.Sprintf("(%s >= %d)", column, int64(1)<<(i+1))
+	}
+	return "(" + strings.Join(terms, " + ") + ")"
+}
 
 // schemaStatements create the schema; each is idempotent.
 func schemaStatements() []string {
@@ -142,7 +156,27 @@ func schemaStatements() []string {
 		degree     INTEGER NOT NULL,
 		PRIMARY KEY (namespace, entity_key)
 	) WITHOUT ROWID`,
-		`CREATE TRIGGER IF NOT EXISTS relation_mention_inserted AFTER INSERT ON relation_mentions
+		// Schema version 5: each entity's neighbours, ordered by the
+		// magnitude of their degree (its bucket: floor(log2(degree))), so
+		// that a local query ranks a hub's relations by reading the few
+		// buckets its best neighbours are in rather than all of them. A
+		// neighbour's rows move to another bucket only when its degree
+		// crosses a power of two, at most twice its final degree row moves
+		// in all: a constant cost per relation. The triggers below keep
+		// degrees and neighbours together, in the transaction that changed
+		// the mentions.
+		`CREATE TABLE IF NOT EXISTS entity_neighbours (
+		namespace  TEXT NOT NULL,
+		entity_key TEXT NOT NULL,
+		bucket     INTEGER NOT NULL,
+		other_key  TEXT NOT NULL,
+		PRIMARY KEY (namespace, entity_key, bucket, other_key)
+	) WITHOUT ROWID`,
+		`CREATE INDEX IF NOT EXISTS entity_neighbours_by_other ON entity_neighbours (namespace, other_key, entity_key)`,
+		// Version 4's triggers kept degrees only.
+		`DROP TRIGGER IF EXISTS relation_mention_inserted`,
+		`DROP TRIGGER IF EXISTS relation_mention_deleted`,
+		`CREATE TRIGGER IF NOT EXISTS relation_inserted AFTER INSERT ON relation_mentions
 	WHEN NOT EXISTS (SELECT 1 FROM relation_mentions
 		WHERE namespace = NEW.namespace AND src = NEW.src AND dst = NEW.dst
 		AND (doc_id != NEW.doc_id OR chunk_id != NEW.chunk_id))
@@ -150,15 +184,31 @@ func schemaStatements() []string {
 		INSERT INTO entity_degrees (namespace, entity_key, degree)
 		VALUES (NEW.namespace, NEW.src, 1), (NEW.namespace, NEW.dst, 1)
 		ON CONFLICT (namespace, entity_key) DO UPDATE SET degree = degree + 1;
+		INSERT INTO entity_neighbours (namespace, entity_key, bucket, other_key)
+		SELECT NEW.namespace, NEW.src, ` + degreeBucket("degree") + `, NEW.dst FROM entity_degrees
+		WHERE namespace = NEW.namespace AND entity_key = NEW.dst
+		UNION ALL
+		SELECT NEW.namespace, NEW.dst, ` + degreeBucket("degree") + `, NEW.src FROM entity_degrees
+		WHERE namespace = NEW.namespace AND entity_key = NEW.src;
 	END`,
-		`CREATE TRIGGER IF NOT EXISTS relation_mention_deleted AFTER DELETE ON relation_mentions
+		`CREATE TRIGGER IF NOT EXISTS relation_deleted AFTER DELETE ON relation_mentions
 	WHEN NOT EXISTS (SELECT 1 FROM relation_mentions
 		WHERE namespace = OLD.namespace AND src = OLD.src AND dst = OLD.dst)
 	BEGIN
+		DELETE FROM entity_neighbours
+		WHERE namespace = OLD.namespace AND other_key = OLD.dst AND entity_key = OLD.src;
+		DELETE FROM entity_neighbours
+		WHERE namespace = OLD.namespace AND other_key = OLD.src AND entity_key = OLD.dst;
 		UPDATE entity_degrees SET degree = degree - 1
 		WHERE namespace = OLD.namespace AND entity_key IN (OLD.src, OLD.dst);
 		DELETE FROM entity_degrees
 		WHERE namespace = OLD.namespace AND entity_key IN (OLD.src, OLD.dst) AND degree <= 0;
+	END`,
+		`CREATE TRIGGER IF NOT EXISTS entity_degree_changed AFTER UPDATE OF degree ON entity_degrees
+	WHEN ` + degreeBucket("NEW.degree") + ` != ` + degreeBucket("OLD.degree") + `
+	BEGIN
+		UPDATE entity_neighbours SET bucket = ` + degreeBucket("NEW.degree") + `
+		WHERE namespace = NEW.namespace AND other_key = NEW.entity_key;
 	END`,
 		// A local query ranks a chunk by the entities it mentions, knowing
 		// only the chunk's id.
@@ -252,6 +302,18 @@ func (s *Store) migrate(ctx context.Context) error {
 				SELECT DISTINCT namespace, dst AS k, src AS other FROM relation_mentions)
 			GROUP BY namespace, k`); err != nil {
 			return fmt.Errorf("count degrees: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM entity_neighbours`); err != nil {
+			return fmt.Errorf("reset neighbours: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO entity_neighbours (namespace, entity_key, bucket, other_key)
+			SELECT r.namespace, r.k, `+degreeBucket("d.degree")+`, r.other FROM (
+				SELECT DISTINCT namespace, src AS k, dst AS other FROM relation_mentions
+				UNION ALL
+				SELECT DISTINCT namespace, dst AS k, src AS other FROM relation_mentions) r
+			JOIN entity_degrees d ON d.namespace = r.namespace AND d.entity_key = r.other`); err != nil {
+			return fmt.Errorf("list neighbours: %w", err)
 		}
 		if version < 4 {
 			if err := addColumn(ctx, tx, "communities", "members", "INTEGER NOT NULL DEFAULT 0"); err != nil {

@@ -102,7 +102,7 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	require.NoError(t, s.ReplaceCommunities(t.Context(), "ns", 1, []graph.Community{community}))
 	// Back to a version 2 file: relations, but no degrees kept, and
 	// communities without a member list.
-	for _, stmt := range []string{`DROP TRIGGER relation_mention_inserted`, `DROP TRIGGER relation_mention_deleted`,
+	for _, stmt := range []string{`DROP TRIGGER relation_inserted`, `DROP TRIGGER relation_deleted`, `DROP TRIGGER entity_degree_changed`, `DROP TABLE entity_neighbours`,
 		`DROP TABLE entity_degrees`, `DROP INDEX entity_mentions_by_chunk_id`, `DROP TABLE community_members`,
 		`CREATE TABLE old_communities AS SELECT namespace, level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash FROM communities`,
 		`DROP TABLE communities`,
@@ -122,9 +122,12 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	degrees, err := s.Degrees(t.Context(), "ns", []string{"SCROOGE", "MARLEY", "FRED"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{"SCROOGE": 2, "MARLEY": 1, "FRED": 1}, degrees)
+	ranked, err := s.TopRelations(t.Context(), "ns", []string{"SCROOGE"}, 0)
+	require.NoError(t, err)
+	require.Len(t, ranked, 2, "the neighbours of the file's relations are listed")
 	of, err := s.CommunitiesOf(t.Context(), "ns", []string{"FRED"}, -1)
 	require.NoError(t, err)
-	require.Equal(t, []graph.Community{community}, of)
+	require.Equal(t, []graph.CommunityMatch{{Community: graph.Community{ID: "c0", Title: "nephew"}, Members: 2, Matched: 1}}, of)
 	top, err := s.TopCommunities(t.Context(), "ns", -1, 5)
 	require.NoError(t, err)
 	require.Equal(t, []graph.Community{community}, top)

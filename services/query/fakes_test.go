@@ -136,11 +136,19 @@ func (g *communityGraph) Communities(_ context.Context, _ string, maxLevel int) 
 	return out, nil
 }
 
-func (g *communityGraph) CommunitiesOf(_ context.Context, _ string, keys []string, maxLevel int) ([]graph.Community, error) {
-	var out []graph.Community
+func (g *communityGraph) CommunitiesOf(_ context.Context, _ string, keys []string, maxLevel int) ([]graph.CommunityMatch, error) {
+	var out []graph.CommunityMatch
 	for _, c := range g.communities {
-		if (maxLevel < 0 || c.Level <= maxLevel) && slices.ContainsFunc(keys, func(k string) bool { return slices.Contains(c.Keys, k) }) {
-			out = append(out, c)
+		matched := 0
+		for _, k := range slices.Compact(slices.Sorted(slices.Values(keys))) {
+			if slices.Contains(c.Keys, k) {
+				matched++
+			}
+		}
+		if (maxLevel < 0 || c.Level <= maxLevel) && matched > 0 {
+			m := graph.CommunityMatch{Community: c, Members: len(c.Keys), Matched: matched}
+			m.Keys = nil
+			out = append(out, m)
 		}
 	}
 	return out, nil

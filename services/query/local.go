@@ -9,6 +9,7 @@ import (
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/graph"
+	"github.com/kgraph-dev/kgraph/libs/graph/provenance"
 	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/libs/prompts"
 	"github.com/kgraph-dev/kgraph/libs/vector"
@@ -124,17 +125,15 @@ func (s *Service) localContext(ctx context.Context, r request, keys []string) (l
 	}
 	ents = ents[:min(len(ents), r.TopK)] // in the order of keys, best first
 	lc.entities = ents
-	retrieved := make(map[string]bool, len(ents))
 	entKeys := make([]string, len(ents))
 	for i, e := range ents {
-		retrieved[e.Key] = true
 		entKeys[i] = e.Key
 	}
 	// A relation's rank is the sum of its endpoints' degrees, which the
-	// store keeps. The store ranks each entity's relations and returns the
-	// best few with their ranks, and only the relations that get packed
-	// are read whole (descriptions and keywords).
-	edges, err := s.graph.TopRelationsOf(ctx, r.namespace, entKeys, relationsPerEntity(r.MaxTokensLocalContext))
+	// store keeps. The store ranks the entities' relations and returns the
+	// best that the budget could hold with their ranks, and only the
+	// relations that get packed are read whole (descriptions and keywords).
+	edges, err := s.graph.TopRelations(ctx, r.namespace, entKeys, relationLimit(r.MaxTokensLocalContext))
 	if err != nil {
 		return lc, fmt.Errorf("read relations: %w", err)
 	}
@@ -149,7 +148,7 @@ func (s *Service) localContext(ctx context.Context, r request, keys []string) (l
 	if err != nil {
 		return lc, err
 	}
-	reportRows, err := s.packLocalReports(ctx, r, &lc, entKeys, retrieved)
+	reportRows, err := s.packLocalReports(ctx, r, &lc, entKeys)
 	if err != nil {
 		return lc, err
 	}
@@ -165,12 +164,11 @@ func (s *Service) localContext(ctx context.Context, r request, keys []string) (l
 	return lc, nil
 }
 
-// relationsPerEntity is how many ranked relations of each retrieved entity
-// a local query reads: as many as a relationship budget of budget tokens
-// could hold at 16 tokens a row (a row holds two keys, a description, a
-// weight and a rank). The best relations by rank of several entities are
-// among the best of each, so no relation that would be packed is missed.
-func relationsPerEntity(budget int) int { return min(max(budget/16, 32), 512) }
+// relationLimit is how many ranked relations a local query reads: as many
+// as a relationship budget of budget tokens could hold at 16 tokens a row
+// (a row holds two keys, a description, a weight and a rank), so no
+// relation that would be packed is missed.
+func relationLimit(budget int) int { return min(max(budget/16, 32), 512) }
 
 // relationFetchBatch is how many ranked relations are read whole at a time
 // while packing: reading stops once the budget is full.
@@ -180,10 +178,7 @@ const relationFetchBatch = 32
 // (_find_most_related_edges_from_entities), and packs them under the
 // budget, reading each relation's description only when it is its turn.
 func (s *Service) packRelations(ctx context.Context, r request, lc *localContext, edges []graph.RankedEdge) ([]string, error) {
-	slices.SortFunc(edges, func(a, b graph.RankedEdge) int {
-		return cmp.Or(cmp.Compare(b.Rank, a.Rank), cmp.Compare(b.Weight, a.Weight),
-			cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
-	})
+	slices.SortFunc(edges, provenance.RankedOrder)
 	pk := packer{budget: r.MaxTokensLocalContext}
 	for start := 0; start < len(edges) && !pk.full; start += relationFetchBatch {
 		batch := edges[start:min(start+relationFetchBatch, len(edges))]
@@ -225,13 +220,10 @@ const maxSourceCandidates = 256
 // first entity mentioning them, then by how many of that entity's
 // relations lead to an entity the chunk also mentions; and packs their
 // text under the text-unit budget. At most maxSourceCandidates chunks are
-// ranked.
+// ranked. Since the entity's rank comes first, the chunks are ranked and
+// packed one entity at a time, and ranking stops with the budget full: the
+// first entity's chunks usually fill it.
 func (s *Service) packSources(ctx context.Context, r request, lc *localContext, rels []graph.RankedEdge) ([]string, error) {
-	type candidate struct {
-		id        string
-		order     int
-		relations int
-	}
 	neighboursOf := map[string][]string{}
 	for _, rel := range rels {
 		if rel.Source == rel.Target {
@@ -240,55 +232,57 @@ func (s *Service) packSources(ctx context.Context, r request, lc *localContext, 
 		neighboursOf[rel.Source] = append(neighboursOf[rel.Source], rel.Target)
 		neighboursOf[rel.Target] = append(neighboursOf[rel.Target], rel.Source)
 	}
-	var cands []candidate
+	pk := packer{budget: r.MaxTokensTextUnit}
 	seen := map[string]bool{}
-collect:
-	for order, e := range lc.entities {
+	for _, e := range lc.entities {
+		if pk.full || len(seen) == maxSourceCandidates {
+			break
+		}
+		var ids []string
 		for _, id := range e.ChunkIDs {
-			if len(cands) == maxSourceCandidates {
-				break collect
+			if len(seen) == maxSourceCandidates {
+				break
 			}
 			if !seen[id] {
 				seen[id] = true
-				cands = append(cands, candidate{id: id, order: order})
+				ids = append(ids, id)
 			}
 		}
+		if err := s.packChunksOf(ctx, r, lc, &pk, ids, neighboursOf[e.Key]); err != nil {
+			return nil, err
+		}
 	}
-	ids := make([]string, len(cands))
-	for i, c := range cands {
-		ids[i] = c.id
-	}
+	return pk.rows, nil
+}
+
+// packChunksOf ranks one entity's chunks ids by how many of its neighbours
+// they mention, most first, and packs them in that order.
+func (s *Service) packChunksOf(ctx context.Context, r request, lc *localContext, pk *packer, ids, neighbours []string) error {
 	mentioned, err := s.graph.ChunkEntities(ctx, r.namespace, ids)
 	if err != nil {
-		return nil, fmt.Errorf("read the entities of chunks: %w", err)
+		return fmt.Errorf("read the entities of chunks: %w", err)
 	}
-	for i, c := range cands {
-		inChunk := set(mentioned[c.id])
-		for _, other := range neighboursOf[lc.entities[c.order].Key] {
+	related := make(map[string]int, len(ids))
+	for _, id := range ids {
+		inChunk := set(mentioned[id])
+		for _, other := range neighbours {
 			if inChunk[other] {
-				cands[i].relations++
+				related[id]++
 			}
 		}
 	}
-	slices.SortStableFunc(cands, func(a, b candidate) int {
-		return cmp.Or(cmp.Compare(a.order, b.order), cmp.Compare(b.relations, a.relations))
-	})
-	pk := packer{budget: r.MaxTokensTextUnit}
-	for start := 0; start < len(cands) && !pk.full; start += chunkFetchBatch {
-		batch := cands[start:min(start+chunkFetchBatch, len(cands))]
-		ids := make([]string, len(batch))
-		for i, c := range batch {
-			ids[i] = c.id
-		}
-		chunks, err := s.graph.Chunks(ctx, r.namespace, ids)
+	slices.SortStableFunc(ids, func(a, b string) int { return cmp.Compare(related[b], related[a]) })
+	for start := 0; start < len(ids) && !pk.full; start += chunkFetchBatch {
+		batch := ids[start:min(start+chunkFetchBatch, len(ids))]
+		chunks, err := s.graph.Chunks(ctx, r.namespace, batch)
 		if err != nil {
-			return nil, fmt.Errorf("read chunks: %w", err)
+			return fmt.Errorf("read chunks: %w", err)
 		}
 		byID := map[string][]graph.Chunk{}
 		for _, c := range chunks {
 			byID[c.ID] = append(byID[c.ID], c)
 		}
-		for _, id := range ids {
+		for _, id := range batch {
 			for _, c := range byID[id] {
 				if !pk.add(csvRow(len(pk.rows), c.Text)) {
 					break
@@ -297,44 +291,29 @@ collect:
 			}
 		}
 	}
-	return pk.rows, nil
+	return nil
 }
 
 // packLocalReports picks the reports of the communities holding the most
 // retrieved entities, the best rated first among equals
 // (_find_most_related_community_from_entities), under the report budget.
-func (s *Service) packLocalReports(ctx context.Context, r request, lc *localContext, keys []string, retrieved map[string]bool) ([]string, error) {
-	comms, err := s.graph.CommunitiesOf(ctx, r.namespace, keys, r.Level)
+// The store counts the members; no member list is read.
+func (s *Service) packLocalReports(ctx context.Context, r request, lc *localContext, keys []string) ([]string, error) {
+	matches, err := s.graph.CommunitiesOf(ctx, r.namespace, keys, r.Level)
 	if err != nil {
 		return nil, fmt.Errorf("read communities: %w", err)
 	}
-	type related struct {
-		c       graph.Community
-		members int
-	}
-	var rel []related
-	for _, c := range comms {
-		if c.Level > r.Level || !hasReport(c) {
-			continue
-		}
-		n := 0
-		for _, k := range c.Keys {
-			if retrieved[k] {
-				n++
-			}
-		}
-		if n > 0 {
-			rel = append(rel, related{c, n})
-		}
-	}
-	slices.SortFunc(rel, func(a, b related) int {
-		return cmp.Or(cmp.Compare(b.members, a.members), cmp.Compare(b.c.Rating, a.c.Rating), cmp.Compare(a.c.ID, b.c.ID))
+	matches = slices.DeleteFunc(matches, func(m graph.CommunityMatch) bool {
+		return m.Level > r.Level || m.Matched == 0 || !hasReport(m.Community)
 	})
-	rows, kept := pack(rel, r.MaxTokensCommunityReport, func(i int, x related) string {
-		return csvRow(i, reportString(x.c))
+	slices.SortFunc(matches, func(a, b graph.CommunityMatch) int {
+		return cmp.Or(cmp.Compare(b.Matched, a.Matched), cmp.Compare(b.Rating, a.Rating), cmp.Compare(a.ID, b.ID))
 	})
-	for _, x := range kept {
-		lc.reports = append(lc.reports, x.c)
+	rows, kept := pack(matches, r.MaxTokensCommunityReport, func(i int, m graph.CommunityMatch) string {
+		return csvRow(i, reportString(m.Community))
+	})
+	for _, m := range kept {
+		lc.reports = append(lc.reports, m.Community)
 	}
 	return rows, nil
 }

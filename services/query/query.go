@@ -58,10 +58,10 @@ type GraphReader interface {
 	// when limit <= 0.
 	RelationsOf(ctx context.Context, ns string, keys []string, limit int) ([]graph.Relation, error)
 	Chunks(ctx context.Context, ns string, ids []string) ([]graph.Chunk, error)
-	// TopRelationsOf returns each key's relations ranked by the degree of
-	// their other endpoint, then weight, at most perKey a key, with their
-	// ranks (the sum of both endpoints' degrees).
-	TopRelationsOf(ctx context.Context, ns string, keys []string, perKey int) ([]graph.RankedEdge, error)
+	// TopRelations returns the best limit relations touching any of keys
+	// by rank (the sum of both endpoints' degrees), then weight, then
+	// (Source, Target), with their ranks.
+	TopRelations(ctx context.Context, ns string, keys []string, limit int) ([]graph.RankedEdge, error)
 	// RelationsBetween returns the relations between pairs of keys.
 	RelationsBetween(ctx context.Context, ns string, pairs [][2]string) ([]graph.Relation, error)
 	// Degrees returns the number of relations of each key that has any,
@@ -79,7 +79,9 @@ type Graph interface {
 	Communities(ctx context.Context, ns string, maxLevel int) ([]graph.Community, error)
 	// CommunitiesOf returns those of the communities of levels 0 to
 	// maxLevel that have any of keys as a member.
-	CommunitiesOf(ctx context.Context, ns string, keys []string, maxLevel int) ([]graph.Community, error)
+	// maxLevel that have any of keys as a member, without their member
+	// lists, with how many of keys are members.
+	CommunitiesOf(ctx context.Context, ns string, keys []string, maxLevel int) ([]graph.CommunityMatch, error)
 	// TopCommunities returns at most limit of the communities of levels 0
 	// to maxLevel that have a report, best rated, then largest, then by id.
 	TopCommunities(ctx context.Context, ns string, maxLevel, limit int) ([]graph.Community, error)
@@ -239,7 +241,7 @@ func (readerOnly) Communities(context.Context, string, int) ([]graph.Community, 
 	return nil, nil
 }
 
-func (readerOnly) CommunitiesOf(context.Context, string, []string, int) ([]graph.Community, error) {
+func (readerOnly) CommunitiesOf(context.Context, string, []string, int) ([]graph.CommunityMatch, error) {
 	return nil, nil
 }
 

@@ -347,7 +347,7 @@ func (f failingGraph) Chunks(context.Context, string, []string) ([]graph.Chunk, 
 	return nil, f.err
 }
 
-func (f failingGraph) TopRelationsOf(context.Context, string, []string, int) ([]graph.RankedEdge, error) {
+func (f failingGraph) TopRelations(context.Context, string, []string, int) ([]graph.RankedEdge, error) {
 	return nil, f.err
 }
 

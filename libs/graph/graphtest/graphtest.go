@@ -38,11 +38,11 @@ type Store interface {
 	// Degrees returns the number of distinct relations of each key that
 	// has any, kept by the store rather than counted from the relations.
 	Degrees(ctx context.Context, namespace string, keys []string) (map[string]int, error)
-	// TopRelationsOf returns the relations of each key ordered by the
-	// degree of their other endpoint, then weight, then the other key, at
-	// most perKey a key (all when perKey <= 0), each relation once, ranked
-	// by the sum of its endpoints' degrees.
-	TopRelationsOf(ctx context.Context, namespace string, keys []string, perKey int) ([]graph.RankedEdge, error)
+	// TopRelations returns the best limit relations touching any of the
+	// keys (all of them when limit <= 0), each once, ranked by the sum of
+	// their endpoints' degrees, in provenance.RankedOrder (rank, weight,
+	// then Source and Target).
+	TopRelations(ctx context.Context, namespace string, keys []string, limit int) ([]graph.RankedEdge, error)
 	// RelationsBetween returns the relations between the pairs of keys
 	// (either way round), in the order of the pairs, skipping pairs
 	// without one.
@@ -85,10 +85,10 @@ type CommunityStore interface {
 	// maxLevel < 0), sorted by level, then id.
 	Communities(ctx context.Context, namespace string, maxLevel int) ([]graph.Community, error)
 	// CommunitiesOf returns the communities up to maxLevel (all when
-	// maxLevel < 0) that have any of keys as a member, sorted by level,
-	// then id: a read proportional to the keys' communities, not to the
-	// namespace's.
-	CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.Community, error)
+	// maxLevel < 0) that have any of keys as a member, without their
+	// member lists, with how many of the (distinct) keys are members,
+	// sorted by level, then id.
+	CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.CommunityMatch, error)
 	// TopCommunities returns at most limit of the communities up to
 	// maxLevel (all levels when maxLevel < 0) that have a report (a title
 	// or a summary): the best rated first, then the largest, then by id.
@@ -126,10 +126,12 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"relations are undirected", testUndirectedRelations},
 		{"relations of keys ranked by weight", testRelationsOfRanking},
 		{"entities in key order", testEntitiesOrder},
+		{"a hub's read is bounded", testHubReadIsBounded},
 		{"search entities by name", testSearchEntities},
 		{"search results are capped", testSearchLimit},
 		{"chunks read back", testChunks},
 		{"degrees and chunk entities kept", testDegrees},
+		{"top relations follow changing degrees", testTopRelationsFollowDegrees},
 		{"idempotent redelivery", testRedelivery},
 		{"replacement of a chunk", testReplacement},
 		{"delete document subtracts", testSubtraction},
@@ -296,7 +298,7 @@ func requireDerivedReads(t *testing.T, s Store, namespace string) {
 func requireTopRelations(t *testing.T, s Store, namespace, key string, degrees map[string]int) {
 	t.Helper()
 	rels := relationsOf(t, s, namespace, 0, key)
-	all, err := s.TopRelationsOf(t.Context(), namespace, []string{key}, 0)
+	all, err := s.TopRelations(t.Context(), namespace, []string{key}, 0)
 	require.NoError(t, err)
 	require.Len(t, all, len(rels), "top relations of %s", key)
 	byPair := map[[2]string]graph.Relation{}
@@ -318,12 +320,13 @@ func requireTopRelations(t *testing.T, s Store, namespace, key string, degrees m
 		if i > 0 {
 			prev := all[i-1]
 			require.LessOrEqual(t, cmp.Or(cmp.Compare(degrees[other(e)], degrees[other(prev)]),
-				cmp.Compare(e.Weight, prev.Weight), cmp.Compare(other(prev), other(e))), 0, "order of %s's relations", key)
+				cmp.Compare(e.Weight, prev.Weight), cmp.Compare(prev.Source, e.Source), cmp.Compare(prev.Target, e.Target)), 0,
+				"order of %s's relations", key)
 		}
 		pairs = append(pairs, [2]string{e.Target, e.Source}) // either way round
 	}
 	if len(all) > 0 {
-		one, err := s.TopRelationsOf(t.Context(), namespace, []string{key}, 1)
+		one, err := s.TopRelations(t.Context(), namespace, []string{key}, 1)
 		require.NoError(t, err)
 		require.Equal(t, all[:1], one)
 	}
@@ -346,13 +349,20 @@ func testDegrees(t *testing.T, open func(t *testing.T) Store) {
 	mentioned, err := s.ChunkEntities(t.Context(), ns, []string{docB[1].ChunkID})
 	require.NoError(t, err)
 	require.Equal(t, map[string][]string{docB[1].ChunkID: {"BOB CRATCHIT", "TINY TIM"}}, mentioned)
-	top, err := s.TopRelationsOf(t.Context(), ns, []string{"SCROOGE", "TINY TIM"}, 2)
+	all, err := s.TopRelations(t.Context(), ns, []string{"SCROOGE", "TINY TIM"}, 0)
 	require.NoError(t, err)
 	require.Equal(t, []graph.RankedEdge{
 		{Source: "SCROOGE", Target: "TINY TIM", Weight: 4, Rank: 6},
 		{Source: "BOB CRATCHIT", Target: "SCROOGE", Weight: 3, Rank: 6},
+		{Source: "MARLEY", Target: "SCROOGE", Weight: 3, Rank: 5},
+		{Source: "FEZZIWIG", Target: "SCROOGE", Weight: 1, Rank: 5},
 		{Source: "BOB CRATCHIT", Target: "TINY TIM", Weight: 5, Rank: 4},
-	}, top, "Scrooge's two best, then Tiny Tim's other one")
+	}, all, "by rank, then weight, each relation once")
+	for limit := 1; limit <= len(all)+1; limit++ {
+		top, err := s.TopRelations(t.Context(), ns, []string{"TINY TIM", "SCROOGE", "NOBODY"}, limit)
+		require.NoError(t, err)
+		require.Equal(t, all[:min(limit, len(all))], top, "best %d", limit)
+	}
 
 	// Marley stays related to Scrooge through doc-b; Fezziwig goes.
 	require.NoError(t, s.DeleteDocument(t.Context(), ns, "doc-a"))
@@ -362,6 +372,94 @@ func testDegrees(t *testing.T, open func(t *testing.T) Store) {
 	degrees, err = s.Degrees(t.Context(), "other-ns", []string{"SCROOGE"})
 	require.NoError(t, err)
 	require.Empty(t, degrees)
+}
+
+// testTopRelationsFollowDegrees ranks a hub's relations while its
+// neighbours' degrees grow and shrink across powers of two (a store may
+// keep neighbours ordered by the magnitude of their degree) and checks
+// every cut against the ranking computed from Degrees.
+func testTopRelationsFollowDegrees(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	const neighbours = 12
+	var hubEntities []events.Entity
+	var hubRelations []events.Relation
+	hubEntities = append(hubEntities, ent("Hub", "PERSON", "Knows everyone."))
+	for i := range neighbours {
+		name := fmt.Sprintf("Neighbour %02d", i)
+		hubEntities = append(hubEntities, ent(name, "PERSON", ""))
+		hubRelations = append(hubRelations, rel("Hub", name, "knows", float64(1+i%3)))
+	}
+	// Neighbour i gets 12-i more relations in document "grow-i", before
+	// and after it meets the hub: degrees 1..12 cross 2, 4 and 8 at
+	// different neighbours, and the later names have the lower degrees.
+	for i := 1; i < neighbours; i++ {
+		name := fmt.Sprintf("Neighbour %02d", i)
+		ents := []events.Entity{ent(name, "PERSON", "")}
+		var rels []events.Relation
+		for j := range neighbours - i {
+			other := fmt.Sprintf("Friend %02d-%02d", i, j)
+			ents = append(ents, ent(other, "PERSON", ""))
+			rels = append(rels, rel(name, other, "knows", 1))
+		}
+		merge(t, s, chunk(ns, fmt.Sprintf("grow-%02d", i), 0, ents, rels...))
+		if i == neighbours/2 {
+			merge(t, s, chunk(ns, "hub", 0, hubEntities, hubRelations...))
+		}
+	}
+	check := func(stage string) {
+		t.Helper()
+		var keys []string
+		for i := range neighbours {
+			keys = append(keys, events.EntityKey(fmt.Sprintf("Neighbour %02d", i)))
+		}
+		degrees, err := s.Degrees(t.Context(), ns, append(keys, "HUB"))
+		require.NoError(t, err)
+		weights := map[string]float64{}
+		for _, r := range relationsOf(t, s, ns, 0, "HUB") {
+			other := r.Target
+			if other == "HUB" {
+				other = r.Source
+			}
+			weights[other] = r.Weight
+		}
+		slices.SortFunc(keys, func(a, b string) int {
+			return cmp.Or(cmp.Compare(degrees[b], degrees[a]), cmp.Compare(weights[b], weights[a]), cmp.Compare(a, b))
+		})
+		for _, perKey := range []int{1, 2, 3, 5, 8, neighbours, 0} {
+			top, err := s.TopRelations(t.Context(), ns, []string{"HUB"}, perKey)
+			require.NoError(t, err)
+			want := keys
+			if perKey > 0 {
+				want = keys[:min(perKey, len(keys))]
+			}
+			got := make([]string, len(top))
+			for i, e := range top {
+				if e.Source != "HUB" {
+					got[i] = e.Source
+				} else {
+					got[i] = e.Target
+				}
+				require.Equal(t, degrees["HUB"]+degrees[got[i]], e.Rank, "%s: rank of %s", stage, got[i])
+			}
+			require.Equal(t, want, got, "%s: top %d relations of the hub", stage, perKey)
+		}
+	}
+	check("grown")
+	// The best connected neighbours lose their other relations; one in the
+	// middle gains more.
+	for _, i := range []int{1, 2, 7} {
+		require.NoError(t, s.DeleteDocument(t.Context(), ns, fmt.Sprintf("grow-%02d", i)))
+	}
+	var ents []events.Entity
+	var rels []events.Relation
+	ents = append(ents, ent("Neighbour 03", "PERSON", ""))
+	for j := range 20 {
+		other := fmt.Sprintf("Stranger %02d", j)
+		ents = append(ents, ent(other, "PERSON", ""))
+		rels = append(rels, rel("Neighbour 03", other, "met", 1))
+	}
+	merge(t, s, chunk(ns, "more", 0, ents, rels...))
+	check("changed")
 }
 
 func sortedIDs(ids ...string) []string {
@@ -566,6 +664,39 @@ func testRelationsOfRanking(t *testing.T, open func(t *testing.T) Store) {
 	// Weights accumulate across chunks before ranking.
 	merge(t, s, chunk(ns, "d", 1, hub, rel("A", "Hub", "", 5)))
 	require.Equal(t, []string{"A-HUB:6", "B-HUB:5"}, keysOf(relationsOf(t, s, ns, 2, "HUB")))
+}
+
+// testHubReadIsBounded reads an entity named in more chunks than a store
+// reads for one entity: it is described by the first graph.MaxMentionsRead
+// of them, and all of them are counted.
+func testHubReadIsBounded(t *testing.T, open func(t *testing.T) Store) {
+	s := open(t)
+	extra := 5
+	var chunks []graph.ChunkGraph
+	for i := range graph.MaxMentionsRead + extra {
+		// Document ids sort in the order of i; the last ones name the hub
+		// differently, which the first ones outvote.
+		name := "Hub"
+		if i >= graph.MaxMentionsRead {
+			name = "HUB"
+		}
+		chunks = append(chunks, chunk(ns, fmt.Sprintf("doc-%04d", i), 0,
+			[]events.Entity{ent(name, "PERSON", fmt.Sprintf("Named in document %d.", i)), ent("Other", "PERSON", "")}))
+	}
+	merge(t, s, chunks...)
+	e := entity(t, s, ns, "HUB")
+	require.Equal(t, graph.MaxMentionsRead+extra, e.Mentions, "every mention is counted")
+	require.Len(t, e.ChunkIDs, graph.MaxMentionsRead)
+	require.Equal(t, "Hub", e.Name)
+	require.Contains(t, e.Description, "Named in document 0.")
+	require.NotContains(t, e.Description, fmt.Sprintf("Named in document %d.", graph.MaxMentionsRead))
+	var firstChunks []string
+	for i := range graph.MaxMentionsRead {
+		firstChunks = append(firstChunks, chunkID(fmt.Sprintf("doc-%04d", i), 0))
+	}
+	require.ElementsMatch(t, firstChunks, e.ChunkIDs, "the first documents' chunks")
+	other := entity(t, s, ns, "OTHER")
+	require.Equal(t, graph.MaxMentionsRead+extra, other.Mentions)
 }
 
 func testEntitiesOrder(t *testing.T, open func(t *testing.T) Store) {
@@ -1067,9 +1198,10 @@ func testCommunitiesOf(t *testing.T, open func(t *testing.T) Store) {
 	child1 := graph.Community{ID: "c1-cccc", Level: 1, Parent: parent.ID, Keys: []string{"C", "D"}, Hash: "h1"}
 	grandchild := graph.Community{ID: "c2-dddd", Level: 2, Parent: child1.ID, Keys: []string{"C"}, Hash: "hg"}
 	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 7, []graph.Community{grandchild, child1, other, child0, parent}))
-	require.Equal(t, []graph.Community{parent, child1, grandchild}, communitiesOf(t, s, ns, -1, "C", "NOBODY"))
-	require.Equal(t, []graph.Community{parent, other, child0}, communitiesOf(t, s, ns, 1, "E", "A", "B"))
-	require.Equal(t, []graph.Community{parent}, communitiesOf(t, s, ns, 0, "D"))
+	require.Equal(t, []graph.CommunityMatch{match(parent, 1), match(child1, 1), match(grandchild, 1)},
+		communitiesOf(t, s, ns, -1, "C", "NOBODY", "C"))
+	require.Equal(t, []graph.CommunityMatch{match(parent, 2), match(other, 1), match(child0, 2)}, communitiesOf(t, s, ns, 1, "E", "A", "B"))
+	require.Equal(t, []graph.CommunityMatch{match(parent, 1)}, communitiesOf(t, s, ns, 0, "D"))
 	require.Empty(t, communitiesOf(t, s, ns, -1, "NOBODY"))
 	require.Empty(t, communitiesOf(t, s, ns, -1))
 	require.Empty(t, communitiesOf(t, s, otherNS, -1, "A"), "namespaces are isolated")
@@ -1079,8 +1211,8 @@ func testCommunitiesOf(t *testing.T, open func(t *testing.T) Store) {
 	changed := other
 	changed.Keys = []string{"E", "F", "G"}
 	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 9, []graph.Community{changed}))
-	require.Equal(t, []graph.Community{changed}, communitiesOf(t, s, ns, -1, "G", "A", "X"), "old members are gone")
-	require.Equal(t, []graph.Community{elsewhere}, communitiesOf(t, s, otherNS, -1, "X", "G"))
+	require.Equal(t, []graph.CommunityMatch{match(changed, 1)}, communitiesOf(t, s, ns, -1, "G", "A", "X"), "old members are gone")
+	require.Equal(t, []graph.CommunityMatch{match(elsewhere, 1)}, communitiesOf(t, s, otherNS, -1, "X", "G"))
 	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 12, nil))
 	require.Empty(t, communitiesOf(t, s, ns, -1, "E", "G"))
 }
@@ -1117,7 +1249,15 @@ func testTopCommunities(t *testing.T, open func(t *testing.T) Store) {
 	}())
 }
 
-func communitiesOf(t *testing.T, s CommunityStore, namespace string, maxLevel int, keys ...string) []graph.Community {
+// match is how CommunitiesOf returns c when matched of the keys asked
+// about are members.
+func match(c graph.Community, matched int) graph.CommunityMatch {
+	m := graph.CommunityMatch{Community: c, Members: len(c.Keys), Matched: matched}
+	m.Keys = nil
+	return m
+}
+
+func communitiesOf(t *testing.T, s CommunityStore, namespace string, maxLevel int, keys ...string) []graph.CommunityMatch {
 	t.Helper()
 	cs, err := s.CommunitiesOf(t.Context(), namespace, keys, maxLevel)
 	require.NoError(t, err)

@@ -2,6 +2,7 @@ package provenance
 
 import (
 	"cmp"
+	"container/heap"
 	"slices"
 
 	"github.com/kgraph-dev/kgraph/libs/graph"
@@ -16,25 +17,71 @@ type Neighbour struct {
 	Degree int
 }
 
-// RankNeighbours orders key's neighbours by degree, then weight, then key,
-// keeps at most perKey of them (all when perKey <= 0), and appends their
-// relations to out as ranked edges (rank: degree plus key's own degree),
-// skipping relations already in seen, which it updates. Both stores rank
+// RankedOrder is the order of ranked edges: highest rank first, then
+// highest weight, then by (Source, Target).
+func RankedOrder(a, b graph.RankedEdge) int {
+	return cmp.Or(cmp.Compare(b.Rank, a.Rank), cmp.Compare(b.Weight, a.Weight),
+		cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
+}
+
+// TopEdges keeps the best limit ranked edges offered to it (all of them
+// when limit <= 0), each relation once, in RankedOrder. Both stores rank
 // with it, so they agree on the order and the cut.
-func RankNeighbours(out []graph.RankedEdge, seen map[RelationKey]bool, key string, own int, neighbours []Neighbour, perKey int) []graph.RankedEdge {
-	slices.SortFunc(neighbours, func(a, b Neighbour) int {
-		return cmp.Or(cmp.Compare(b.Degree, a.Degree), cmp.Compare(b.Weight, a.Weight), cmp.Compare(a.Key, b.Key))
-	})
-	if perKey > 0 && len(neighbours) > perKey {
-		neighbours = neighbours[:perKey]
+type TopEdges struct {
+	limit int
+	worst edgeHeap // the kept edges, the worst at the root
+	kept  map[RelationKey]bool
+}
+
+// NewTopEdges returns an empty TopEdges keeping at most limit edges.
+func NewTopEdges(limit int) *TopEdges {
+	return &TopEdges{limit: limit, kept: map[RelationKey]bool{}}
+}
+
+// Offer offers the relation between key, of degree own, and n.
+func (t *TopEdges) Offer(key string, own int, n Neighbour) {
+	k := RelationKey{Src: min(key, n.Key), Dst: max(key, n.Key)}
+	if t.kept[k] {
+		return
 	}
-	for _, n := range neighbours {
-		k := RelationKey{Src: min(key, n.Key), Dst: max(key, n.Key)}
-		if seen[k] {
-			continue
+	e := graph.RankedEdge{Source: k.Src, Target: k.Dst, Weight: n.Weight, Rank: own + n.Degree}
+	if t.limit > 0 && len(t.worst) == t.limit {
+		if RankedOrder(e, t.worst[0]) >= 0 {
+			return
 		}
-		seen[k] = true
-		out = append(out, graph.RankedEdge{Source: k.Src, Target: k.Dst, Weight: n.Weight, Rank: own + n.Degree})
+		delete(t.kept, RelationKey{Src: t.worst[0].Source, Dst: t.worst[0].Target})
+		t.worst[0] = e
+		heap.Fix(&t.worst, 0)
+	} else {
+		heap.Push(&t.worst, e)
 	}
+	t.kept[k] = true
+}
+
+// CanTake reports whether an edge of rank rank could still be kept: false
+// once limit edges are kept and the worst of them ranks above rank. A
+// store reading neighbours by falling degree stops reading a key there.
+func (t *TopEdges) CanTake(rank int) bool {
+	return t.limit <= 0 || len(t.worst) < t.limit || rank >= t.worst[0].Rank
+}
+
+// Edges returns the kept edges in RankedOrder.
+func (t *TopEdges) Edges() []graph.RankedEdge {
+	out := slices.Clone([]graph.RankedEdge(t.worst))
+	slices.SortFunc(out, RankedOrder)
 	return out
+}
+
+// edgeHeap is a heap of edges, the last in RankedOrder at the root.
+type edgeHeap []graph.RankedEdge
+
+func (h edgeHeap) Len() int           { return len(h) }
+func (h edgeHeap) Less(i, j int) bool { return RankedOrder(h[i], h[j]) > 0 }
+func (h edgeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *edgeHeap) Push(x any)        { *h = append(*h, x.(graph.RankedEdge)) }
+func (h *edgeHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }
