@@ -9,13 +9,15 @@ package events
 //	400  the request is not valid JSON
 //	404  an entity named by the request does not exist in the namespace
 //	422  a field is invalid (the message names it by its JSON name)
-//	501  the graph store or the response cache cannot do it
+//	501  the response cache cannot do it (no cache configured)
 //	503  a backend failed, or the service is stopping; retry
 //	504  the request took longer than the service's timeout
 //
 // A zero numeric field takes its default; an empty namespace is
 // DefaultNamespace. Entities are named by name or key alike: the service
 // looks up EntityKey of what it is given.
+
+import "time"
 
 // Subjects of the graph exploration and cache endpoints.
 const (
@@ -220,6 +222,12 @@ type GraphStatsResponse struct {
 	// the two are equal.
 	Generation            uint64 `json:"generation"`
 	CommunitiesGeneration uint64 `json:"communities_generation"`
+	// CommunitiesStale: the graph changed since the communities and their
+	// reports were built (a rebuild waits for the namespace to be quiet;
+	// KG_COMMUNITY_QUIET_PERIOD). CommunitiesBuiltAt is when they were
+	// last built, absent if never (or before kgraph recorded it).
+	CommunitiesStale   bool       `json:"communities_stale"`
+	CommunitiesBuiltAt *time.Time `json:"communities_built_at,omitempty"`
 }
 
 // QueryCacheClearRequest deletes a namespace's cached answers.

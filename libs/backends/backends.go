@@ -113,21 +113,8 @@ type Check struct {
 	Check func(ctx context.Context) error
 }
 
-// GraphStore is everything the services do with the graph.
-type GraphStore interface {
-	MergeChunk(ctx context.Context, c graph.ChunkGraph) (graph.MergeResult, error)
-	DeleteDocument(ctx context.Context, namespace, docID string) error
-	Entities(ctx context.Context, ns string, keys []string) ([]graph.Entity, error)
-	RelationsOf(ctx context.Context, ns string, keys []string, limit int) ([]graph.Relation, error)
-	Chunks(ctx context.Context, ns string, ids []string) ([]graph.Chunk, error)
-	Degrees(ctx context.Context, ns string, keys []string) (map[string]int, error)
-	TopRelations(ctx context.Context, ns string, keys []string, limit int) ([]graph.RankedEdge, error)
-	RelationsBetween(ctx context.Context, ns string, pairs [][2]string) ([]graph.Relation, error)
-	ChunkEntities(ctx context.Context, ns string, ids []string) (map[string][]string, error)
-	Counts(ctx context.Context, ns string) (graph.Counts, error)
-	Snapshot(ctx context.Context, ns string) (graph.Snapshot, error)
-	Close() error
-}
+// GraphStore is the graph store contract (graph.Store).
+type GraphStore = graph.Store
 
 // OpenGraph opens the configured graph store.
 func OpenGraph(ctx context.Context, c Config) (GraphStore, Check, error) {

@@ -109,6 +109,8 @@ type Counts struct {
 	Chunks    int
 	Entities  int
 	Relations int
+	// Communities counts every level's communities.
+	Communities int
 }
 
 // Snapshot is everything a namespace holds, entities sorted by key and

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/neo4j/neo4j-go-driver/v6/neo4j"
 
@@ -23,16 +24,16 @@ UNWIND $shards AS uid
 MATCH (g:GenerationShard {uid: uid})
 RETURN sum(g.generation) AS generation`
 
-	readCommunitiesGeneration = `
+	readCommunitiesBuild = `
 OPTIONAL MATCH (n:Namespace {uid: $namespaceUID})
-RETURN coalesce(n.communities_generation, 0) AS generation`
+RETURN coalesce(n.communities_generation, 0) AS generation, coalesce(n.communities_built_at, 0) AS built_at`
 
-	// recordCommunitiesGeneration also write-locks the namespace's node
+	// recordCommunitiesBuild also write-locks the namespace's node
 	// first, which serialises replacements of the namespace's communities.
-	recordCommunitiesGeneration = `
+	recordCommunitiesBuild = `
 MERGE (n:Namespace {uid: $namespaceUID})
   ON CREATE SET n.scope = $scope, n.namespace = $namespace
-SET n.communities_generation = $generation`
+SET n.communities_generation = $generation, n.communities_built_at = $builtAt`
 
 	deleteCommunities = `
 MATCH (c:Community {scope: $scope})
@@ -105,17 +106,41 @@ func (s *Store) Generation(ctx context.Context, namespace string) (uint64, error
 	return gen, nil
 }
 
-// CommunitiesGeneration returns the generation the namespace's communities
-// were built from (see ReplaceCommunities), 0 if they never were.
-func (s *Store) CommunitiesGeneration(ctx context.Context, namespace string) (uint64, error) {
+// CommunitiesBuilt returns the generation the namespace's communities were
+// built from and when they were stored (see ReplaceCommunities); zero
+// values if they never were.
+func (s *Store) CommunitiesBuilt(ctx context.Context, namespace string) (graph.CommunitiesBuild, error) {
 	if err := checkNamespace(namespace); err != nil {
-		return 0, fmt.Errorf("read communities generation: %w", err)
+		return graph.CommunitiesBuild{}, fmt.Errorf("read communities build: %w", err)
 	}
-	gen, err := s.readCounter(ctx, readCommunitiesGeneration, map[string]any{"namespaceUID": s.namespaceUID(namespace)})
+	var b graph.CommunitiesBuild
+	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
+		var err error
+		b, err = single(ctx, tx, readCommunitiesBuild, map[string]any{"namespaceUID": s.namespaceUID(namespace)},
+			func(r *neo4j.Record) (graph.CommunitiesBuild, error) {
+				gen, err := recordInt(r, "generation")
+				if err != nil {
+					return graph.CommunitiesBuild{}, err
+				}
+				if gen < 0 {
+					return graph.CommunitiesBuild{}, fmt.Errorf("negative generation %d", gen)
+				}
+				at, err := recordInt(r, "built_at")
+				if err != nil {
+					return graph.CommunitiesBuild{}, err
+				}
+				b := graph.CommunitiesBuild{Generation: uint64(gen)}
+				if at > 0 {
+					b.At = time.UnixMilli(int64(at))
+				}
+				return b, nil
+			})
+		return nil, err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("read communities generation of %s: %w", namespace, err)
+		return graph.CommunitiesBuild{}, fmt.Errorf("read communities build of %s: %w", namespace, err)
 	}
-	return gen, nil
+	return b, nil
 }
 
 // readCounter runs a query returning one non-negative integer, generation.
@@ -184,9 +209,10 @@ func (s *Store) ReplaceCommunities(ctx context.Context, namespace string, genera
 		"scope":        s.scope(namespace),
 		"namespace":    namespace,
 		"generation":   int64(generation),
+		"builtAt":      time.Now().UnixMilli(),
 	}
 	_, err := s.write(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
-		if err := run(ctx, tx, recordCommunitiesGeneration, params); err != nil {
+		if err := run(ctx, tx, recordCommunitiesBuild, params); err != nil {
 			return nil, fmt.Errorf("record generation: %w", err)
 		}
 		if err := run(ctx, tx, deleteCommunities, params); err != nil {

@@ -86,7 +86,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestContract(t *testing.T) {
-	graphtest.Run(t, func(t *testing.T) graphtest.Store { return openStore(t) })
+	graphtest.Run(t, func(t *testing.T) graph.Store { return openStore(t) })
 }
 
 func TestOpenUnreachableServer(t *testing.T) {
@@ -469,9 +469,9 @@ func TestDerivedDataIsPartitionScoped(t *testing.T) {
 	gen, err := b.Generation(ctx, "ns")
 	require.NoError(t, err)
 	require.Zero(t, gen)
-	gen, err = b.CommunitiesGeneration(ctx, "ns")
+	built, err := b.CommunitiesBuilt(ctx, "ns")
 	require.NoError(t, err)
-	require.Zero(t, gen)
+	require.Zero(t, built)
 	cs, err := b.Communities(ctx, "ns", -1)
 	require.NoError(t, err)
 	require.Empty(t, cs)

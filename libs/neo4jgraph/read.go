@@ -69,7 +69,11 @@ CALL {
   WITH DISTINCT s, t
   RETURN count(*) AS relations
 }
-RETURN documents, chunks, entities, relations`
+CALL {
+  MATCH (c:Community {scope: $scope})
+  RETURN count(c) AS communities
+}
+RETURN documents, chunks, entities, relations, communities`
 
 	entityMentionsOfScope = `
 MATCH (e:Entity {scope: $scope})<-[m:MENTIONS]-(c:Chunk)
@@ -213,7 +217,8 @@ func (s *Store) Counts(ctx context.Context, namespace string) (graph.Counts, err
 				for _, field := range []struct {
 					key string
 					to  *int
-				}{{"documents", &c.Documents}, {"chunks", &c.Chunks}, {"entities", &c.Entities}, {"relations", &c.Relations}} {
+				}{{"documents", &c.Documents}, {"chunks", &c.Chunks}, {"entities", &c.Entities}, {"relations", &c.Relations},
+					{"communities", &c.Communities}} {
 					if *field.to, err = recordInt(r, field.key); err != nil {
 						return graph.Counts{}, err
 					}

@@ -65,6 +65,8 @@ import (
 
 	"github.com/neo4j/neo4j-go-driver/v6/neo4j"
 	"github.com/neo4j/neo4j-go-driver/v6/neo4j/config"
+
+	"github.com/kgraph-dev/kgraph/libs/graph"
 )
 
 // Config says how to reach Neo4j.
@@ -351,3 +353,6 @@ func checkNamespace(namespace string) error {
 	}
 	return nil
 }
+
+// Store is a graph.Store.
+var _ graph.Store = (*Store)(nil)

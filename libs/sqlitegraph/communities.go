@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/kgraph-dev/kgraph/libs/graph"
 )
@@ -17,40 +18,45 @@ import (
 // or deletion that changes the namespace increases, 0 for a namespace
 // nothing was ever merged into.
 func (s *Store) Generation(ctx context.Context, namespace string) (uint64, error) {
-	gen, err := s.namespaceCounter(ctx, namespace, "generation")
-	if err != nil {
-		return 0, fmt.Errorf("read generation of %s: %w", namespace, err)
-	}
-	return gen, nil
-}
-
-// CommunitiesGeneration returns the generation the namespace's communities
-// were built from (see ReplaceCommunities), 0 if they never were.
-func (s *Store) CommunitiesGeneration(ctx context.Context, namespace string) (uint64, error) {
-	gen, err := s.namespaceCounter(ctx, namespace, "communities_generation")
-	if err != nil {
-		return 0, fmt.Errorf("read communities generation of %s: %w", namespace, err)
-	}
-	return gen, nil
-}
-
-// namespaceCounter reads one column of the namespace's row; column is a
-// constant of this file, never input.
-func (s *Store) namespaceCounter(ctx context.Context, namespace, column string) (uint64, error) {
 	if err := checkNamespace(namespace); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("read generation: %w", err)
 	}
 	var n int64
 	err := s.read(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `SELECT `+column+` FROM namespaces WHERE namespace = ?`, namespace).Scan(&n)
+		return tx.QueryRowContext(ctx, `SELECT generation FROM namespaces WHERE namespace = ?`, namespace).Scan(&n)
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, nil
 	case err != nil:
-		return 0, err
+		return 0, fmt.Errorf("read generation of %s: %w", namespace, err)
 	}
 	return uint64(n), nil
+}
+
+// CommunitiesBuilt returns the generation the namespace's communities were
+// built from and when they were stored (see ReplaceCommunities); zero
+// values if they never were.
+func (s *Store) CommunitiesBuilt(ctx context.Context, namespace string) (graph.CommunitiesBuild, error) {
+	if err := checkNamespace(namespace); err != nil {
+		return graph.CommunitiesBuild{}, fmt.Errorf("read communities build: %w", err)
+	}
+	var gen, atMillis int64
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `SELECT communities_generation, communities_built_at FROM namespaces WHERE namespace = ?`,
+			namespace).Scan(&gen, &atMillis)
+	})
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return graph.CommunitiesBuild{}, nil
+	case err != nil:
+		return graph.CommunitiesBuild{}, fmt.Errorf("read communities build of %s: %w", namespace, err)
+	}
+	b := graph.CommunitiesBuild{Generation: uint64(gen)}
+	if atMillis > 0 {
+		b.At = time.UnixMilli(atMillis)
+	}
+	return b, nil
 }
 
 // ReplaceCommunities replaces the namespace's communities (with their
@@ -114,9 +120,10 @@ func (s *Store) ReplaceCommunities(ctx context.Context, namespace string, genera
 			}
 		}
 		_, err = tx.ExecContext(ctx,
-			`INSERT INTO namespaces (namespace, generation, communities_generation) VALUES (?, 0, ?)
-			ON CONFLICT (namespace) DO UPDATE SET communities_generation = excluded.communities_generation`,
-			namespace, int64(generation))
+			`INSERT INTO namespaces (namespace, generation, communities_generation, communities_built_at) VALUES (?, 0, ?, ?)
+			ON CONFLICT (namespace) DO UPDATE SET communities_generation = excluded.communities_generation,
+				communities_built_at = excluded.communities_built_at`,
+			namespace, int64(generation), time.Now().UnixMilli())
 		return err
 	})
 	if err != nil {

@@ -355,8 +355,9 @@ func (s *Store) Counts(ctx context.Context, namespace string) (graph.Counts, err
 				(SELECT COUNT(*) FROM documents WHERE namespace = ?),
 				(SELECT COUNT(*) FROM chunks WHERE namespace = ?),
 				(SELECT COUNT(*) FROM (SELECT DISTINCT entity_key FROM entity_mentions WHERE namespace = ?)),
-				(SELECT COUNT(*) FROM (SELECT DISTINCT src, dst FROM relation_mentions WHERE namespace = ?))`,
-			namespace, namespace, namespace, namespace).Scan(&c.Documents, &c.Chunks, &c.Entities, &c.Relations)
+				(SELECT COUNT(*) FROM (SELECT DISTINCT src, dst FROM relation_mentions WHERE namespace = ?)),
+				(SELECT COUNT(*) FROM communities WHERE namespace = ?)`,
+			namespace, namespace, namespace, namespace, namespace).Scan(&c.Documents, &c.Chunks, &c.Entities, &c.Relations, &c.Communities)
 	})
 	if err != nil {
 		return graph.Counts{}, fmt.Errorf("count namespace %s: %w", namespace, err)

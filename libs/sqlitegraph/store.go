@@ -18,13 +18,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/kgraph-dev/kgraph/libs/graph"
+
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 const (
 	// schemaVersion is stored in PRAGMA user_version; a file written by a
 	// newer schema is refused rather than misread.
-	schemaVersion = 5
+	schemaVersion = 6
 	// busyTimeoutMillis bounds how long a statement waits for another
 	// process's lock before failing with SQLITE_BUSY.
 	busyTimeoutMillis = 10000
@@ -121,7 +123,8 @@ func schemaStatements() []string {
 		`CREATE TABLE IF NOT EXISTS namespaces (
 		namespace              TEXT NOT NULL PRIMARY KEY,
 		generation             INTEGER NOT NULL,
-		communities_generation INTEGER NOT NULL
+		communities_generation INTEGER NOT NULL,
+		communities_built_at   INTEGER NOT NULL DEFAULT 0
 	) WITHOUT ROWID`,
 		`CREATE TABLE IF NOT EXISTS communities (
 		namespace          TEXT NOT NULL,
@@ -315,6 +318,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			JOIN entity_degrees d ON d.namespace = r.namespace AND d.entity_key = r.other`); err != nil {
 			return fmt.Errorf("list neighbours: %w", err)
 		}
+		// Schema version 6: when communities were built (unix milliseconds,
+		// 0 for builds before).
+		if err := addColumn(ctx, tx, "namespaces", "communities_built_at", "INTEGER NOT NULL DEFAULT 0"); err != nil {
+			return err
+		}
 		if version < 4 {
 			if err := addColumn(ctx, tx, "communities", "members", "INTEGER NOT NULL DEFAULT 0"); err != nil {
 				return err
@@ -433,3 +441,6 @@ func checkNamespace(namespace string) error {
 	}
 	return nil
 }
+
+// Store is a graph.Store.
+var _ graph.Store = (*Store)(nil)

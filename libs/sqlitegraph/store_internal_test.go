@@ -66,7 +66,7 @@ func TestOpenMigratesVersion1(t *testing.T) {
 	gen, err := s.Generation(t.Context(), "ns")
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), gen, "a namespace merged before the migration starts out of date")
-	built, err := s.CommunitiesGeneration(t.Context(), "ns")
+	built, err := s.CommunitiesBuilt(t.Context(), "ns")
 	require.NoError(t, err)
 	require.Zero(t, built)
 	c := testChunk()

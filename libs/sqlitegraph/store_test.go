@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestContract(t *testing.T) {
-	graphtest.Run(t, func(t *testing.T) graphtest.Store {
+	graphtest.Run(t, func(t *testing.T) graph.Store {
 		return openStore(t, filepath.Join(t.TempDir(), "graph.db"))
 	})
 }

@@ -39,15 +39,15 @@ const reportAttempts = 2
 // and sees all of its changes, the others find them built.
 func (s *Service) handleCompleted(ctx context.Context, e events.Event[events.JobCompleted]) error {
 	ns := e.Data.Namespace
-	generation, err := s.communities.Generation(ctx, ns)
+	generation, err := s.graph.Generation(ctx, ns)
 	if err != nil {
 		return err
 	}
-	built, err := s.communities.CommunitiesGeneration(ctx, ns)
+	built, err := s.graph.CommunitiesBuilt(ctx, ns)
 	if err != nil {
 		return err
 	}
-	if generation == built {
+	if generation == built.Generation {
 		return nil
 	}
 	if generation, err = s.awaitQuiet(ctx, ns, generation, e.Time); err != nil {
@@ -84,7 +84,7 @@ func (s *Service) awaitQuiet(ctx context.Context, ns string, generation uint64, 
 			return 0, ctx.Err()
 		case <-time.After(poll):
 		}
-		g, err := s.communities.Generation(ctx, ns)
+		g, err := s.graph.Generation(ctx, ns)
 		if err != nil {
 			return 0, err
 		}
@@ -130,7 +130,7 @@ func (s *Service) build(ctx context.Context, ns string, generation uint64) (buil
 			return b, err
 		}
 	}
-	previous, err := s.communities.Communities(ctx, ns, -1)
+	previous, err := s.graph.Communities(ctx, ns, -1)
 	if err != nil {
 		return b, err
 	}
@@ -170,7 +170,7 @@ func (s *Service) build(ctx context.Context, ns string, generation uint64) (buil
 			atLevel = atLevel[n:]
 		}
 	}
-	if err := s.communities.ReplaceCommunities(ctx, ns, generation, b.communities); err != nil {
+	if err := s.graph.ReplaceCommunities(ctx, ns, generation, b.communities); err != nil {
 		return b, err
 	}
 	return b, nil
@@ -179,7 +179,7 @@ func (s *Service) build(ctx context.Context, ns string, generation uint64) (buil
 // cluster clusters the namespace's edges; the edge list is let go on
 // return, before the reports.
 func (s *Service) cluster(ctx context.Context, ns string) ([]community.Community, error) {
-	edges, err := s.communities.Edges(ctx, ns)
+	edges, err := s.graph.Edges(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
@@ -197,11 +197,11 @@ func (s *Service) reportBatch(ctx context.Context, ns, kind string, detected []c
 		keys = append(keys, detected[i].Keys...)
 		ptrs[j] = &detected[i]
 	}
-	ents, err := s.communities.Entities(ctx, ns, keys)
+	ents, err := s.graph.Entities(ctx, ns, keys)
 	if err != nil {
 		return err
 	}
-	rels, err := s.communities.RelationsOf(ctx, ns, keys, 0)
+	rels, err := s.graph.RelationsOf(ctx, ns, keys, 0)
 	if err != nil {
 		return err
 	}
@@ -291,7 +291,7 @@ func (s *Service) report(ctx context.Context, ns string, c community.Community, 
 func (s *Service) summarize(ctx context.Context, ns string, keys []string, usage *events.Usage) error {
 	threshold := s.cfg.SummaryThresholdTokens
 	for batch := range slices.Chunk(keys, contentBatchKeys) {
-		ents, err := s.communities.Entities(ctx, ns, batch)
+		ents, err := s.graph.Entities(ctx, ns, batch)
 		if err != nil {
 			return err
 		}
@@ -335,7 +335,7 @@ func (s *Service) summarize(ctx context.Context, ns string, keys []string, usage
 			}
 		}
 		if len(made) > 0 {
-			if err := s.communities.SetSummaries(ctx, ns, made); err != nil {
+			if err := s.graph.SetSummaries(ctx, ns, made); err != nil {
 				return err
 			}
 		}

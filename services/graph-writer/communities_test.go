@@ -278,9 +278,10 @@ func TestCommunitiesAndReportsAfterJobCompleted(t *testing.T) {
 		Usage: &events.Usage{Calls: 2, PromptTokens: 200, CompletionTokens: 20},
 	}, updated.Data)
 	require.Equal(t, firstJob.JobID, updated.Subject)
-	built, err := h.graph.CommunitiesGeneration(context.Background(), booksNS)
+	built, err := h.graph.CommunitiesBuilt(context.Background(), booksNS)
 	require.NoError(t, err)
-	require.Equal(t, h.generation(t), built)
+	require.Equal(t, h.generation(t), built.Generation)
+	require.False(t, built.At.IsZero(), "the build time is recorded")
 
 	before := byCluster(t, h.communities(t))
 	require.Len(t, before, 2)
@@ -484,7 +485,7 @@ func TestShutdownInterruptsBuild(t *testing.T) {
 		t.Fatal("shutdown waited for the build")
 	}
 	require.Empty(t, h.communities(t), "an interrupted build stores nothing")
-	built, err := h.graph.CommunitiesGeneration(context.Background(), booksNS)
+	built, err := h.graph.CommunitiesBuilt(context.Background(), booksNS)
 	require.NoError(t, err)
 	require.Zero(t, built)
 }

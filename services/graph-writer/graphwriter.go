@@ -37,25 +37,21 @@ const (
 	DefaultMaxStaleness = 10 * time.Minute
 )
 
-// Graph is the graph store's write side: merging one chunk's graph
-// idempotently, and subtracting a deleted document (which must advance the
-// namespace's generation, so query caches and communities notice; see
-// graphtest).
-type Graph interface {
+// Store is what the graph-writer needs of the graph store (a graph.Store;
+// see graphtest for the contract): merging one chunk's graph
+// idempotently, subtracting a deleted document (which must advance the
+// namespace's generation, so query caches and communities notice), and
+// what the community builder reads and writes.
+type Store interface {
 	MergeChunk(ctx context.Context, c graph.ChunkGraph) (graph.MergeResult, error)
 	DeleteDocument(ctx context.Context, namespace, docID string) error
-}
-
-// CommunityStore is what the community builder needs of the graph store
-// besides merging (see graphtest.CommunityStore for the contract).
-type CommunityStore interface {
 	Generation(ctx context.Context, namespace string) (uint64, error)
 	Edges(ctx context.Context, namespace string) ([]graph.Edge, error)
 	Entities(ctx context.Context, namespace string, keys []string) ([]graph.Entity, error)
 	RelationsOf(ctx context.Context, namespace string, keys []string, limit int) ([]graph.Relation, error)
 	SetSummaries(ctx context.Context, namespace string, summaries []graph.Summary) error
 	Communities(ctx context.Context, namespace string, maxLevel int) ([]graph.Community, error)
-	CommunitiesGeneration(ctx context.Context, namespace string) (uint64, error)
+	CommunitiesBuilt(ctx context.Context, namespace string) (graph.CommunitiesBuild, error)
 	ReplaceCommunities(ctx context.Context, namespace string, generation uint64, cs []graph.Community) error
 }
 
@@ -154,21 +150,16 @@ func ReadConfig(env *envconf.Reader) (Config, error) {
 type Service struct {
 	cfg   Config
 	bus   bus.Bus
-	graph Graph
-	// communities is the graph store's community side, nil when the store
-	// has none (then job.completed is acknowledged and nothing is built).
-	communities CommunityStore
+	graph Store
 	// llm is nil without a Chat.
 	llm *llmcall.Client
 	now func() time.Time
 }
 
-// New builds the service. If g also implements CommunityStore, the service
-// rebuilds communities after jobs complete.
-func New(cfg Config, b bus.Bus, g Graph) *Service {
+// New builds the service.
+func New(cfg Config, b bus.Bus, g Store) *Service {
 	cfg = cfg.withDefaults()
 	s := &Service{cfg: cfg, bus: b, graph: g, now: time.Now}
-	s.communities, _ = g.(CommunityStore)
 	if cfg.Chat != nil {
 		s.llm = llmcall.New(cfg.Chat, cfg.Cache, cfg.Prices)
 	}
@@ -192,10 +183,6 @@ func (s *Service) Run(ctx context.Context) error {
 		defer context.AfterFunc(ctx, cancel)()
 		return s.handleCompleted(hctx, e)
 	})
-	if s.communities == nil {
-		s.bus.Logger.Warn("the graph store keeps no communities: job.completed builds nothing")
-		route = bus.Ignore(events.TypeJobCompleted)
-	}
 	// One build at a time: a build covers every change before it, so the
 	// completions queued behind it find nothing left to do.
 	communities, err := bus.NewConsumer(s.bus.JS, s.bus.Pub, bus.ConsumerConfig{

@@ -36,18 +36,15 @@ func (s *Service) cacheKey(ctx context.Context, r request) string {
 	}
 	gen, err := s.graph.Generation(ctx, r.namespace)
 	if err != nil {
-		if !errors.Is(err, errNoGeneration) {
-			s.log.Warn("read graph generation; answering without the cache", "err", err, "namespace", r.namespace)
-		}
+		s.log.Warn("read graph generation; answering without the cache", "err", err, "namespace", r.namespace)
 		return ""
 	}
-	var commGen uint64
-	if cg, ok := s.graph.(communitiesGenerationReader); ok {
-		if commGen, err = cg.CommunitiesGeneration(ctx, r.namespace); err != nil {
-			s.log.Warn("read communities generation; answering without the cache", "err", err, "namespace", r.namespace)
-			return ""
-		}
+	built, err := s.graph.CommunitiesBuilt(ctx, r.namespace)
+	if err != nil {
+		s.log.Warn("read communities generation; answering without the cache", "err", err, "namespace", r.namespace)
+		return ""
 	}
+	commGen := built.Generation
 	model := extractiveModel
 	if s.chat != nil {
 		model = "llm:" + s.chat.Model()
@@ -74,13 +71,6 @@ func (s *Service) cacheKey(ctx context.Context, r request) string {
 // cacheKeyPrefix starts the cache keys of a namespace's answers.
 func cacheKeyPrefix(namespace string) string {
 	return cacheKeyVersion + "." + namespace + "."
-}
-
-// communitiesGenerationReader is implemented by stores (sqlitegraph) whose
-// Generation does not change when the community reports are replaced; the
-// communities' own generation then keys the cache too.
-type communitiesGenerationReader interface {
-	CommunitiesGeneration(ctx context.Context, ns string) (uint64, error)
 }
 
 // normalizeQuestion makes questions that differ only in case and spacing

@@ -16,14 +16,6 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/graph"
 )
 
-// Explorer searches entities and sizes namespaces, what graph exploration
-// needs beyond Graph. Both graph stores implement it; with a store that
-// does not, search and stats answer 501.
-type Explorer interface {
-	SearchEntities(ctx context.Context, ns, query string, limit int) ([]graph.Entity, error)
-	Counts(ctx context.Context, ns string) (graph.Counts, error)
-}
-
 // endpoint is one request/reply endpoint of the micro service besides the
 // query endpoints.
 type endpoint struct {
@@ -142,14 +134,6 @@ func entityKeyOf(field, name string) (string, error) {
 	return key, nil
 }
 
-func (s *Service) explorer() (Explorer, error) {
-	e, ok := s.graph.(Explorer)
-	if !ok {
-		return nil, &Error{Status: http.StatusNotImplemented, Msg: "the graph store cannot search entities or count them"}
-	}
-	return e, nil
-}
-
 // entity reads one entity, or answers 404.
 func (s *Service) entity(ctx context.Context, ns, field, key string) (graph.Entity, error) {
 	es, err := s.graph.Entities(ctx, ns, []string{key})
@@ -175,11 +159,7 @@ func (s *Service) SearchEntities(ctx context.Context, req events.GraphSearchRequ
 	if len(req.Q) > events.MaxEntityNameLen {
 		return events.GraphSearchResponse{}, invalid("q is longer than %d bytes", events.MaxEntityNameLen)
 	}
-	ex, err := s.explorer()
-	if err != nil {
-		return events.GraphSearchResponse{}, err
-	}
-	found, err := ex.SearchEntities(ctx, ns, req.Q, limit)
+	found, err := s.graph.SearchEntities(ctx, ns, req.Q, limit)
 	if err != nil {
 		return events.GraphSearchResponse{}, err
 	}
@@ -342,32 +322,24 @@ func (s *Service) Stats(ctx context.Context, req events.GraphStatsRequest) (even
 	if err != nil {
 		return events.GraphStatsResponse{}, err
 	}
-	ex, err := s.explorer()
+	c, err := s.graph.Counts(ctx, ns)
 	if err != nil {
 		return events.GraphStatsResponse{}, err
 	}
-	c, err := ex.Counts(ctx, ns)
-	if err != nil {
-		return events.GraphStatsResponse{}, err
-	}
-	res := events.GraphStatsResponse{Namespace: ns, Documents: c.Documents, Chunks: c.Chunks, Entities: c.Entities, Relations: c.Relations}
-	// Every level's communities count; a store keeps a few hundred.
-	comms, err := s.graph.Communities(ctx, ns, -1)
-	if err != nil {
-		return events.GraphStatsResponse{}, fmt.Errorf("read communities: %w", err)
-	}
-	res.Communities = len(comms)
-	switch gen, err := s.graph.Generation(ctx, ns); {
-	case errors.Is(err, errNoGeneration):
-	case err != nil:
+	res := events.GraphStatsResponse{Namespace: ns, Documents: c.Documents, Chunks: c.Chunks, Entities: c.Entities,
+		Relations: c.Relations, Communities: c.Communities}
+	if res.Generation, err = s.graph.Generation(ctx, ns); err != nil {
 		return events.GraphStatsResponse{}, fmt.Errorf("read generation: %w", err)
-	default:
-		res.Generation = gen
 	}
-	if cg, ok := s.graph.(communitiesGenerationReader); ok {
-		if res.CommunitiesGeneration, err = cg.CommunitiesGeneration(ctx, ns); err != nil {
-			return events.GraphStatsResponse{}, fmt.Errorf("read communities generation: %w", err)
-		}
+	built, err := s.graph.CommunitiesBuilt(ctx, ns)
+	if err != nil {
+		return events.GraphStatsResponse{}, fmt.Errorf("read communities build: %w", err)
+	}
+	res.CommunitiesGeneration = built.Generation
+	res.CommunitiesStale = res.Generation != built.Generation
+	if !built.At.IsZero() {
+		at := built.At.UTC()
+		res.CommunitiesBuiltAt = &at
 	}
 	return res, nil
 }

@@ -69,10 +69,6 @@ func TestSearchEntities(t *testing.T) {
 		_, err := svc.SearchEntities(ctx, req)
 		requireStatus(t, err, 422)
 	}
-
-	_, err = query.New(query.Config{}, nil, discardLogger(), s.embed, s.vectors, readerOnlyGraph{s.graph}).
-		SearchEntities(ctx, events.GraphSearchRequest{Namespace: "books", Q: "ada"})
-	requireStatus(t, err, 501)
 }
 
 func entityKeys(es []events.GraphEntity) []string {
@@ -177,7 +173,7 @@ func pathsGraph(t *testing.T, edges ...events.Relation) *sqlitegraph.Store {
 	return g
 }
 
-func pathsService(g query.GraphReader) *query.Service {
+func pathsService(g query.Graph) *query.Service {
 	return query.New(query.Config{}, nil, discardLogger(), nil, nil, g)
 }
 
@@ -408,14 +404,14 @@ func TestPathsManyShortest(t *testing.T) {
 
 // countingGraph counts RelationsOf calls and the keys they expand.
 type countingGraph struct {
-	query.GraphReader
+	query.Graph
 	calls, keys int
 }
 
 func (g *countingGraph) RelationsOf(ctx context.Context, ns string, keys []string, limit int) ([]graph.Relation, error) {
 	g.calls++
 	g.keys += len(keys)
-	return g.GraphReader.RelationsOf(ctx, ns, keys, limit)
+	return g.Graph.RelationsOf(ctx, ns, keys, limit)
 }
 
 func TestPathsExpandTheSmallerSide(t *testing.T) {
@@ -425,7 +421,7 @@ func TestPathsExpandTheSmallerSide(t *testing.T) {
 	for i := range 300 {
 		edges = append(edges, events.Relation{Source: "Hub", Target: fmt.Sprintf("Spoke %03d", i), Weight: 1})
 	}
-	g := &countingGraph{GraphReader: pathsGraph(t, edges...)}
+	g := &countingGraph{Graph: pathsGraph(t, edges...)}
 	res, err := pathsService(g).Paths(context.Background(), events.GraphPathsRequest{Namespace: pathsNS, From: "Hub", To: "C2"})
 	require.NoError(t, err)
 	require.Equal(t, []string{"HUB>SPOKE 000>C1>C2"}, pathKeys(t, res.Paths))
@@ -444,20 +440,27 @@ func TestStats(t *testing.T) {
 	res, err := svc.Stats(ctx, events.GraphStatsRequest{Namespace: "books"})
 	require.NoError(t, err)
 	require.Equal(t, events.GraphStatsResponse{Namespace: "books", Documents: 2, Chunks: 3, Entities: 5, Relations: 4,
-		Generation: gen}, res)
+		Generation: gen, CommunitiesStale: true}, res, "never built: stale, no build time")
 
 	// Communities of every level count; a merge since they were built
 	// shows as a newer generation.
+	before := time.Now().Truncate(time.Millisecond)
 	require.NoError(t, s.graph.ReplaceCommunities(ctx, "books", gen, []graph.Community{
 		{ID: "c0", Keys: []string{"LONDON", "THAMES"}}, {ID: "c1", Level: 1, Parent: "c0", Keys: []string{"THAMES"}},
 	}))
+	res, err = svc.Stats(ctx, events.GraphStatsRequest{Namespace: "books"})
+	require.NoError(t, err)
+	require.False(t, res.CommunitiesStale, "built from the graph as it is")
+	require.NotNil(t, res.CommunitiesBuiltAt)
+	builtAt := *res.CommunitiesBuiltAt
+	require.WithinRange(t, builtAt, before, time.Now())
 	_, err = s.graph.MergeChunk(ctx, graph.ChunkGraph{Namespace: "books", DocID: "more", JobID: "j", ChunkID: chunkAda,
 		Text: "Paris.", Entities: []events.Entity{{Name: "Paris", Type: "PLACE"}}})
 	require.NoError(t, err)
 	res, err = svc.Stats(ctx, events.GraphStatsRequest{Namespace: "books"})
 	require.NoError(t, err)
 	require.Equal(t, events.GraphStatsResponse{Namespace: "books", Documents: 3, Chunks: 4, Entities: 6, Relations: 4,
-		Communities: 2, Generation: gen + 1, CommunitiesGeneration: gen}, res)
+		Communities: 2, Generation: gen + 1, CommunitiesGeneration: gen, CommunitiesStale: true, CommunitiesBuiltAt: &builtAt}, res)
 
 	res, err = svc.Stats(ctx, events.GraphStatsRequest{})
 	require.NoError(t, err)
@@ -465,8 +468,6 @@ func TestStats(t *testing.T) {
 
 	_, err = svc.Stats(ctx, events.GraphStatsRequest{Namespace: "a/b"})
 	requireStatus(t, err, 422)
-	_, err = pathsService(readerOnlyGraph{s.graph}).Stats(ctx, events.GraphStatsRequest{Namespace: "books"})
-	requireStatus(t, err, 501)
 }
 
 // Keys and Delete make memCache a cache the service can clear.
@@ -650,6 +651,8 @@ func TestExploreOverNATS(t *testing.T) {
 	require.Empty(t, code, body)
 	var stats events.GraphStatsResponse
 	decode(t, body, &stats)
+	require.NotNil(t, stats.CommunitiesBuiltAt)
+	stats.CommunitiesBuiltAt = nil
 	require.Equal(t, events.GraphStatsResponse{Namespace: "books", Documents: 2, Chunks: 3, Entities: 5, Relations: 4,
 		Communities: 1, Generation: gen, CommunitiesGeneration: gen}, stats)
 

@@ -119,12 +119,9 @@ type communityGraph struct {
 	communitiesGeneration atomic.Uint64
 }
 
-func (g *communityGraph) CommunitiesGeneration(context.Context, string) (uint64, error) {
-	return g.communitiesGeneration.Load(), nil
+func (g *communityGraph) CommunitiesBuilt(context.Context, string) (graph.CommunitiesBuild, error) {
+	return graph.CommunitiesBuild{Generation: g.communitiesGeneration.Load()}, nil
 }
-
-// readerOnlyGraph hides every method of a store but GraphReader's.
-type readerOnlyGraph struct{ query.GraphReader }
 
 func (g *communityGraph) Communities(_ context.Context, _ string, maxLevel int) ([]graph.Community, error) {
 	var out []graph.Community
@@ -296,7 +293,7 @@ func requireReferencesExist(t *testing.T, g *communityGraph, ns string, refs eve
 func ptr[T any](v T) *T { return &v }
 
 // llmService builds a service with the fake chat over the stores.
-func llmService(g query.GraphReader, s stores, searcher query.Searcher, chat query.Chat, opts ...query.Option) *query.Service {
+func llmService(g query.Graph, s stores, searcher query.Searcher, chat query.Chat, opts ...query.Option) *query.Service {
 	if searcher == nil {
 		searcher = s.vectors
 	}

@@ -540,17 +540,6 @@ func TestCache(t *testing.T) {
 		require.True(t, evs[0].Cached)
 		require.Equal(t, first.Answer, evs[1].Delta)
 	})
-
-	t.Run("a graph without generation is never cached", func(t *testing.T) {
-		chat := newFakeChat()
-		svc := llmService(readerOnlyGraph{s.graph}, s, searcher, chat, query.WithCache(newMemCache()))
-		for range 2 {
-			res, err := svc.Answer(ctx, events.QueryRequest{Question: "What did Babbage build?", Mode: events.ModeLocal, Namespace: "books"})
-			require.NoError(t, err)
-			require.False(t, res.Cached)
-		}
-		require.Len(t, chat.recorded(), 2)
-	})
 }
 
 func cmpOr(a, b string) string {

@@ -50,9 +50,11 @@ type Searcher interface {
 	Search(ctx context.Context, q vector.Query) ([]vector.Hit, error)
 }
 
-// GraphReader reads entities, relations and chunks: what local and naive
-// queries need.
-type GraphReader interface {
+// Graph is what the service needs of the graph store (a graph.Store):
+// entities, relations and chunks for local and naive queries, communities
+// for global ones and the local reports, generations for the cache, and
+// search and counts for graph exploration.
+type Graph interface {
 	Entities(ctx context.Context, ns string, keys []string) ([]graph.Entity, error)
 	// RelationsOf returns the relations touching any of keys; all of them
 	// when limit <= 0.
@@ -69,11 +71,6 @@ type GraphReader interface {
 	Degrees(ctx context.Context, ns string, keys []string) (map[string]int, error)
 	// ChunkEntities returns the keys of the entities each chunk mentions.
 	ChunkEntities(ctx context.Context, ns string, ids []string) (map[string][]string, error)
-}
-
-// Graph is the whole graph store contract of the service.
-type Graph interface {
-	GraphReader
 	// Communities returns the communities of levels 0 to maxLevel, with
 	// their reports (empty until written).
 	Communities(ctx context.Context, ns string, maxLevel int) ([]graph.Community, error)
@@ -88,6 +85,16 @@ type Graph interface {
 	// Generation is a number that changes whenever the namespace's graph
 	// changes; cached answers are keyed by it.
 	Generation(ctx context.Context, ns string) (uint64, error)
+	// CommunitiesBuilt is the generation the communities were built from
+	// and when: the reports are written after the merges they describe,
+	// which need not change the graph's generation, so cached answers are
+	// keyed by it too, and /stats says when communities are stale.
+	CommunitiesBuilt(ctx context.Context, ns string) (graph.CommunitiesBuild, error)
+	// SearchEntities finds entities by name, for the graph explorer.
+	SearchEntities(ctx context.Context, ns, query string, limit int) ([]graph.Entity, error)
+	// Counts counts a namespace's documents, chunks, entities, relations
+	// and communities.
+	Counts(ctx context.Context, ns string) (graph.Counts, error)
 }
 
 // Chat is the LLM (an *llm.Chat).
@@ -211,46 +218,15 @@ type Service struct {
 	cache   Cache
 }
 
-// New builds the service. g should implement Graph; a store that only
-// implements GraphReader still serves local and naive queries, but global
-// queries find no community reports and answers are not cached, since the
-// graph's generation is unknown.
-func New(cfg Config, nc *nats.Conn, log *slog.Logger, e Embedder, v Searcher, g GraphReader, opts ...Option) *Service {
-	s := &Service{nc: nc, log: log, embed: e, vectors: v}
+// New builds the service.
+func New(cfg Config, nc *nats.Conn, log *slog.Logger, e Embedder, v Searcher, g Graph, opts ...Option) *Service {
+	s := &Service{nc: nc, log: log, embed: e, vectors: v, graph: g}
 	for _, o := range opts {
 		o(s)
 	}
 	cfg.defaults(s.chat != nil)
 	s.cfg = cfg
-	if full, ok := g.(Graph); ok {
-		s.graph = full
-	} else {
-		log.Warn("the graph store has no community reports and no generation: global queries find no reports, answers are not cached")
-		s.graph = readerOnly{g}
-	}
 	return s
-}
-
-// errNoGeneration: the graph store cannot tell when it changes.
-var errNoGeneration = errors.New("the graph store has no generation")
-
-// readerOnly completes a GraphReader into a Graph without communities.
-type readerOnly struct{ GraphReader }
-
-func (readerOnly) Communities(context.Context, string, int) ([]graph.Community, error) {
-	return nil, nil
-}
-
-func (readerOnly) CommunitiesOf(context.Context, string, []string, int) ([]graph.CommunityMatch, error) {
-	return nil, nil
-}
-
-func (readerOnly) TopCommunities(context.Context, string, int, int) ([]graph.Community, error) {
-	return nil, nil
-}
-
-func (readerOnly) Generation(context.Context, string) (uint64, error) {
-	return 0, errNoGeneration
 }
 
 // Error is a query failure with the HTTP status the edge should answer.

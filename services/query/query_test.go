@@ -340,6 +340,32 @@ func (f failingGraph) Entities(context.Context, string, []string) ([]graph.Entit
 	return nil, f.err
 }
 
+func (f failingGraph) Communities(context.Context, string, int) ([]graph.Community, error) {
+	return nil, f.err
+}
+
+func (f failingGraph) CommunitiesOf(context.Context, string, []string, int) ([]graph.CommunityMatch, error) {
+	return nil, f.err
+}
+
+func (f failingGraph) TopCommunities(context.Context, string, int, int) ([]graph.Community, error) {
+	return nil, f.err
+}
+
+func (f failingGraph) Generation(context.Context, string) (uint64, error) { return 0, f.err }
+
+func (f failingGraph) CommunitiesBuilt(context.Context, string) (graph.CommunitiesBuild, error) {
+	return graph.CommunitiesBuild{}, f.err
+}
+
+func (f failingGraph) SearchEntities(context.Context, string, string, int) ([]graph.Entity, error) {
+	return nil, f.err
+}
+
+func (f failingGraph) Counts(context.Context, string) (graph.Counts, error) {
+	return graph.Counts{}, f.err
+}
+
 func (f failingGraph) RelationsOf(context.Context, string, []string, int) ([]graph.Relation, error) {
 	return nil, f.err
 }

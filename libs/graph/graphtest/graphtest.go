@@ -5,7 +5,6 @@ package graphtest
 
 import (
 	"cmp"
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -20,92 +20,10 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/graph"
 )
 
-// Store is the knowledge-graph store contract.
-type Store interface {
-	// MergeChunk replaces the chunk's previous contribution with this one.
-	MergeChunk(ctx context.Context, chunk graph.ChunkGraph) (graph.MergeResult, error)
-	// DeleteDocument removes the document's chunks and all their mentions.
-	DeleteDocument(ctx context.Context, namespace, docID string) error
-	// Entities returns the entities with the given keys in key order,
-	// skipping missing keys.
-	Entities(ctx context.Context, namespace string, keys []string) ([]graph.Entity, error)
-	// RelationsOf returns the relations touching any of the keys, highest
-	// weight first, then by key; at most limit unless limit <= 0.
-	RelationsOf(ctx context.Context, namespace string, keys []string, limit int) ([]graph.Relation, error)
-	// Chunks returns the chunks with the given ids in id order, skipping
-	// missing ids.
-	Chunks(ctx context.Context, namespace string, ids []string) ([]graph.Chunk, error)
-	// Degrees returns the number of distinct relations of each key that
-	// has any, kept by the store rather than counted from the relations.
-	Degrees(ctx context.Context, namespace string, keys []string) (map[string]int, error)
-	// TopRelations returns the best limit relations touching any of the
-	// keys (all of them when limit <= 0), each once, ranked by the sum of
-	// their endpoints' degrees, in provenance.RankedOrder (rank, weight,
-	// then Source and Target).
-	TopRelations(ctx context.Context, namespace string, keys []string, limit int) ([]graph.RankedEdge, error)
-	// RelationsBetween returns the relations between the pairs of keys
-	// (either way round), in the order of the pairs, skipping pairs
-	// without one.
-	RelationsBetween(ctx context.Context, namespace string, pairs [][2]string) ([]graph.Relation, error)
-	// ChunkEntities returns the sorted keys of the entities each chunk id
-	// mentions; ids that mention nothing are missing.
-	ChunkEntities(ctx context.Context, namespace string, ids []string) (map[string][]string, error)
-	// SearchEntities finds entities by name: those whose key contains the
-	// query normalised like events.EntityKey (so case, surrounding quotes
-	// and punctuation, and runs of whitespace do not matter). The entity
-	// whose key equals the normalised query comes first, then those whose
-	// key starts with it, then the others; within each group the most
-	// mentioned first, then by key. An empty query matches every entity.
-	// At most limit entities, and never more than graph.MaxSearchLimit
-	// (limit <= 0 means that many).
-	SearchEntities(ctx context.Context, namespace, query string, limit int) ([]graph.Entity, error)
-	Counts(ctx context.Context, namespace string) (graph.Counts, error)
-	Snapshot(ctx context.Context, namespace string) (graph.Snapshot, error)
-	// Edges returns every relation's endpoints and summed weight, sorted
-	// by (Source, Target): the graph a community rebuild clusters, without
-	// the descriptions a snapshot carries.
-	Edges(ctx context.Context, namespace string) ([]graph.Edge, error)
-	Close() error
-	CommunityStore
-}
-
-// CommunityStore is the part of the contract that keeps what GraphRAG
-// derives from the graph: a generation counter telling when the graph
-// changed, the communities with their reports, and entity description
-// summaries.
-type CommunityStore interface {
-	// Generation increases with every merge or deletion that changes the
-	// namespace (a redelivered chunk changes nothing); 0 for a namespace
-	// nothing was merged into.
-	Generation(ctx context.Context, namespace string) (uint64, error)
-	// ReplaceCommunities atomically replaces the namespace's communities and
-	// records the generation they were built from.
-	ReplaceCommunities(ctx context.Context, namespace string, generation uint64, cs []graph.Community) error
-	// Communities returns the communities up to maxLevel (all when
-	// maxLevel < 0), sorted by level, then id.
-	Communities(ctx context.Context, namespace string, maxLevel int) ([]graph.Community, error)
-	// CommunitiesOf returns the communities up to maxLevel (all when
-	// maxLevel < 0) that have any of keys as a member, without their
-	// member lists, with how many of the (distinct) keys are members,
-	// sorted by level, then id.
-	CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.CommunityMatch, error)
-	// TopCommunities returns at most limit of the communities up to
-	// maxLevel (all levels when maxLevel < 0) that have a report (a title
-	// or a summary): the best rated first, then the largest, then by id.
-	TopCommunities(ctx context.Context, namespace string, maxLevel, limit int) ([]graph.Community, error)
-	// CommunitiesGeneration is the generation recorded by the last
-	// ReplaceCommunities, 0 if there was none.
-	CommunitiesGeneration(ctx context.Context, namespace string) (uint64, error)
-	// SetSummaries stores entity description summaries; Entities and
-	// Snapshot return a summary as the Description while its SourceHash is
-	// graph.DescriptionHash of the entity's joined description.
-	SetSummaries(ctx context.Context, namespace string, summaries []graph.Summary) error
-}
-
 // Run runs the contract suite. open must return a new, empty store each
 // time it is called; Run closes it when the subtest ends.
-func Run(t *testing.T, open func(t *testing.T) Store) {
-	openStore := func(t *testing.T) Store {
+func Run(t *testing.T, open func(t *testing.T) graph.Store) {
+	openStore := func(t *testing.T) graph.Store {
 		t.Helper()
 		s := open(t)
 		t.Cleanup(func() {
@@ -117,7 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}
 	tests := []struct {
 		name string
-		run  func(t *testing.T, open func(t *testing.T) Store)
+		run  func(t *testing.T, open func(t *testing.T) graph.Store)
 	}{
 		{"merge and read back aggregates", testAggregates},
 		{"majority ties and unknown types", testMajorityTies},
@@ -181,7 +99,7 @@ func chunk(namespace, docID string, index int, entities []events.Entity, relatio
 	}
 }
 
-func merge(t *testing.T, s Store, chunks ...graph.ChunkGraph) []graph.MergeResult {
+func merge(t *testing.T, s graph.Store, chunks ...graph.ChunkGraph) []graph.MergeResult {
 	t.Helper()
 	results := make([]graph.MergeResult, len(chunks))
 	for i, c := range chunks {
@@ -192,42 +110,42 @@ func merge(t *testing.T, s Store, chunks ...graph.ChunkGraph) []graph.MergeResul
 	return results
 }
 
-func snapshot(t *testing.T, s Store, namespace string) graph.Snapshot {
+func snapshot(t *testing.T, s graph.Store, namespace string) graph.Snapshot {
 	t.Helper()
 	snap, err := s.Snapshot(t.Context(), namespace)
 	require.NoError(t, err)
 	return snap
 }
 
-func counts(t *testing.T, s Store, namespace string) graph.Counts {
+func counts(t *testing.T, s graph.Store, namespace string) graph.Counts {
 	t.Helper()
 	c, err := s.Counts(t.Context(), namespace)
 	require.NoError(t, err)
 	return c
 }
 
-func entities(t *testing.T, s Store, namespace string, keys ...string) []graph.Entity {
+func entities(t *testing.T, s graph.Store, namespace string, keys ...string) []graph.Entity {
 	t.Helper()
 	es, err := s.Entities(t.Context(), namespace, keys)
 	require.NoError(t, err)
 	return es
 }
 
-func entity(t *testing.T, s Store, namespace, key string) graph.Entity {
+func entity(t *testing.T, s graph.Store, namespace, key string) graph.Entity {
 	t.Helper()
 	es := entities(t, s, namespace, key)
 	require.Len(t, es, 1, "entity %q", key)
 	return es[0]
 }
 
-func relationsOf(t *testing.T, s Store, namespace string, limit int, keys ...string) []graph.Relation {
+func relationsOf(t *testing.T, s graph.Store, namespace string, limit int, keys ...string) []graph.Relation {
 	t.Helper()
 	rs, err := s.RelationsOf(t.Context(), namespace, keys, limit)
 	require.NoError(t, err)
 	return rs
 }
 
-func chunks(t *testing.T, s Store, namespace string, ids ...string) []graph.Chunk {
+func chunks(t *testing.T, s graph.Store, namespace string, ids ...string) []graph.Chunk {
 	t.Helper()
 	cs, err := s.Chunks(t.Context(), namespace, ids)
 	require.NoError(t, err)
@@ -235,7 +153,7 @@ func chunks(t *testing.T, s Store, namespace string, ids ...string) []graph.Chun
 }
 
 // requireSameState asserts two stores hold the same graph in namespace.
-func requireSameState(t *testing.T, want, got Store, namespace string) {
+func requireSameState(t *testing.T, want, got graph.Store, namespace string) {
 	t.Helper()
 	require.Equal(t, snapshot(t, want, namespace), snapshot(t, got, namespace), "snapshot")
 	require.Equal(t, counts(t, want, namespace), counts(t, got, namespace), "counts")
@@ -244,7 +162,7 @@ func requireSameState(t *testing.T, want, got Store, namespace string) {
 }
 
 // requireEdges asserts that the store's edges are its snapshot's relations.
-func requireEdges(t *testing.T, s Store, namespace string) {
+func requireEdges(t *testing.T, s graph.Store, namespace string) {
 	t.Helper()
 	snap := snapshot(t, s, namespace)
 	edges, err := s.Edges(t.Context(), namespace)
@@ -260,7 +178,7 @@ func requireEdges(t *testing.T, s Store, namespace string) {
 // requireDerivedReads asserts that the store's kept degrees and its chunk
 // mentions agree with its snapshot: what a local query reads instead of
 // every relation of every neighbour.
-func requireDerivedReads(t *testing.T, s Store, namespace string) {
+func requireDerivedReads(t *testing.T, s graph.Store, namespace string) {
 	t.Helper()
 	requireEdges(t, s, namespace)
 	snap := snapshot(t, s, namespace)
@@ -295,7 +213,7 @@ func requireDerivedReads(t *testing.T, s Store, namespace string) {
 
 // requireTopRelations checks a key's ranked relations against its
 // relations and the degrees, and reads them back by pair.
-func requireTopRelations(t *testing.T, s Store, namespace, key string, degrees map[string]int) {
+func requireTopRelations(t *testing.T, s graph.Store, namespace, key string, degrees map[string]int) {
 	t.Helper()
 	rels := relationsOf(t, s, namespace, 0, key)
 	all, err := s.TopRelations(t.Context(), namespace, []string{key}, 0)
@@ -338,7 +256,7 @@ func requireTopRelations(t *testing.T, s Store, namespace, key string, degrees m
 	}
 }
 
-func testDegrees(t *testing.T, open func(t *testing.T) Store) {
+func testDegrees(t *testing.T, open func(t *testing.T) graph.Store) {
 	docA, docB := carol(ns)
 	s := open(t)
 	merge(t, s, docA...)
@@ -378,7 +296,7 @@ func testDegrees(t *testing.T, open func(t *testing.T) Store) {
 // neighbours' degrees grow and shrink across powers of two (a store may
 // keep neighbours ordered by the magnitude of their degree) and checks
 // every cut against the ranking computed from Degrees.
-func testTopRelationsFollowDegrees(t *testing.T, open func(t *testing.T) Store) {
+func testTopRelationsFollowDegrees(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	const neighbours = 12
 	var hubEntities []events.Entity
@@ -466,7 +384,7 @@ func sortedIDs(ids ...string) []string {
 	return slices.Sorted(slices.Values(ids))
 }
 
-func testAggregates(t *testing.T, open func(t *testing.T) Store) {
+func testAggregates(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	c0 := chunk(ns, "carol", 0,
 		[]events.Entity{ent("Scrooge", "PERSON", "A miser."), ent("Marley", "PERSON", "Scrooge's late partner.")},
@@ -510,7 +428,7 @@ func testAggregates(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, []graph.Relation{want}, snap.Relations)
 }
 
-func testMajorityTies(t *testing.T, open func(t *testing.T) Store) {
+func testMajorityTies(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	merge(t, s,
 		chunk(ns, "d", 0, []events.Entity{ent("Bob", "PERSON", ""), ent("Ghost", "UNKNOWN", "")}),
@@ -552,7 +470,7 @@ func testMajorityTies(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, 5, e.Mentions)
 }
 
-func testDuplicatesWithinChunk(t *testing.T, open func(t *testing.T) Store) {
+func testDuplicatesWithinChunk(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	c := chunk(ns, "d", 0,
 		[]events.Entity{ent("Alice", "PERSON", "d1"), ent("alice", "", "d2"), ent("ALICE", "PERSON", "d1")},
@@ -573,7 +491,7 @@ func testDuplicatesWithinChunk(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, graph.Counts{Documents: 1, Chunks: 1, Entities: 2, Relations: 1}, counts(t, s, ns))
 }
 
-func testMissingEndpoints(t *testing.T, open func(t *testing.T) Store) {
+func testMissingEndpoints(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	c0 := chunk(ns, "d", 0,
 		[]events.Entity{ent("Scrooge", "PERSON", "A miser.")},
@@ -604,7 +522,7 @@ func testMissingEndpoints(t *testing.T, open func(t *testing.T) Store) {
 	}, entity(t, s, ns, "BOB CRATCHIT"))
 }
 
-func testUndirectedRelations(t *testing.T, open func(t *testing.T) Store) {
+func testUndirectedRelations(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	c0 := chunk(ns, "d", 0, []events.Entity{ent("Zed", "PERSON", ""), ent("Amy", "PERSON", "")},
 		rel("Zed", "Amy", "x", 1, "k1"))
@@ -624,7 +542,7 @@ func testUndirectedRelations(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, 1, counts(t, s, ns).Relations)
 }
 
-func testRelationsOfRanking(t *testing.T, open func(t *testing.T) Store) {
+func testRelationsOfRanking(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	hub := []events.Entity{ent("Hub", "X", "")}
 	merge(t, s, chunk(ns, "d", 0, hub,
@@ -669,7 +587,7 @@ func testRelationsOfRanking(t *testing.T, open func(t *testing.T) Store) {
 // testHubReadIsBounded reads an entity named in more chunks than a store
 // reads for one entity: it is described by the first graph.MaxMentionsRead
 // of them, and all of them are counted.
-func testHubReadIsBounded(t *testing.T, open func(t *testing.T) Store) {
+func testHubReadIsBounded(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	extra := 5
 	var chunks []graph.ChunkGraph
@@ -699,7 +617,7 @@ func testHubReadIsBounded(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, graph.MaxMentionsRead+extra, other.Mentions)
 }
 
-func testEntitiesOrder(t *testing.T, open func(t *testing.T) Store) {
+func testEntitiesOrder(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	merge(t, s, chunk(ns, "d", 0, []events.Entity{ent("A", "T", ""), ent("B", "T", ""), ent("C", "T", "")}))
 	got := entities(t, s, ns, "C", "MISSING", "A", "C")
@@ -711,7 +629,7 @@ func testEntitiesOrder(t *testing.T, open func(t *testing.T) Store) {
 	require.Empty(t, entities(t, s, ns, "a"))
 }
 
-func searchKeys(t *testing.T, s Store, namespace, query string, limit int) []string {
+func searchKeys(t *testing.T, s graph.Store, namespace, query string, limit int) []string {
 	t.Helper()
 	es, err := s.SearchEntities(t.Context(), namespace, query, limit)
 	require.NoError(t, err)
@@ -722,7 +640,7 @@ func searchKeys(t *testing.T, s Store, namespace, query string, limit int) []str
 	return keys
 }
 
-func testSearchEntities(t *testing.T, open func(t *testing.T) Store) {
+func testSearchEntities(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	marley := ent("Marley", "PERSON", "A ghost.")
 	bone := ent("Marleybone", "PLACE", "")
@@ -781,7 +699,7 @@ func testSearchEntities(t *testing.T, open func(t *testing.T) Store) {
 	require.Error(t, err, "empty namespace")
 }
 
-func testSearchLimit(t *testing.T, open func(t *testing.T) Store) {
+func testSearchLimit(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	es := make([]events.Entity, graph.MaxSearchLimit+5)
 	for i := range es {
@@ -797,7 +715,7 @@ func testSearchLimit(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, []string{"ITEM 104"}, searchKeys(t, s, ns, "item 104", 5))
 }
 
-func testChunks(t *testing.T, open func(t *testing.T) Store) {
+func testChunks(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	c0 := chunk(ns, "d", 0, nil)
 	c1 := chunk(ns, "d", 1, []events.Entity{ent("A", "T", "")})
@@ -840,7 +758,7 @@ func carol(namespace string) (docA, docB []graph.ChunkGraph) {
 	return docA, docB
 }
 
-func testRedelivery(t *testing.T, open func(t *testing.T) Store) {
+func testRedelivery(t *testing.T, open func(t *testing.T) graph.Store) {
 	docA, docB := carol(ns)
 	once := open(t)
 	merge(t, once, docA...)
@@ -863,7 +781,7 @@ func testRedelivery(t *testing.T, open func(t *testing.T) Store) {
 	requireSameState(t, once, thrice, ns)
 }
 
-func testReplacement(t *testing.T, open func(t *testing.T) Store) {
+func testReplacement(t *testing.T, open func(t *testing.T) graph.Store) {
 	c0 := chunk(ns, "d", 0, []events.Entity{ent("A", "T", "a0")})
 	v1 := chunk(ns, "d", 1, []events.Entity{ent("A", "T", "a1"), ent("B", "T", "b1")}, rel("A", "B", "ab", 1))
 	v2 := chunk(ns, "d", 1, []events.Entity{ent("A", "T", "a2"), ent("C", "T", "c2")}, rel("A", "C", "ac", 2))
@@ -891,7 +809,7 @@ func testReplacement(t *testing.T, open func(t *testing.T) Store) {
 		entity(t, replaced, ns, "A"))
 }
 
-func testSubtraction(t *testing.T, open func(t *testing.T) Store) {
+func testSubtraction(t *testing.T, open func(t *testing.T) graph.Store) {
 	docA, docB := carol(ns)
 	both := open(t)
 	// Interleaved, so the documents' mentions are mixed in the store.
@@ -929,7 +847,7 @@ func testSubtraction(t *testing.T, open func(t *testing.T) Store) {
 	require.Empty(t, snap.Relations)
 }
 
-func testNamespaceIsolation(t *testing.T, open func(t *testing.T) Store) {
+func testNamespaceIsolation(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	c1 := chunk("ns-one", "d", 0, []events.Entity{ent("Scrooge", "PERSON", "one")}, rel("Scrooge", "Marley", "one", 1))
 	c2 := chunk("ns-two", "d", 0, []events.Entity{ent("Scrooge", "ORG", "two")}, rel("Scrooge", "Marley", "two", 7))
@@ -989,7 +907,7 @@ func corpus(namespace string, docs, chunksPerDoc, entitiesPerChunk int) []graph.
 	return out
 }
 
-func testConcurrentMerges(t *testing.T, open func(t *testing.T) Store) {
+func testConcurrentMerges(t *testing.T, open func(t *testing.T) graph.Store) {
 	const docs, chunksPerDoc = 4, 30
 	all := corpus(ns, docs, chunksPerDoc, 6)
 
@@ -1051,7 +969,7 @@ func testConcurrentMerges(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testLargeBatch(t *testing.T, open func(t *testing.T) Store) {
+func testLargeBatch(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	// 2,000 chunks in one document.
 	const chunksInDoc = 2000
@@ -1087,7 +1005,7 @@ func testLargeBatch(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, 30+size, counts(t, s, ns).Entities)
 }
 
-func testSpecialCharacters(t *testing.T, open func(t *testing.T) Store) {
+func testSpecialCharacters(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	names := []string{
 		`O'Brien`,
@@ -1136,7 +1054,7 @@ func testSpecialCharacters(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, graph.Counts{}, counts(t, s, namespace))
 }
 
-func testChunkIdentityRequired(t *testing.T, open func(t *testing.T) Store) {
+func testChunkIdentityRequired(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	valid := chunk(ns, "d", 0, []events.Entity{ent("A", "T", "")})
 	tests := []struct {
@@ -1158,21 +1076,21 @@ func testChunkIdentityRequired(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, graph.Counts{}, counts(t, s, ns))
 }
 
-func generation(t *testing.T, s CommunityStore, namespace string) uint64 {
+func generation(t *testing.T, s graph.CommunityStore, namespace string) uint64 {
 	t.Helper()
 	g, err := s.Generation(t.Context(), namespace)
 	require.NoError(t, err)
 	return g
 }
 
-func communitiesGeneration(t *testing.T, s CommunityStore, namespace string) uint64 {
+func communitiesGeneration(t *testing.T, s graph.CommunityStore, namespace string) uint64 {
 	t.Helper()
-	g, err := s.CommunitiesGeneration(t.Context(), namespace)
+	b, err := s.CommunitiesBuilt(t.Context(), namespace)
 	require.NoError(t, err)
-	return g
+	return b.Generation
 }
 
-func communities(t *testing.T, s CommunityStore, namespace string, maxLevel int) []graph.Community {
+func communities(t *testing.T, s graph.CommunityStore, namespace string, maxLevel int) []graph.Community {
 	t.Helper()
 	cs, err := s.Communities(t.Context(), namespace, maxLevel)
 	require.NoError(t, err)
@@ -1182,7 +1100,7 @@ func communities(t *testing.T, s CommunityStore, namespace string, maxLevel int)
 // testCommunitiesOf reads the communities of entities, which the graph
 // has: stores may keep memberships as links between entities and
 // communities.
-func testCommunitiesOf(t *testing.T, open func(t *testing.T) Store) {
+func testCommunitiesOf(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	const otherNS = "other-ns"
 	var names []events.Entity
@@ -1217,7 +1135,7 @@ func testCommunitiesOf(t *testing.T, open func(t *testing.T) Store) {
 	require.Empty(t, communitiesOf(t, s, ns, -1, "E", "G"))
 }
 
-func testTopCommunities(t *testing.T, open func(t *testing.T) Store) {
+func testTopCommunities(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	top := func(maxLevel, limit int) []string {
 		t.Helper()
@@ -1257,14 +1175,14 @@ func match(c graph.Community, matched int) graph.CommunityMatch {
 	return m
 }
 
-func communitiesOf(t *testing.T, s CommunityStore, namespace string, maxLevel int, keys ...string) []graph.CommunityMatch {
+func communitiesOf(t *testing.T, s graph.CommunityStore, namespace string, maxLevel int, keys ...string) []graph.CommunityMatch {
 	t.Helper()
 	cs, err := s.CommunitiesOf(t.Context(), namespace, keys, maxLevel)
 	require.NoError(t, err)
 	return cs
 }
 
-func testGeneration(t *testing.T, open func(t *testing.T) Store) {
+func testGeneration(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	const other = "other-ns"
 	require.Zero(t, generation(t, s, ns), "unknown namespace")
@@ -1331,7 +1249,7 @@ func testGeneration(t *testing.T, open func(t *testing.T) Store) {
 	changed("re-ingesting after deletion")
 }
 
-func testCommunities(t *testing.T, open func(t *testing.T) Store) {
+func testCommunities(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	require.Empty(t, communities(t, s, ns, -1))
 	require.Zero(t, communitiesGeneration(t, s, ns))
@@ -1351,14 +1269,24 @@ func testCommunities(t *testing.T, open func(t *testing.T) Store) {
 	child0 := graph.Community{ID: "c1-0000", Level: 1, Parent: parent.ID, Keys: []string{"A", "B"}, Title: "A and B", Rating: 3, Hash: "hash-c0"}
 	grandchild := graph.Community{ID: "c2-dddd", Level: 2, Parent: child1.ID, Keys: []string{"C"}, Hash: "hash-gc"}
 
+	built, err := s.CommunitiesBuilt(t.Context(), ns)
+	require.NoError(t, err)
+	require.Equal(t, graph.CommunitiesBuild{}, built, "never built")
+
 	// Given out of order: reads sort by level, then id.
+	before := time.Now().Truncate(time.Millisecond)
 	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 7, []graph.Community{grandchild, child1, other, child0, parent}))
+	built, err = s.CommunitiesBuilt(t.Context(), ns)
+	require.NoError(t, err)
+	require.Equal(t, uint64(7), built.Generation)
+	require.WithinRange(t, built.At, before, time.Now(), "when they were built")
 	require.Equal(t, []graph.Community{parent, other, child0, child1, grandchild}, communities(t, s, ns, -1))
 	require.Equal(t, []graph.Community{parent, other}, communities(t, s, ns, 0))
 	require.Equal(t, []graph.Community{parent, other, child0, child1}, communities(t, s, ns, 1))
 	require.Equal(t, []graph.Community{parent, other, child0, child1, grandchild}, communities(t, s, ns, 5))
 	require.Equal(t, uint64(7), communitiesGeneration(t, s, ns))
 	require.Zero(t, generation(t, s, ns), "recording communities does not change the graph's generation")
+	require.Equal(t, graph.Counts{Communities: 5}, counts(t, s, ns), "every level's communities count")
 
 	// Namespaces are isolated, also when ids repeat.
 	const otherNS = "other-ns"
@@ -1376,7 +1304,10 @@ func testCommunities(t *testing.T, open func(t *testing.T) Store) {
 	changed.Title, changed.Keys, changed.Hash = "E, F and G", []string{"E", "F", "G"}, "hash-changed"
 	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 9, []graph.Community{changed}))
 	require.Equal(t, []graph.Community{changed}, communities(t, s, ns, -1))
-	require.Equal(t, uint64(9), communitiesGeneration(t, s, ns))
+	rebuilt, err := s.CommunitiesBuilt(t.Context(), ns)
+	require.NoError(t, err)
+	require.Equal(t, uint64(9), rebuilt.Generation)
+	require.False(t, rebuilt.At.Before(built.At), "a rebuild records its own time")
 
 	// Replacing with none records the generation of an empty graph.
 	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 12, nil))
@@ -1389,7 +1320,7 @@ func testCommunities(t *testing.T, open func(t *testing.T) Store) {
 	require.Equal(t, uint64(12), communitiesGeneration(t, s, ns))
 }
 
-func testSummaries(t *testing.T, open func(t *testing.T) Store) {
+func testSummaries(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
 	const otherNS = "other-ns"
 	d1 := chunk(ns, "d1", 0, []events.Entity{ent("Scrooge", "PERSON", "A miser."), ent("Marley", "PERSON", "A ghost.")},

@@ -301,6 +301,7 @@ func TestGraphStatsAndAdmin(t *testing.T) {
 	require.Regexp(t, `(?m)^namespace +g$`, r.stdout)
 	require.Regexp(t, `(?m)^documents +1$`, r.stdout)
 	require.Regexp(t, `(?m)^entities +[1-9]\d*$`, r.stdout)
+	require.Regexp(t, `(?m)^communities built +(never|\d{4}-\d\d-\d\dT\S+ \((up to date|stale)\))$`, r.stdout)
 	stats := decode[map[string]any](t, k.run("", "stats", "--namespace", "g", "--json"))
 	require.EqualValues(t, 1, stats["documents"])
 

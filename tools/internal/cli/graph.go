@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kgraph-dev/kgraph/events"
 )
@@ -298,12 +299,22 @@ func (e *environment) stats(ctx context.Context, args []string) error {
 		return e.printJSON(raw)
 	}
 	communities := strconv.Itoa(r.Communities)
-	if r.CommunitiesGeneration != r.Generation {
+	if r.CommunitiesStale {
 		communities += fmt.Sprintf(" (of graph generation %d; the graph is at %d, rebuild pending)", r.CommunitiesGeneration, r.Generation)
+	}
+	built := "never"
+	if r.CommunitiesBuiltAt != nil {
+		built = r.CommunitiesBuiltAt.Format(time.RFC3339)
+		if r.CommunitiesStale {
+			built += " (stale)"
+		} else {
+			built += " (up to date)"
+		}
 	}
 	fields(e.stdout, [][2]string{
 		{"namespace", r.Namespace}, {"documents", strconv.Itoa(r.Documents)}, {"chunks", strconv.Itoa(r.Chunks)},
 		{"entities", strconv.Itoa(r.Entities)}, {"relations", strconv.Itoa(r.Relations)}, {"communities", communities},
+		{"communities built", built},
 	})
 	return nil
 }
