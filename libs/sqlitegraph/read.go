@@ -163,7 +163,7 @@ func readDegrees(ctx context.Context, tx *sql.Tx, namespace string, keys []strin
 // degrees, in provenance.RankedOrder.
 //
 // The read is bounded by limit, not by the keys' degrees: an entity's
-// neighbours are stored by the bucket of their degree (floor(log2)), and
+// neighbours are stored by the bucket of their degree (a power of two), and
 // keys are read best connected first, each key's neighbours by falling
 // bucket, until no neighbour left in the bucket could still rank among the
 // best limit. A hub's thousands of weakly connected neighbours are never
@@ -182,8 +182,7 @@ func (s *Store) TopRelations(ctx context.Context, namespace string, keys []strin
 		slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(degrees[b], degrees[a]), cmp.Compare(a, b)) })
 		for _, key := range keys {
 			own := degrees[key]
-			// Neighbours of bucket b have degrees below 2^(b+1).
-			if !top.CanTake(own + 1<<(maxDegreeBucket+1) - 1) {
+			if !top.CanTake(own + maxDegreeIn(maxDegreeBucket)) {
 				break
 			}
 			if err := topNeighbours(ctx, tx, namespace, key, own, top); err != nil {
@@ -221,7 +220,7 @@ func topNeighbours(ctx context.Context, tx *sql.Tx, namespace, key string, own i
 		if err := rows.Scan(&bucket, &n.Key, &n.Degree, &n.Weight); err != nil {
 			return err
 		}
-		if !top.CanTake(own + 1<<(bucket+1) - 1) {
+		if !top.CanTake(own + maxDegreeIn(bucket)) {
 			return nil
 		}
 		top.Offer(key, own, n)

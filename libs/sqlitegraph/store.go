@@ -54,18 +54,33 @@ const (
 	journalSizeLimitBytes = walAutocheckpointPages * 4096
 )
 
-// maxDegreeBucket is the highest bucket degreeBucket tells apart.
-const maxDegreeBucket = 31
+// Degree buckets: degrees below 2^bucketShift share bucket 0, and bucket
+// b > 0 holds the degrees in [2^(b+bucketShift-1), 2^(b+bucketShift)).
+// Most entities never leave bucket 0, so their neighbours' rows never move;
+// a hub's weakly connected neighbours all sit in bucket 0, which a local
+// query of the hub rarely reaches. maxDegreeBucket is the highest bucket
+// told apart.
+const (
+	bucketShift     = 6
+	maxDegreeBucket = 26
+)
+
+// maxDegreeIn is the highest degree bucket b holds.
+func maxDegreeIn(bucket int) int { return 1<<(bucket+bucketShift) - 1 }
 
 // degreeBucket is the SQL expression of the bucket of the degree in
-// column: floor(log2(degree)) for degrees of 1 and more, 0 for 0; plain
-// comparisons, since SQLite's math functions are a compile-time option.
+// column. A binary search of CASEs, five comparisons: the triggers evaluate
+// it for every relation written, and SQLite's log2 is a compile-time option.
 func degreeBucket(column string) string {
-	terms := make([]string, maxDegreeBucket)
-	for i := range terms {
-		terms[i] = fmt.Sprintf("(%s >= %d)", column, int64(1)<<(i+1))
+	var search func(lo, hi int) string // the bucket in [lo, hi)
+	search = func(lo, hi int) string {
+		if hi-lo == 1 {
+			return strconv.Itoa(lo)
+		}
+		mid := (lo + hi) / 2
+		return fmt.Sprintf("CASE WHEN %s < %d THEN %s ELSE %s END", column, maxDegreeIn(mid-1)+1, search(lo, mid), search(mid, hi))
 	}
-	return "(" + strings.Join(terms, " + ") + ")"
+	return "(" + search(0, maxDegreeBucket+1) + ")"
 }
 
 // schemaStatements create the schema; each is idempotent.
@@ -160,7 +175,7 @@ func schemaStatements() []string {
 		PRIMARY KEY (namespace, entity_key)
 	) WITHOUT ROWID`,
 		// Schema version 5: each entity's neighbours, ordered by the
-		// magnitude of their degree (its bucket: floor(log2(degree))), so
+		// magnitude of their degree (its bucket, see degreeBucket), so
 		// that a local query ranks a hub's relations by reading the few
 		// buckets its best neighbours are in rather than all of them. A
 		// neighbour's rows move to another bucket only when its degree
@@ -175,11 +190,18 @@ func schemaStatements() []string {
 		other_key  TEXT NOT NULL,
 		PRIMARY KEY (namespace, entity_key, bucket, other_key)
 	) WITHOUT ROWID`,
-		`CREATE INDEX IF NOT EXISTS entity_neighbours_by_other ON entity_neighbours (namespace, other_key, entity_key)`,
-		// Version 4's triggers kept degrees only.
+		// No index by other_key: the table is symmetric, so the rows naming
+		// an entity as the neighbour are found through its own rows, and
+		// their bucket is that of its degree.
+		`DROP INDEX IF EXISTS entity_neighbours_by_other`,
+		// Earlier versions' triggers (version 4's kept degrees only); the
+		// statements run on every migration, so the bodies are current.
 		`DROP TRIGGER IF EXISTS relation_mention_inserted`,
 		`DROP TRIGGER IF EXISTS relation_mention_deleted`,
-		`CREATE TRIGGER IF NOT EXISTS relation_inserted AFTER INSERT ON relation_mentions
+		`DROP TRIGGER IF EXISTS relation_inserted`,
+		`DROP TRIGGER IF EXISTS relation_deleted`,
+		`DROP TRIGGER IF EXISTS entity_degree_changed`,
+		`CREATE TRIGGER relation_inserted AFTER INSERT ON relation_mentions
 	WHEN NOT EXISTS (SELECT 1 FROM relation_mentions
 		WHERE namespace = NEW.namespace AND src = NEW.src AND dst = NEW.dst
 		AND (doc_id != NEW.doc_id OR chunk_id != NEW.chunk_id))
@@ -194,24 +216,27 @@ func schemaStatements() []string {
 		SELECT NEW.namespace, NEW.dst, ` + degreeBucket("degree") + `, NEW.src FROM entity_degrees
 		WHERE namespace = NEW.namespace AND entity_key = NEW.src;
 	END`,
-		`CREATE TRIGGER IF NOT EXISTS relation_deleted AFTER DELETE ON relation_mentions
+		`CREATE TRIGGER relation_deleted AFTER DELETE ON relation_mentions
 	WHEN NOT EXISTS (SELECT 1 FROM relation_mentions
 		WHERE namespace = OLD.namespace AND src = OLD.src AND dst = OLD.dst)
 	BEGIN
 		DELETE FROM entity_neighbours
-		WHERE namespace = OLD.namespace AND other_key = OLD.dst AND entity_key = OLD.src;
+		WHERE namespace = OLD.namespace AND entity_key = OLD.src AND other_key = OLD.dst
+		AND bucket = (SELECT ` + degreeBucket("degree") + ` FROM entity_degrees WHERE namespace = OLD.namespace AND entity_key = OLD.dst);
 		DELETE FROM entity_neighbours
-		WHERE namespace = OLD.namespace AND other_key = OLD.src AND entity_key = OLD.dst;
+		WHERE namespace = OLD.namespace AND entity_key = OLD.dst AND other_key = OLD.src
+		AND bucket = (SELECT ` + degreeBucket("degree") + ` FROM entity_degrees WHERE namespace = OLD.namespace AND entity_key = OLD.src);
 		UPDATE entity_degrees SET degree = degree - 1
 		WHERE namespace = OLD.namespace AND entity_key IN (OLD.src, OLD.dst);
 		DELETE FROM entity_degrees
 		WHERE namespace = OLD.namespace AND entity_key IN (OLD.src, OLD.dst) AND degree <= 0;
 	END`,
-		`CREATE TRIGGER IF NOT EXISTS entity_degree_changed AFTER UPDATE OF degree ON entity_degrees
+		`CREATE TRIGGER entity_degree_changed AFTER UPDATE OF degree ON entity_degrees
 	WHEN ` + degreeBucket("NEW.degree") + ` != ` + degreeBucket("OLD.degree") + `
 	BEGIN
 		UPDATE entity_neighbours SET bucket = ` + degreeBucket("NEW.degree") + `
-		WHERE namespace = NEW.namespace AND other_key = NEW.entity_key;
+		WHERE namespace = NEW.namespace AND bucket = ` + degreeBucket("OLD.degree") + ` AND other_key = NEW.entity_key
+		AND entity_key IN (SELECT other_key FROM entity_neighbours WHERE namespace = NEW.namespace AND entity_key = NEW.entity_key);
 	END`,
 		// A local query ranks a chunk by the entities it mentions, knowing
 		// only the chunk's id.

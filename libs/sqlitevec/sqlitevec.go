@@ -42,12 +42,12 @@ const busyTimeoutMillis = 10000
 const journalSizeLimitBytes = 64 << 20
 
 // cacheKiB is each connection's page cache, and maxOpenConns bounds the
-// connections, so the store's cache memory is at most their product (128
+// connections, so the store's cache memory is at most their product (64
 // MiB). A search reads its probed clusters' rows by rowid, scattered over
 // the file: with SQLite's default 2 MiB cache every page of them was a
 // pread, a fifth of a local query's time at 5,000 documents.
 const (
-	cacheKiB     = 32 << 10
+	cacheKiB     = 16 << 10
 	maxOpenConns = 4
 )
 

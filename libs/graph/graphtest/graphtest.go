@@ -307,15 +307,16 @@ func testTopRelationsFollowDegrees(t *testing.T, open func(t *testing.T) graph.S
 		hubEntities = append(hubEntities, ent(name, "PERSON", ""))
 		hubRelations = append(hubRelations, rel("Hub", name, "knows", float64(1+i%3)))
 	}
-	// Neighbour i gets 12-i more relations in document "grow-i", before
-	// and after it meets the hub: degrees 1..12 cross 2, 4 and 8 at
-	// different neighbours, and the later names have the lower degrees.
+	// Neighbour i gets 12·(12-i) more relations in document "grow-i",
+	// before and after it meets the hub: degrees from 1 to 133 cross the
+	// powers of two from 2 to 128 at different neighbours, and the later
+	// names have the lower degrees.
 	for i := 1; i < neighbours; i++ {
 		name := fmt.Sprintf("Neighbour %02d", i)
 		ents := []events.Entity{ent(name, "PERSON", "")}
 		var rels []events.Relation
-		for j := range neighbours - i {
-			other := fmt.Sprintf("Friend %02d-%02d", i, j)
+		for j := range 12 * (neighbours - i) {
+			other := fmt.Sprintf("Friend %02d-%03d", i, j)
 			ents = append(ents, ent(other, "PERSON", ""))
 			rels = append(rels, rel(name, other, "knows", 1))
 		}
@@ -363,20 +364,26 @@ func testTopRelationsFollowDegrees(t *testing.T, open func(t *testing.T) graph.S
 		}
 	}
 	check("grown")
+	// The last, least connected neighbour becomes the best connected.
+	befriend := func(doc, name string, n int) {
+		t.Helper()
+		ents := []events.Entity{ent(name, "PERSON", "")}
+		var rels []events.Relation
+		for j := range n {
+			other := fmt.Sprintf("%s stranger %03d", doc, j)
+			ents = append(ents, ent(other, "PERSON", ""))
+			rels = append(rels, rel(name, other, "met", 1))
+		}
+		merge(t, s, chunk(ns, doc, 0, ents, rels...))
+	}
+	befriend("popular", "Neighbour 11", 200)
+	check("popular")
 	// The best connected neighbours lose their other relations; one in the
 	// middle gains more.
 	for _, i := range []int{1, 2, 7} {
 		require.NoError(t, s.DeleteDocument(t.Context(), ns, fmt.Sprintf("grow-%02d", i)))
 	}
-	var ents []events.Entity
-	var rels []events.Relation
-	ents = append(ents, ent("Neighbour 03", "PERSON", ""))
-	for j := range 20 {
-		other := fmt.Sprintf("Stranger %02d", j)
-		ents = append(ents, ent(other, "PERSON", ""))
-		rels = append(rels, rel("Neighbour 03", other, "met", 1))
-	}
-	merge(t, s, chunk(ns, "more", 0, ents, rels...))
+	befriend("more", "Neighbour 03", 40)
 	check("changed")
 }
 

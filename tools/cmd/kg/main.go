@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/llm"
@@ -113,7 +114,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg := serve.Config{
 		DataDir: *dataDir, HTTPAddr: *httpAddr, NATSListen: *natsAddr, Bus: common.Bus, Edge: edgeCfg, Projection: projCfg,
 		GraphWriter: graphWriterCfg,
-		Logger:      boot.Logger(stdout, "kg-serve", level),
+		// KG_GRAPH_STORE=neo4j, KG_VECTOR_STORE=qdrant and KG_KV_STORE=redis
+		// (with their URLs) put kg serve on the production stores.
+		Stores: backends.ReadConfig(env, *dataDir),
+		Logger: boot.Logger(stdout, "kg-serve", level),
 	}
 	cfg.Extractor.ChunkTokens = env.Int("KG_CHUNK_TOKENS", 1200)
 	cfg.Extractor.OverlapTokens = env.Int("KG_CHUNK_OVERLAP", 100)

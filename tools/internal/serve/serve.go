@@ -5,6 +5,7 @@
 package serve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,11 +16,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/chunk"
@@ -27,10 +30,6 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/llm"
 	"github.com/kgraph-dev/kgraph/libs/natsdocs"
 	"github.com/kgraph-dev/kgraph/libs/natsembed"
-	"github.com/kgraph-dev/kgraph/libs/natskv"
-	"github.com/kgraph-dev/kgraph/libs/ratelimit"
-	"github.com/kgraph-dev/kgraph/libs/sqlitegraph"
-	"github.com/kgraph-dev/kgraph/libs/sqlitevec"
 	"github.com/kgraph-dev/kgraph/services/dedup"
 	"github.com/kgraph-dev/kgraph/services/extractor"
 	graphwriter "github.com/kgraph-dev/kgraph/services/graph-writer"
@@ -65,6 +64,11 @@ type Config struct {
 	// rebuilds are coalesced while a namespace ingests. Its LLM is set
 	// from LLM.
 	GraphWriter graphwriter.Config
+	// Stores selects the graph, vector and KV stores, as KG_GRAPH_STORE,
+	// KG_VECTOR_STORE and KG_KV_STORE do for the service binaries
+	// (backends.ReadConfig). Empty fields take the embedded stores in
+	// DataDir.
+	Stores backends.Config
 	// ShutdownTimeout bounds the drain at shutdown.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -87,6 +91,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		errs = append(errs, errors.New("a logger is required"))
+	}
+	c.Stores.DataDir = cmp.Or(c.Stores.DataDir, c.DataDir)
+	c.Stores.Graph = cmp.Or(c.Stores.Graph, backends.Embedded)
+	c.Stores.Vector = cmp.Or(c.Stores.Vector, backends.Embedded)
+	c.Stores.KV = cmp.Or(c.Stores.KV, backends.Embedded)
+	c.Stores.GraphPath = cmp.Or(c.Stores.GraphPath, filepath.Join(c.DataDir, "graph.db"))
+	c.Stores.VectorPath = cmp.Or(c.Stores.VectorPath, filepath.Join(c.DataDir, "vectors.db"))
+	if err := c.Stores.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Bus.Validate(); err != nil {
 		errs = append(errs, err)
@@ -133,11 +146,33 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	if err != nil {
 		return err
 	}
-	jobs, err := natskv.Open(ctx, b.JS, bus.BucketJobs)
+	var closers []func() error
+	// The stores are the ones the service binaries open, chosen the same
+	// way; each comes with its health check.
+	var checks []backends.Check
+	openKV := func(bucket string) (backends.KVStore, error) {
+		store, check, closeStore, err := backends.OpenKV(ctx, cfg.Stores, b.JS, bucket)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, closeStore)
+		if bucket == bus.BucketJobs {
+			checks = append(checks, check)
+		}
+		return store, nil
+	}
+	defer func() {
+		for _, c := range slices.Backward(closers) {
+			if err := c(); err != nil {
+				log.Warn("close store", "err", err)
+			}
+		}
+	}()
+	jobs, err := openKV(bus.BucketJobs)
 	if err != nil {
 		return err
 	}
-	claims, err := natskv.Open(ctx, b.JS, bus.BucketDedup)
+	claims, err := openKV(bus.BucketDedup)
 	if err != nil {
 		return err
 	}
@@ -145,16 +180,22 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	if err != nil {
 		return err
 	}
-	graphStore, err := sqlitegraph.Open(ctx, filepath.Join(cfg.DataDir, "graph.db"))
+	graphStore, graphCheck, err := backends.OpenGraph(ctx, cfg.Stores)
 	if err != nil {
 		return err
 	}
-	defer graphStore.Close()
-	vectors, err := sqlitevec.Open(ctx, filepath.Join(cfg.DataDir, "vectors.db"))
+	closers = append(closers, graphStore.Close)
+	vectors, vectorCheck, err := backends.OpenVectors(ctx, cfg.Stores)
 	if err != nil {
 		return err
 	}
-	defer vectors.Close()
+	closers = append(closers, vectors.Close)
+	checks = append(checks, graphCheck, vectorCheck)
+	limiter, closeLimiter, err := backends.OpenLimiter(ctx, cfg.Stores)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, closeLimiter)
 	if cfg.Embed != nil {
 		embedCfg := *cfg.Embed
 		cfg.Embed = &embedCfg
@@ -185,14 +226,14 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	}
 	var extraction extractor.Extraction
 	graphWriterCfg := cfg.GraphWriter
-	queryCache, err := natskv.Open(ctx, b.JS, bus.BucketQueryCache)
+	queryCache, err := openKV(bus.BucketQueryCache)
 	if err != nil {
 		return err
 	}
 	queryOpts := []query.Option{query.WithCache(queryCache)}
 	queryCfg := query.Config{}
 	if cfg.LLM != nil {
-		cache, err := natskv.Open(ctx, b.JS, bus.BucketLLMCache)
+		cache, err := openKV(bus.BucketLLMCache)
 		if err != nil {
 			return err
 		}
@@ -235,20 +276,16 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 	if cfg.LLM != nil {
 		edgeCfg.Estimate.Model = cfg.LLM.Chat.Model
 	}
-	edgeCfg.Info = ingestapi.ServiceInfo{Version: boot.Version, Mode: "embedded", GraphStore: "sqlite", VectorStore: "sqlite", KVStore: "nats",
+	edgeCfg.Info = ingestapi.ServiceInfo{Version: boot.Version, Mode: "embedded", GraphStore: storeName(cfg.Stores.Graph, "sqlite"),
+		VectorStore: storeName(cfg.Stores.Vector, "sqlite"), KVStore: storeName(cfg.Stores.KV, "nats"),
 		Extractor: ext.ExtractorName(), Embedder: "hashed"}
 	if cfg.Embed != nil {
 		edgeCfg.Info.Embedder = cfg.Embed.Model
 	}
 	edge := ingestapi.New(edgeCfg, ingestapi.Deps{
 		Publisher: b.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: nc, QueryStream: nc, Logger: log.With("component", "ingest-api"),
-		Limiter: ratelimit.NewMemory(time.Now), DeadLetters: bus.NewDeadLetterStore(b.JS), Metrics: registry,
-		Health: []ingestapi.HealthCheck{
-			{Name: "nats", Check: func(context.Context) error { return natsHealth(nc) }},
-			{Name: "kv", Check: func(ctx context.Context) error { _, err := b.JS.KeyValue(ctx, bus.BucketJobs); return err }},
-			{Name: "graph", Check: func(ctx context.Context) error { _, err := graphStore.Generation(ctx, "default"); return err }},
-			{Name: "vectors", Check: func(ctx context.Context) error { _, err := vectors.Count(ctx, "default", "chunk"); return err }},
-		},
+		Limiter: limiter, DeadLetters: bus.NewDeadLetterStore(b.JS), Metrics: registry,
+		Health: healthChecks(nc, checks),
 	})
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -291,6 +328,24 @@ func Run(ctx context.Context, cfg Config, ready func(Ready)) error {
 		log.Warn("drain nats connection", "err", derr)
 	}
 	return err
+}
+
+// healthChecks are the edge's: the NATS connection, then each store's.
+func healthChecks(nc *nats.Conn, stores []backends.Check) []ingestapi.HealthCheck {
+	checks := []ingestapi.HealthCheck{{Name: "nats", Check: func(context.Context) error { return natsHealth(nc) }}}
+	for _, c := range stores {
+		checks = append(checks, ingestapi.HealthCheck{Name: c.Name, Check: c.Check})
+	}
+	return checks
+}
+
+// storeName is what /admin/info calls a backend: the embedded one by what
+// it is built on.
+func storeName(backend, embedded string) string {
+	if backend == backends.Embedded {
+		return embedded
+	}
+	return backend
 }
 
 // embedder is what the vector-indexer and the query service embed with.
