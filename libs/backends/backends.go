@@ -19,6 +19,7 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/graph"
+	"github.com/kgraph-dev/kgraph/libs/kv"
 	"github.com/kgraph-dev/kgraph/libs/natskv"
 	"github.com/kgraph-dev/kgraph/libs/neo4jgraph"
 	"github.com/kgraph-dev/kgraph/libs/qdrantvec"
@@ -134,14 +135,8 @@ func OpenGraph(ctx context.Context, c Config) (GraphStore, Check, error) {
 	}
 }
 
-// VectorStore is everything the services do with vectors.
-type VectorStore interface {
-	Upsert(ctx context.Context, items []vector.Item) error
-	Search(ctx context.Context, q vector.Query) ([]vector.Hit, error)
-	DeleteDocument(ctx context.Context, namespace, docID string) error
-	Count(ctx context.Context, namespace, kind string) (int, error)
-	Close() error
-}
+// VectorStore is the vector store contract (vector.Store).
+type VectorStore = vector.Store
 
 // OpenVectors opens the configured vector store.
 func OpenVectors(ctx context.Context, c Config) (VectorStore, Check, error) {
@@ -161,16 +156,8 @@ func OpenVectors(ctx context.Context, c Config) (VectorStore, Check, error) {
 	}
 }
 
-// KVStore is everything the services do with job records and claims.
-type KVStore interface {
-	Get(ctx context.Context, key string) ([]byte, uint64, error)
-	Create(ctx context.Context, key string, value []byte) (uint64, error)
-	Update(ctx context.Context, key string, value []byte, lastRevision uint64) (uint64, error)
-	Put(ctx context.Context, key string, value []byte) (uint64, error)
-	Delete(ctx context.Context, key string) error
-	Keys(ctx context.Context, prefix string) ([]string, error)
-	KeysAfter(ctx context.Context, prefix, after string, limit int) ([]string, error)
-}
+// KVStore is the key-value store contract (kv.Store).
+type KVStore = kv.Store
 
 // cacheTTL bounds the caches kept in Redis, as their JetStream buckets are
 // bounded in the bus topology; job records and claims never expire.

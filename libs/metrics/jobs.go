@@ -23,7 +23,7 @@ const (
 	DefaultJobsConcurrency = 8
 )
 
-// JobStore reads job records (the jobs bucket; a kvtest.Store serves).
+// JobStore reads job records (the jobs bucket; a kv.Store serves).
 type JobStore interface {
 	Get(ctx context.Context, key string) (value []byte, revision uint64, err error)
 	Keys(ctx context.Context, prefix string) ([]string, error)

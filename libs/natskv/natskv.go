@@ -1,4 +1,4 @@
-// Package natskv implements the kvtest.Store contract over a JetStream
+// Package natskv implements the kv.Store contract over a JetStream
 // key-value bucket, mapping JetStream's errors to the kv sentinels.
 //
 // The bucket keeps one revision per key: callers need the latest value and
@@ -201,3 +201,6 @@ func validateKey(key string) error {
 func isKeyRune(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-'
 }
+
+// Store is a kv.Store.
+var _ kv.Store = (*Store)(nil)

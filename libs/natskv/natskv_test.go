@@ -29,7 +29,7 @@ func newJetStream(t *testing.T) jetstream.JetStream {
 func TestContract(t *testing.T) {
 	js := newJetStream(t)
 	buckets := 0
-	kvtest.Run(t, func(t *testing.T) kvtest.Store {
+	kvtest.Run(t, func(t *testing.T) kv.Store {
 		buckets++
 		s, err := natskv.Open(t.Context(), js, fmt.Sprintf("contract-%d", buckets))
 		require.NoError(t, err)

@@ -152,7 +152,7 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Upsert inserts or replaces items. Invalid batches (see vectortest.Store)
+// Upsert inserts or replaces items. Invalid batches (see vector.Store)
 // are rejected before any request is sent.
 func (s *Store) Upsert(ctx context.Context, items []vector.Item) error {
 	plan, err := s.layout.planUpsert(items, upsertBatchSize)
@@ -720,3 +720,6 @@ func parseAddress(raw string) (address, error) {
 	}
 	return a, nil
 }
+
+// Store is a vector.Store.
+var _ vector.Store = (*Store)(nil)

@@ -457,7 +457,7 @@ func TestContract(t *testing.T) {
 		t.Skip("QDRANT_URL is not set: the Qdrant contract suite needs a Qdrant server (docker run -p 6334:6334 qdrant/qdrant:v1.19.0)")
 	}
 	apiKey := os.Getenv("QDRANT_API_KEY")
-	vectortest.Run(t, func(t *testing.T) vectortest.Store {
+	vectortest.Run(t, func(t *testing.T) vector.Store {
 		cfg := Config{URL: url, APIKey: apiKey, CollectionPrefix: "kgtest_" + randomHex(t) + "_"}
 		s, err := Open(t.Context(), cfg)
 		require.NoError(t, err)

@@ -1,4 +1,4 @@
-// Package redisstore implements the kvtest.Store contract over Redis, for
+// Package redisstore implements the kv.Store contract over Redis, for
 // deployments that keep job state and deduplication claims outside NATS.
 //
 // Every key of a store lives under its Config.Prefix:
@@ -351,3 +351,6 @@ func validateKey(key string) error {
 func isKeyRune(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-'
 }
+
+// Store is a kv.Store.
+var _ kv.Store = (*Store)(nil)

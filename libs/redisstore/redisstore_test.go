@@ -23,7 +23,7 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/redistest"
 )
 
-var _ kvtest.Store = (*redisstore.Store)(nil)
+var _ kv.Store = (*redisstore.Store)(nil)
 
 func open(t testing.TB, url, prefix string) *redisstore.Store {
 	t.Helper()
@@ -38,7 +38,7 @@ func TestContract(t *testing.T) {
 	// One server for the suite; a fresh prefix per subtest gives each an
 	// empty store.
 	stores := 0
-	kvtest.Run(t, func(t *testing.T) kvtest.Store {
+	kvtest.Run(t, func(t *testing.T) kv.Store {
 		stores++
 		return open(t, url, fmt.Sprintf("kvtest%d:", stores))
 	})
@@ -320,7 +320,7 @@ func BenchmarkNATSKVUpdate(b *testing.B) {
 	benchUpdates(b, s)
 }
 
-func benchUpdates(b *testing.B, s kvtest.Store) {
+func benchUpdates(b *testing.B, s kv.Store) {
 	b.Run("serial", func(b *testing.B) {
 		ctx := b.Context()
 		_, err := s.Put(ctx, "job.serial", []byte("0"))
@@ -360,7 +360,7 @@ func benchUpdates(b *testing.B, s kvtest.Store) {
 
 // increment is the projection's update loop: read, modify, compare-and-set,
 // and start over on a conflict.
-func increment(ctx context.Context, s kvtest.Store, key string) error {
+func increment(ctx context.Context, s kv.Store, key string) error {
 	for {
 		value, rev, err := s.Get(ctx, key)
 		if err != nil {

@@ -484,3 +484,6 @@ func (h *hitHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return last
 }
+
+// Store is a vector.Store.
+var _ vector.Store = (*Store)(nil)

@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestContract(t *testing.T) {
-	vectortest.Run(t, func(t *testing.T) vectortest.Store {
+	vectortest.Run(t, func(t *testing.T) vector.Store {
 		s, err := sqlitevec.Open(t.Context(), filepath.Join(t.TempDir(), "vectors.db"))
 		require.NoError(t, err)
 		return s

@@ -14,46 +14,13 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/kv"
 )
 
-// Store is the key-value contract used for job state and deduplication
-// claims.
-//
-// Keys are dot-separated tokens of [A-Za-z0-9_-] (e.g. "job.abc123",
-// "dedup.default.<sha256>"); other keys are rejected with an error. Every
-// write returns the key's new revision, which increases with each write.
-//
-//   - Get returns kv.ErrNotFound for a missing or deleted key.
-//   - Create writes only if the key is missing or deleted and returns
-//     kv.ErrExists otherwise; concurrent Creates of one key have exactly one
-//     winner, which makes Create a claim.
-//   - Update writes only if lastRevision is the key's current revision and
-//     returns kv.ErrConflict otherwise, also when the key is missing or
-//     deleted (compare-and-set). lastRevision must be positive.
-//   - Put writes unconditionally.
-//   - Delete removes the key; deleting a missing key is not an error.
-//   - Keys returns the existing keys that start with prefix (a plain string
-//     prefix, "" for all), sorted, and an empty slice when none match.
-//   - KeysAfter returns one page of that listing: at most limit (> 0) of
-//     the keys that start with prefix and sort after the key after ("" for
-//     from the first), in order. Keys whose names sort by what they index
-//     (jobstate's job index, newest first) make it an index read a page at a
-//     time, however many keys there are.
-type Store interface {
-	Get(ctx context.Context, key string) (value []byte, revision uint64, err error)
-	Create(ctx context.Context, key string, value []byte) (uint64, error)
-	Update(ctx context.Context, key string, value []byte, lastRevision uint64) (uint64, error)
-	Put(ctx context.Context, key string, value []byte) (uint64, error)
-	Delete(ctx context.Context, key string) error
-	Keys(ctx context.Context, prefix string) ([]string, error)
-	KeysAfter(ctx context.Context, prefix, after string, limit int) ([]string, error)
-}
-
 // Run runs the contract suite. open must return an empty store; releasing it
-// is left to open (via t.Cleanup), since Store has no Close.
-func Run(t *testing.T, open func(t *testing.T) Store) {
+// is left to open (via t.Cleanup), since kv.Store has no Close.
+func Run(t *testing.T, open func(t *testing.T) kv.Store) {
 	t.Helper()
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s Store)
+		run  func(t *testing.T, s kv.Store)
 	}{
 		{"NotFound", testNotFound},
 		{"CreateAndGet", testCreateAndGet},
@@ -74,7 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testNotFound(t *testing.T, s Store) {
+func testNotFound(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	_, _, err := s.Get(ctx, "job.missing")
 	require.ErrorIs(t, err, kv.ErrNotFound)
@@ -83,7 +50,7 @@ func testNotFound(t *testing.T, s Store) {
 	require.ErrorIs(t, err, kv.ErrNotFound)
 }
 
-func testCreateAndGet(t *testing.T, s Store) {
+func testCreateAndGet(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	value := []byte{0, 1, 2, 0xff, '{', '}'}
 	rev, err := s.Create(ctx, "job.abc-123_X", value)
@@ -96,7 +63,7 @@ func testCreateAndGet(t *testing.T, s Store) {
 	require.Equal(t, rev, gotRev)
 }
 
-func testCreateExisting(t *testing.T, s Store) {
+func testCreateExisting(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	rev, err := s.Create(ctx, "dedup.default.k", []byte("first"))
 	require.NoError(t, err)
@@ -111,7 +78,7 @@ func testCreateExisting(t *testing.T, s Store) {
 	require.Equal(t, rev, gotRev)
 }
 
-func testPut(t *testing.T, s Store) {
+func testPut(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	rev1, err := s.Put(ctx, "job.p", []byte("one"))
 	require.NoError(t, err)
@@ -125,7 +92,7 @@ func testPut(t *testing.T, s Store) {
 	require.Equal(t, rev2, rev)
 }
 
-func testUpdate(t *testing.T, s Store) {
+func testUpdate(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	rev1, err := s.Create(ctx, "job.u", []byte("queued"))
 	require.NoError(t, err)
@@ -155,7 +122,7 @@ func testUpdate(t *testing.T, s Store) {
 	require.Equal(t, "forced", string(got))
 }
 
-func testUpdateMissingOrDeleted(t *testing.T, s Store) {
+func testUpdateMissingOrDeleted(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	_, err := s.Update(ctx, "job.never", []byte("x"), 1)
 	require.ErrorIs(t, err, kv.ErrConflict)
@@ -176,7 +143,7 @@ func testUpdateMissingOrDeleted(t *testing.T, s Store) {
 	require.ErrorIs(t, err, kv.ErrNotFound)
 }
 
-func testDeleteThenCreate(t *testing.T, s Store) {
+func testDeleteThenCreate(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	rev1, err := s.Create(ctx, "dedup.default.abc", []byte("one"))
 	require.NoError(t, err)
@@ -196,7 +163,7 @@ func testDeleteThenCreate(t *testing.T, s Store) {
 	require.ErrorIs(t, err, kv.ErrExists)
 }
 
-func testKeys(t *testing.T, s Store) {
+func testKeys(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	for _, key := range []string{"job.b", "job.a", "jobs.z", "dedup.default.x", "dedup.other.y", "dedup.default.xy", "job.deleted"} {
 		_, err := s.Put(ctx, key, []byte("v"))
@@ -228,7 +195,7 @@ func testKeys(t *testing.T, s Store) {
 	}
 }
 
-func testKeysAfter(t *testing.T, s Store) {
+func testKeysAfter(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	for _, key := range []string{"idx.a.3", "idx.a.1", "idx.a.2", "idx.ab.1", "idx.b.1", "other.1", "idx.a.9"} {
 		_, err := s.Put(ctx, key, []byte("v"))
@@ -289,7 +256,7 @@ func testKeysAfter(t *testing.T, s Store) {
 	require.Error(t, err, "limit must be positive")
 }
 
-func testInvalidKeys(t *testing.T, s Store) {
+func testInvalidKeys(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	for _, key := range []string{"", "has space", "a..b", ".leading", "trailing.", "wild.*", "wild.>", "slash/key", "ünïcode"} {
 		t.Run(fmt.Sprintf("%q", key), func(t *testing.T) {
@@ -304,11 +271,11 @@ func testInvalidKeys(t *testing.T, s Store) {
 	}
 }
 
-func testConcurrentClaims(t *testing.T, s Store) {
+func testConcurrentClaims(t *testing.T, s kv.Store) {
 	requireOneClaimWinner(t, s, "dedup.default.contended")
 }
 
-func testConcurrentClaimsAfterDelete(t *testing.T, s Store) {
+func testConcurrentClaimsAfterDelete(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	_, err := s.Create(ctx, "dedup.default.recycled", []byte("old"))
 	require.NoError(t, err)
@@ -316,7 +283,7 @@ func testConcurrentClaimsAfterDelete(t *testing.T, s Store) {
 	requireOneClaimWinner(t, s, "dedup.default.recycled")
 }
 
-func requireOneClaimWinner(t *testing.T, s Store, key string) {
+func requireOneClaimWinner(t *testing.T, s kv.Store, key string) {
 	t.Helper()
 	ctx := t.Context()
 	const claimants = 20
@@ -348,7 +315,7 @@ func requireOneClaimWinner(t *testing.T, s Store, key string) {
 	require.Equal(t, strconv.Itoa(winner), string(got), "the stored value must be the winner's")
 }
 
-func testConcurrentCompareAndSet(t *testing.T, s Store) {
+func testConcurrentCompareAndSet(t *testing.T, s kv.Store) {
 	ctx := t.Context()
 	const workers, incrementsEach = 8, 5
 	_, err := s.Create(ctx, "job.counter", []byte("0"))
@@ -382,7 +349,7 @@ func testConcurrentCompareAndSet(t *testing.T, s Store) {
 
 // increment is a read-modify-write loop: a lost update shows up as a final
 // count below workers*incrementsEach.
-func increment(ctx context.Context, s Store, key string) error {
+func increment(ctx context.Context, s kv.Store, key string) error {
 	for {
 		value, rev, err := s.Get(ctx, key)
 		if err != nil {

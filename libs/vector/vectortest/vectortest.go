@@ -6,7 +6,6 @@ package vectortest
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -18,32 +17,15 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/vector"
 )
 
-// Store is the vector store contract.
-//
-// Upsert replaces items with the same (Namespace, Kind, ID) and is atomic per
-// call: a batch with one invalid item (empty vector, zero vector, NaN or Inf,
-// dimension different from the vectors already stored under its namespace and
-// kind) stores nothing. Search returns at most TopK hits by descending cosine
-// similarity and rejects a zero vector, a dimension mismatch and TopK < 1.
-// DeleteDocument removes every item of the document in the namespace,
-// whatever its kind.
-type Store interface {
-	Upsert(ctx context.Context, items []vector.Item) error
-	Search(ctx context.Context, q vector.Query) ([]vector.Hit, error)
-	DeleteDocument(ctx context.Context, namespace, docID string) error
-	Count(ctx context.Context, namespace, kind string) (int, error)
-	Close() error
-}
-
 // scoreTolerance absorbs float32 rounding between the store and the float64
 // reference.
 const scoreTolerance = 1e-4
 
 // Run runs the contract suite. open must return an empty store; Run closes
 // every store it opens.
-func Run(t *testing.T, open func(t *testing.T) Store) {
+func Run(t *testing.T, open func(t *testing.T) vector.Store) {
 	t.Helper()
-	openStore := func(t *testing.T) Store {
+	openStore := func(t *testing.T) vector.Store {
 		t.Helper()
 		s := open(t)
 		t.Cleanup(func() { require.NoError(t, s.Close()) })
@@ -51,7 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s Store)
+		run  func(t *testing.T, s vector.Store)
 	}{
 		{"TopKMatchesBruteForce", testTopKMatchesBruteForce},
 		{"CosineScores", testCosineScores},
@@ -70,7 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}
 }
 
-func testTopKMatchesBruteForce(t *testing.T, s Store) {
+func testTopKMatchesBruteForce(t *testing.T, s vector.Store) {
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(1, 2))
 	const dim, n, topK = 24, 300, 10
@@ -95,7 +77,7 @@ func testTopKMatchesBruteForce(t *testing.T, s Store) {
 	}
 }
 
-func testCosineScores(t *testing.T, s Store) {
+func testCosineScores(t *testing.T, s vector.Store) {
 	ctx := t.Context()
 	require.NoError(t, s.Upsert(ctx, []vector.Item{
 		{Namespace: "ns", Kind: "chunk", ID: "same-direction", DocID: "d", Vector: []float32{5, 0}},
@@ -113,7 +95,7 @@ func testCosineScores(t *testing.T, s Store) {
 	}
 }
 
-func testUpsertIsIdempotent(t *testing.T, s Store) {
+func testUpsertIsIdempotent(t *testing.T, s vector.Store) {
 	ctx := t.Context()
 	first := vector.Item{Namespace: "ns", Kind: "chunk", ID: "a", DocID: "doc-old", Vector: []float32{1, 0, 0}}
 	other := vector.Item{Namespace: "ns", Kind: "chunk", ID: "b", DocID: "doc-old", Vector: []float32{0, 1, 1}}
@@ -155,7 +137,7 @@ func testUpsertIsIdempotent(t *testing.T, s Store) {
 	require.InDelta(t, 1, hits[0].Score, scoreTolerance)
 }
 
-func testNamespaceIsolation(t *testing.T, s Store) {
+func testNamespaceIsolation(t *testing.T, s vector.Store) {
 	ctx := t.Context()
 	require.NoError(t, s.Upsert(ctx, []vector.Item{
 		{Namespace: "tenant-a", Kind: "chunk", ID: "x", DocID: "doc", Vector: []float32{1, 0}},
@@ -184,7 +166,7 @@ func testNamespaceIsolation(t *testing.T, s Store) {
 	requireCount(t, s, "tenant-c", "chunk", 1)
 }
 
-func testKindIsolation(t *testing.T, s Store) {
+func testKindIsolation(t *testing.T, s vector.Store) {
 	ctx := t.Context()
 	require.NoError(t, s.Upsert(ctx, []vector.Item{
 		{Namespace: "ns", Kind: "chunk", ID: "shared-id", DocID: "doc", Vector: []float32{1, 0}},
@@ -204,7 +186,7 @@ func testKindIsolation(t *testing.T, s Store) {
 	require.Equal(t, []string{"shared-id", "chunk-only"}, hitIDs(hits))
 }
 
-func testDocFilter(t *testing.T, s Store) {
+func testDocFilter(t *testing.T, s vector.Store) {
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(3, 4))
 	items := randomItems(rng, "ns", "chunk", 60, 8, 3)
@@ -231,7 +213,7 @@ func testDocFilter(t *testing.T, s Store) {
 	require.Empty(t, hits)
 }
 
-func testDeleteDocument(t *testing.T, s Store) {
+func testDeleteDocument(t *testing.T, s vector.Store) {
 	ctx := t.Context()
 	require.NoError(t, s.Upsert(ctx, []vector.Item{
 		{Namespace: "ns", Kind: "chunk", ID: "c1", DocID: "doomed", Vector: []float32{1, 0}},
@@ -262,7 +244,7 @@ func testDeleteDocument(t *testing.T, s Store) {
 	requireCount(t, s, "ns", "chunk", 2)
 }
 
-func testTopKLargerThanCount(t *testing.T, s Store) {
+func testTopKLargerThanCount(t *testing.T, s vector.Store) {
 	ctx := t.Context()
 	require.NoError(t, s.Upsert(ctx, []vector.Item{
 		{Namespace: "ns", Kind: "chunk", ID: "a", DocID: "d", Vector: []float32{1, 0, 0}},
@@ -274,7 +256,7 @@ func testTopKLargerThanCount(t *testing.T, s Store) {
 	require.Equal(t, []string{"a", "b", "c"}, hitIDs(hits))
 }
 
-func testEmptyStore(t *testing.T, s Store) {
+func testEmptyStore(t *testing.T, s vector.Store) {
 	ctx := t.Context()
 	hits, err := s.Search(ctx, vector.Query{Namespace: "ns", Kind: "chunk", Vector: []float32{1, 2}, TopK: 3})
 	require.NoError(t, err)
@@ -284,7 +266,7 @@ func testEmptyStore(t *testing.T, s Store) {
 	requireCount(t, s, "ns", "chunk", 0)
 }
 
-func testInvalidUpsert(t *testing.T, s Store) {
+func testInvalidUpsert(t *testing.T, s vector.Store) {
 	ctx := t.Context()
 	require.NoError(t, s.Upsert(ctx, []vector.Item{
 		{Namespace: "ns", Kind: "chunk", ID: "existing", DocID: "d", Vector: []float32{1, 2, 3, 4}},
@@ -328,7 +310,7 @@ func testInvalidUpsert(t *testing.T, s Store) {
 	})
 }
 
-func testInvalidSearch(t *testing.T, s Store) {
+func testInvalidSearch(t *testing.T, s vector.Store) {
 	ctx := t.Context()
 	require.NoError(t, s.Upsert(ctx, []vector.Item{
 		{Namespace: "ns", Kind: "chunk", ID: "a", DocID: "d", Vector: []float32{1, 2, 3}},
@@ -434,7 +416,7 @@ func hitIDs(hits []vector.Hit) []string {
 	return ids
 }
 
-func requireCount(t *testing.T, s Store, namespace, kind string, want int) {
+func requireCount(t *testing.T, s vector.Store, namespace, kind string, want int) {
 	t.Helper()
 	got, err := s.Count(t.Context(), namespace, kind)
 	require.NoError(t, err)
