@@ -39,13 +39,12 @@ func answerCacheEdge(t *testing.T, cfg ingestapi.Config) (*edge, *nats.Conn, *at
 	})
 	// The watch is up once a change is seen: publish until one is.
 	require.Eventually(t, func() bool {
-		ask(t, e, "warm-up", "ns0")
-		before := asked.Load()
-		ask(t, e, "warm-up", "ns0")
-		if asked.Load() != before {
-			return false // not cached yet: the watch is not running
+		if _, ok := askNow(t, e, "warm-up", "ns0"); !ok {
+			return false
 		}
-		return true
+		before := asked.Load()
+		_, ok := askNow(t, e, "warm-up", "ns0")
+		return ok && asked.Load() == before // else not cached yet: the watch is not running
 	}, 5*time.Second, 10*time.Millisecond)
 	return e, publisher, asked
 }
@@ -55,6 +54,23 @@ func ask(t *testing.T, e *edge, question, ns string) map[string]any {
 	r := e.do(t, "POST", "/api/v1/query", `{"question":"`+question+`","namespace":"`+ns+`","mode":"local"}`)
 	require.Equal(t, http.StatusOK, r.status, string(r.raw))
 	return r.json(t)
+}
+
+// askNow asks without failing the test, for conditions that Eventually
+// polls from another goroutine; ok is false unless the answer is a 200
+// with a JSON body.
+func askNow(t *testing.T, e *edge, question, ns string) (map[string]any, bool) {
+	r := e.do(t, "POST", "/api/v1/query", `{"question":"`+question+`","namespace":"`+ns+`","mode":"local"}`)
+	return decodedOK(r)
+}
+
+// decodedOK is r's JSON body if r is a 200 with one.
+func decodedOK(r response) (map[string]any, bool) {
+	var m map[string]any
+	if r.status != http.StatusOK || json.Unmarshal(r.raw, &m) != nil {
+		return nil, false
+	}
+	return m, true
 }
 
 func publishChange(t *testing.T, nc *nats.Conn, typ events.Type, ns string) {
@@ -103,8 +119,10 @@ func TestEdgeAnswerCache(t *testing.T) {
 		require.Equal(t, true, ask(t, e, "who?", "books")["cached"], typ)
 		require.Equal(t, before, asked.Load())
 		publishChange(t, publisher, typ, "books")
-		require.Eventually(t, func() bool { return ask(t, e, "who?", "books")["cached"] == false }, 5*time.Second, 10*time.Millisecond,
-			"%s in the namespace drops its answers", typ)
+		require.Eventually(t, func() bool {
+			m, ok := askNow(t, e, "who?", "books")
+			return ok && m["cached"] == false
+		}, 5*time.Second, 10*time.Millisecond, "%s in the namespace drops its answers", typ)
 	}
 }
 
@@ -143,8 +161,8 @@ func TestEdgeAnswerCacheKeepsNamespacesApart(t *testing.T) {
 	defer func() { cancel(); require.NoError(t, <-done) }()
 	body := `{"question":"q","namespace":"b","mode":"local"}`
 	require.Eventually(t, func() bool {
-		r := e.as(t, secretReader, "POST", "/api/v1/query", body)
-		return r.json(t)["cached"] == true
+		m, ok := decodedOK(e.as(t, secretReader, "POST", "/api/v1/query", body))
+		return ok && m["cached"] == true
 	}, 5*time.Second, 10*time.Millisecond)
 	e.as(t, secretWriter, "POST", "/api/v1/query", body).requireProblem(t, http.StatusForbidden)
 }

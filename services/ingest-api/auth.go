@@ -190,13 +190,43 @@ func (s *Server) principal(ctx context.Context) Principal {
 	return p
 }
 
-// allow checks that the request's key has role need and may touch namespace
-// ns: 401 without a principal, 403 otherwise.
-func (s *Server) allow(ctx context.Context, ns string, need Role) error {
-	if err := s.allowAny(ctx, need); err != nil {
-		return err
+// requireDeclaredRole enforces the role an operation declares (withRole)
+// before its handler runs: the OpenAPI document's x-kgraph-role is the
+// enforcement, not a description of it, and a handler checks only the
+// namespace it touches (allowNamespace). Public operations (the probes)
+// declare "public" (withPublic); one that declares nothing is refused, so a
+// forgotten declaration fails closed.
+func (s *Server) requireDeclaredRole(ctx huma.Context, next func(huma.Context)) {
+	role, _ := ctx.Operation().Metadata["role"].(string)
+	switch role {
+	case rolePublic:
+		next(ctx)
+		return
+	case "":
+		_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, "this operation declares no role")
+		return
 	}
-	if !s.principal(ctx).Can(ns) {
+	if err := s.allowAny(ctx.Context(), Role(role)); err != nil {
+		var se huma.StatusError
+		if errors.As(err, &se) {
+			_ = huma.WriteErr(s.api, ctx, se.GetStatus(), se.Error()) // a write error is the client's
+			return
+		}
+		_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, err.Error())
+		return
+	}
+	next(ctx)
+}
+
+// allowNamespace checks that the request's key may touch namespace ns (the
+// role was checked by requireDeclaredRole): 401 without a principal, 403
+// otherwise.
+func (s *Server) allowNamespace(ctx context.Context, ns string) error {
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		return huma.Error401Unauthorized("an API key is required")
+	}
+	if !p.Can(ns) {
 		return huma.Error403Forbidden(fmt.Sprintf("this API key may not access namespace %q", ns))
 	}
 	return nil

@@ -125,7 +125,7 @@ func (s *Server) documentRoutes() {
 		ClientID string `header:"X-Client-ID" maxLength:"128"`
 		Body     SubmitBody
 	}) (*struct{ Body SubmitReply }, error) {
-		if err := s.allow(ctx, nsOrDefault(in.Body.Namespace), RoleWrite); err != nil {
+		if err := s.allowNamespace(ctx, nsOrDefault(in.Body.Namespace)); err != nil {
 			return nil, err
 		}
 		r, err := s.submit(ctx, in.Body, in.ClientID)
@@ -143,7 +143,7 @@ func (s *Server) documentRoutes() {
 		Body     BatchBody
 	}) (*struct{ Body BatchReply }, error) {
 		for i, d := range in.Body.Documents {
-			if err := s.allow(ctx, nsOrDefault(d.Namespace), RoleWrite); err != nil {
+			if err := s.allowNamespace(ctx, nsOrDefault(d.Namespace)); err != nil {
 				return nil, err
 			}
 			if strings.TrimSpace(d.Content) == "" {
@@ -173,7 +173,7 @@ func (s *Server) documentRoutes() {
 		if err != nil {
 			return nil, err
 		}
-		if err := s.allow(ctx, nsOrDefault(body.Namespace), RoleWrite); err != nil {
+		if err := s.allowNamespace(ctx, nsOrDefault(body.Namespace)); err != nil {
 			return nil, err
 		}
 		r, err := s.submit(ctx, body, in.ClientID)
@@ -408,7 +408,7 @@ func docView(d jobstate.Document) DocumentView {
 
 func (s *Server) listDocuments(ctx context.Context, ns, status string, limit int, cursor string) (DocumentList, error) {
 	if ns != "" {
-		if err := s.allow(ctx, ns, RoleRead); err != nil {
+		if err := s.allowNamespace(ctx, ns); err != nil {
 			return DocumentList{}, err
 		}
 	}
@@ -480,7 +480,7 @@ func validDocID(id string) bool {
 }
 
 func (s *Server) getDocument(ctx context.Context, in docParams, withContent bool) (DocumentDetail, error) {
-	if err := s.allow(ctx, nsOrDefault(in.Namespace), RoleRead); err != nil {
+	if err := s.allowNamespace(ctx, nsOrDefault(in.Namespace)); err != nil {
 		return DocumentDetail{}, err
 	}
 	d, _, err := s.documentRecord(ctx, in)
@@ -508,7 +508,7 @@ func (s *Server) getDocument(ctx context.Context, in docParams, withContent bool
 
 func (s *Server) deleteDocument(ctx context.Context, in docParams) (DeleteReply, error) {
 	ns := nsOrDefault(in.Namespace)
-	if err := s.allow(ctx, ns, RoleWrite); err != nil {
+	if err := s.allowNamespace(ctx, ns); err != nil {
 		return DeleteReply{}, err
 	}
 	d, _, err := s.documentRecord(ctx, in)

@@ -77,7 +77,7 @@ func (s *Server) graphRoutes() {
 		Errors:      errs,
 	}, RoleRead), func(ctx context.Context, in *GraphSearchInput) (*replyOf[events.GraphSearchResponse], error) {
 		ns := nsOrDefault(in.Namespace)
-		if err := s.allow(ctx, ns, RoleRead); err != nil {
+		if err := s.allowNamespace(ctx, ns); err != nil {
 			return nil, err
 		}
 		return forward[events.GraphSearchResponse](ctx, s, events.GraphSearchSubject, "entity search",
@@ -90,7 +90,7 @@ func (s *Server) graphRoutes() {
 		Errors:      withNotFound,
 	}, RoleRead), func(ctx context.Context, in *GraphEntityInput) (*replyOf[events.GraphEntityResponse], error) {
 		ns := nsOrDefault(in.Namespace)
-		if err := s.allow(ctx, ns, RoleRead); err != nil {
+		if err := s.allowNamespace(ctx, ns); err != nil {
 			return nil, err
 		}
 		return forward[events.GraphEntityResponse](ctx, s, events.GraphEntitySubject, "entity lookup",
@@ -103,7 +103,7 @@ func (s *Server) graphRoutes() {
 		Errors:      withNotFound,
 	}, RoleRead), func(ctx context.Context, in *GraphSubgraphInput) (*replyOf[events.GraphSubgraphResponse], error) {
 		ns := nsOrDefault(in.Namespace)
-		if err := s.allow(ctx, ns, RoleRead); err != nil {
+		if err := s.allowNamespace(ctx, ns); err != nil {
 			return nil, err
 		}
 		return forward[events.GraphSubgraphResponse](ctx, s, events.GraphSubgraphSubject, "subgraph",
@@ -116,7 +116,7 @@ func (s *Server) graphRoutes() {
 		Errors:      withNotFound,
 	}, RoleRead), func(ctx context.Context, in *GraphPathsInput) (*replyOf[events.GraphPathsResponse], error) {
 		ns := nsOrDefault(in.Namespace)
-		if err := s.allow(ctx, ns, RoleRead); err != nil {
+		if err := s.allowNamespace(ctx, ns); err != nil {
 			return nil, err
 		}
 		return forward[events.GraphPathsResponse](ctx, s, events.GraphPathsSubject, "path search",
@@ -129,7 +129,7 @@ func (s *Server) graphRoutes() {
 		Errors:      errs,
 	}, RoleRead), func(ctx context.Context, in *StatsInput) (*replyOf[events.GraphStatsResponse], error) {
 		ns := nsOrDefault(in.Namespace)
-		if err := s.allow(ctx, ns, RoleRead); err != nil {
+		if err := s.allowNamespace(ctx, ns); err != nil {
 			return nil, err
 		}
 		return forward[events.GraphStatsResponse](ctx, s, events.GraphStatsSubject, "stats",
@@ -146,7 +146,7 @@ func (s *Server) graphRoutes() {
 			ns = in.Body.Namespace
 		}
 		ns = nsOrDefault(ns)
-		if err := s.allow(ctx, ns, RoleAdmin); err != nil {
+		if err := s.allowNamespace(ctx, ns); err != nil {
 			return nil, err
 		}
 		s.answers.invalidate(ns) // this replica's answers too

@@ -223,6 +223,7 @@ func New(cfg Config, deps Deps) *Server {
 		"bearer": {Type: "http", Scheme: "bearer"},
 	}
 	s.api = humachi.New(s.mux, hc)
+	s.api.UseMiddleware(s.requireDeclaredRole)
 	s.routes()
 	s.metricsRoutes()
 	return s
@@ -416,7 +417,7 @@ func (s *Server) routes() {
 		OperationID: "query", Method: http.MethodPost, Path: "/api/v1/query", Tags: []string{"query"},
 		Summary: "Ask a question (local, global or naive mode)", MaxBodyBytes: humaBodyLimit(64 << 10),
 	}, RoleRead), func(ctx context.Context, in *struct{ Body QueryBody }) (*struct{ Body QueryReply }, error) {
-		if err := s.allow(ctx, nsOrDefault(in.Body.Namespace), RoleRead); err != nil {
+		if err := s.allowNamespace(ctx, nsOrDefault(in.Body.Namespace)); err != nil {
 			return nil, err
 		}
 		r, err := s.query(ctx, in.Body)
@@ -462,9 +463,6 @@ func (s *Server) routes() {
 		Status int
 		Body   HealthReply
 	}, error) {
-		if err := s.allowAny(ctx, RoleRead); err != nil {
-			return nil, err
-		}
 		h := s.health(ctx)
 		status := http.StatusOK
 		if h.Status == "unhealthy" {

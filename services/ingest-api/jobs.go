@@ -107,7 +107,7 @@ func (s *Server) jobRoutes() {
 // the scan reads records concurrently.
 func (s *Server) listJobs(ctx context.Context, in JobListInput) (JobList, error) {
 	if in.Namespace != "" {
-		if err := s.allow(ctx, in.Namespace, RoleRead); err != nil {
+		if err := s.allowNamespace(ctx, in.Namespace); err != nil {
 			return JobList{}, err
 		}
 	}
@@ -199,7 +199,7 @@ func (s *Server) cancelJob(ctx context.Context, id, reason string) (JobActionRep
 	if err != nil {
 		return JobActionReply{}, err
 	}
-	if err := s.allow(ctx, j.Namespace, RoleWrite); err != nil {
+	if err := s.allowNamespace(ctx, j.Namespace); err != nil {
 		return JobActionReply{}, err
 	}
 	if j.Status.Terminal() {
@@ -231,7 +231,7 @@ func (s *Server) approveJob(ctx context.Context, id string) (JobActionReply, err
 	if err != nil {
 		return JobActionReply{}, err
 	}
-	if err := s.allow(ctx, j.Namespace, RoleWrite); err != nil {
+	if err := s.allowNamespace(ctx, j.Namespace); err != nil {
 		return JobActionReply{}, err
 	}
 	if j.Status != jobstate.StatusAwaitingApproval {
@@ -250,21 +250,26 @@ func (s *Server) approveJob(ctx context.Context, id string) (JobActionReply, err
 	return JobActionReply{Job: jobView(after), Message: "approved"}, nil
 }
 
+// rolePublic is the role of the operations anyone may call.
+const rolePublic = "public"
+
 // withPublic marks an operation that needs no key (probes).
 func withPublic(op huma.Operation) huma.Operation {
 	if op.Metadata == nil {
 		op.Metadata = map[string]any{}
 	}
-	op.Metadata["role"] = "public"
+	op.Metadata["role"] = rolePublic
 	if op.Extensions == nil {
 		op.Extensions = map[string]any{}
 	}
-	op.Extensions["x-kgraph-role"] = "public"
+	op.Extensions["x-kgraph-role"] = rolePublic
 	return op
 }
 
-// withRole records the role an operation needs in its OpenAPI metadata,
-// which the authorization matrix test reads. The handler still checks.
+// withRole records the role an operation needs in its metadata:
+// requireDeclaredRole enforces it, the OpenAPI document shows it
+// (x-kgraph-role), and the authorization matrix test checks every
+// operation against it.
 func withRole(op huma.Operation, r Role) huma.Operation {
 	if op.Metadata == nil {
 		op.Metadata = map[string]any{}

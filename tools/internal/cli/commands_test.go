@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	ingestapi "github.com/kgraph-dev/kgraph/services/ingest-api"
@@ -462,8 +463,12 @@ func TestListPagesHintTheNextCommand(t *testing.T) {
 		ids = append(ids, sub["job_id"].(string))
 	}
 	// Wait until the three are recorded.
-	require.Eventually(t, func() bool {
-		return len(decode[jobsPage](t, k.run("", "jobs", "list", "--json", "--namespace", "pages")).Jobs) == 3
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		r := k.run("", "jobs", "list", "--json", "--namespace", "pages")
+		require.NoError(c, r.err, r.stderr)
+		var page jobsPage
+		require.NoError(c, json.Unmarshal([]byte(r.stdout), &page), r.stdout)
+		assert.Len(c, page.Jobs, 3)
 	}, 30*time.Second, 50*time.Millisecond)
 
 	r := k.run("", "jobs", "list", "--namespace", "pages", "--kind", "ingest", "--limit", "2")

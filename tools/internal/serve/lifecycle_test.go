@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kgraph-dev/kgraph/libs/llm"
@@ -159,9 +160,13 @@ func TestCancelInEveryState(t *testing.T) {
 		sub := submit(t, c, map[string]any{"content": e2e.Corpus(7, 30_000), "namespace": "cancel-mid"})
 		id := sub["job_id"].(string)
 		waitStatus(t, c, id, "processing", time.Minute)
-		require.Eventually(t, func() bool {
-			p := getJob(t, c, id)["progress"].(map[string]any)
-			return p["chunks_processed"].(float64) >= 1
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			r, err := c.JSON(context.Background(), http.MethodGet, "/api/v1/jobs/"+id, nil)
+			require.NoError(ct, err)
+			require.Equal(ct, http.StatusOK, r.Status, string(r.Raw))
+			p, _ := r.Body["progress"].(map[string]any)
+			processed, _ := p["chunks_processed"].(float64)
+			assert.GreaterOrEqual(ct, processed, float64(1))
 		}, time.Minute, 20*time.Millisecond)
 		r := post(t, c, "/api/v1/jobs/"+id+"/cancel", nil)
 		require.Equal(t, http.StatusOK, r.Status, string(r.Raw))
