@@ -15,9 +15,9 @@ import (
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/bus/bustest"
 	"github.com/kgraph-dev/kgraph/libs/jobstate"
 	"github.com/kgraph-dev/kgraph/libs/natsdocs"
-	"github.com/kgraph-dev/kgraph/libs/natsembed"
 	"github.com/kgraph-dev/kgraph/libs/natskv"
 	"github.com/kgraph-dev/kgraph/services/extractor"
 )
@@ -34,28 +34,15 @@ type harness struct {
 func newHarness(t *testing.T) harness {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(t.Name())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	settings := bus.DefaultSettings()
-	settings.AckWait = time.Second
-	settings.Backoff = []time.Duration{10 * time.Millisecond, 20 * time.Millisecond}
-	require.NoError(t, bus.EnsureTopology(ctx, js, settings))
-	validator, err := events.NewValidator()
-	require.NoError(t, err)
+	env := bustest.New(t, bustest.WithLogLevel(slog.LevelError))
+	js := env.JS
 	jobs, err := natskv.Open(ctx, js, bus.BucketJobs)
 	require.NoError(t, err)
 	docs, err := natsdocs.Open(ctx, js, bus.BucketDocuments)
 	require.NoError(t, err)
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
 	return harness{
 		js:   js,
-		bus:  bus.Bus{JS: js, Pub: bus.NewPublisher(js), Validator: validator, Settings: settings, Logger: logger},
+		bus:  env.Bus,
 		jobs: jobs,
 		docs: docs,
 	}

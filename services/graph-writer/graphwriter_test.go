@@ -3,7 +3,6 @@ package graphwriter_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,8 +13,8 @@ import (
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/bus/bustest"
 	"github.com/kgraph-dev/kgraph/libs/graph"
-	"github.com/kgraph-dev/kgraph/libs/natsembed"
 	"github.com/kgraph-dev/kgraph/libs/sqlitegraph"
 	graphwriter "github.com/kgraph-dev/kgraph/services/graph-writer"
 )
@@ -32,27 +31,14 @@ type harness struct {
 func newHarness(t *testing.T) harness {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(t.Name())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	settings := bus.DefaultSettings()
-	settings.AckWait = time.Second
-	settings.Backoff = []time.Duration{10 * time.Millisecond, 20 * time.Millisecond}
-	require.NoError(t, bus.EnsureTopology(ctx, js, settings))
-	validator, err := events.NewValidator()
-	require.NoError(t, err)
+	env := bustest.New(t)
+	js := env.JS
 	store, err := sqlitegraph.Open(ctx, filepath.Join(t.TempDir(), "graph.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, store.Close()) })
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return harness{
 		js:    js,
-		bus:   bus.Bus{JS: js, Pub: bus.NewPublisher(js), Validator: validator, Settings: settings, Logger: logger},
+		bus:   env.Bus,
 		graph: store,
 	}
 }

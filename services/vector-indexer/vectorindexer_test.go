@@ -3,7 +3,6 @@ package vectorindexer_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"math"
 	"path/filepath"
 	"sync"
@@ -16,8 +15,8 @@ import (
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/bus/bustest"
 	"github.com/kgraph-dev/kgraph/libs/hashembed"
-	"github.com/kgraph-dev/kgraph/libs/natsembed"
 	"github.com/kgraph-dev/kgraph/libs/sqlitevec"
 	"github.com/kgraph-dev/kgraph/libs/vector"
 	vectorindexer "github.com/kgraph-dev/kgraph/services/vector-indexer"
@@ -37,27 +36,14 @@ type harness struct {
 func newHarness(t *testing.T) harness {
 	t.Helper()
 	ctx := context.Background()
-	srv, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(t.Name())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	require.NoError(t, err)
-	settings := bus.DefaultSettings()
-	settings.AckWait = time.Second
-	settings.Backoff = []time.Duration{10 * time.Millisecond, 20 * time.Millisecond}
-	require.NoError(t, bus.EnsureTopology(ctx, js, settings))
-	validator, err := events.NewValidator()
-	require.NoError(t, err)
+	env := bustest.New(t)
+	js := env.JS
 	store, err := sqlitevec.Open(ctx, filepath.Join(t.TempDir(), "vectors.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, store.Close()) })
-	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
 	return harness{
 		js:      js,
-		bus:     bus.Bus{JS: js, Pub: bus.NewPublisher(js), Validator: validator, Settings: settings, Logger: logger},
+		bus:     env.Bus,
 		vectors: store,
 	}
 }
