@@ -7,7 +7,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/kgraph-dev/kgraph/libs/graph"
@@ -120,114 +119,6 @@ func (s *Store) RelationsOf(ctx context.Context, namespace string, keys []string
 	return out, nil
 }
 
-// Degrees returns the degree (the number of distinct relations) of each
-// of the keys that has one; the store keeps degrees as relations come and
-// go, so this reads one row a key.
-func (s *Store) Degrees(ctx context.Context, namespace string, keys []string) (map[string]int, error) {
-	if err := checkNamespace(namespace); err != nil {
-		return nil, fmt.Errorf("read degrees: %w", err)
-	}
-	var out map[string]int
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = readDegrees(ctx, tx, namespace, keys)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read degrees: %w", err)
-	}
-	return out, nil
-}
-
-// readDegrees reads the degrees of those of keys that have one.
-func readDegrees(ctx context.Context, tx *sql.Tx, namespace string, keys []string) (map[string]int, error) {
-	keys = distinct(keys)
-	out := make(map[string]int, len(keys))
-	for _, batch := range batches(keys) {
-		rows, err := tx.QueryContext(ctx,
-			`SELECT entity_key, degree FROM entity_degrees
-			WHERE namespace = ? AND entity_key IN (`+placeholders(len(batch))+`)`,
-			withNamespace(namespace, batch)...)
-		if err != nil {
-			return nil, err
-		}
-		if err := scanPairs(rows, func(key string, degree int) { out[key] = degree }); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// TopRelations returns the best limit relations touching any of the keys
-// (all of them when limit <= 0), ranked by the sum of their endpoints'
-// degrees, in provenance.RankedOrder.
-//
-// The read is bounded by limit, not by the keys' degrees: an entity's
-// neighbours are stored by the bucket of their degree (a power of two), and
-// keys are read best connected first, each key's neighbours by falling
-// bucket, until no neighbour left in the bucket could still rank among the
-// best limit. A hub's thousands of weakly connected neighbours are never
-// read.
-func (s *Store) TopRelations(ctx context.Context, namespace string, keys []string, limit int) ([]graph.RankedEdge, error) {
-	if err := checkNamespace(namespace); err != nil {
-		return nil, fmt.Errorf("read top relations: %w", err)
-	}
-	top := provenance.NewTopEdges(limit)
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		degrees, err := readDegrees(ctx, tx, namespace, keys)
-		if err != nil {
-			return err
-		}
-		keys := slices.Collect(maps.Keys(degrees))
-		slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(degrees[b], degrees[a]), cmp.Compare(a, b)) })
-		for _, key := range keys {
-			own := degrees[key]
-			if !top.CanTake(own + maxDegreeIn(maxDegreeBucket)) {
-				break
-			}
-			if err := topNeighbours(ctx, tx, namespace, key, own, top); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read top relations: %w", err)
-	}
-	return top.Edges(), nil
-}
-
-// topNeighbours offers key's neighbours to top by falling bucket, and
-// stops at the first bucket none of whose neighbours top could take.
-func topNeighbours(ctx context.Context, tx *sql.Tx, namespace, key string, own int, top *provenance.TopEdges) error {
-	rows, err := tx.QueryContext(ctx,
-		`SELECT n.bucket, n.other_key, d.degree,
-			(SELECT SUM(m.weight) FROM relation_mentions m WHERE m.namespace = n.namespace
-				AND m.src = min(n.entity_key, n.other_key) AND m.dst = max(n.entity_key, n.other_key))
-		FROM entity_neighbours n
-		JOIN entity_degrees d ON d.namespace = n.namespace AND d.entity_key = n.other_key
-		WHERE n.namespace = ? AND n.entity_key = ?
-		ORDER BY n.bucket DESC`, namespace, key)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			bucket int
-			n      provenance.Neighbour
-		)
-		if err := rows.Scan(&bucket, &n.Key, &n.Degree, &n.Weight); err != nil {
-			return err
-		}
-		if !top.CanTake(own + maxDegreeIn(bucket)) {
-			return nil
-		}
-		top.Offer(key, own, n)
-	}
-	return rows.Err()
-}
-
 // RelationsBetween returns the relations between each pair of entity keys
 // (either way round), in the order of the pairs; pairs without a relation
 // are skipped.
@@ -257,36 +148,6 @@ func (s *Store) RelationsBetween(ctx context.Context, namespace string, pairs []
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read relations: %w", err)
-	}
-	return out, nil
-}
-
-// ChunkEntities returns, for each of the chunk ids, the keys of the
-// entities its chunks mention, sorted; ids nothing mentions are missing.
-func (s *Store) ChunkEntities(ctx context.Context, namespace string, ids []string) (map[string][]string, error) {
-	if err := checkNamespace(namespace); err != nil {
-		return nil, fmt.Errorf("read chunk entities: %w", err)
-	}
-	ids = distinct(ids)
-	out := make(map[string][]string, len(ids))
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		for _, batch := range batches(ids) {
-			rows, err := tx.QueryContext(ctx,
-				`SELECT DISTINCT chunk_id, entity_key FROM entity_mentions INDEXED BY entity_mentions_by_chunk_id
-				WHERE namespace = ? AND chunk_id IN (`+placeholders(len(batch))+`)
-				ORDER BY chunk_id, entity_key`,
-				withNamespace(namespace, batch)...)
-			if err != nil {
-				return err
-			}
-			if err := scanPairs(rows, func(id, key string) { out[id] = append(out[id], key) }); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read chunk entities: %w", err)
 	}
 	return out, nil
 }
