@@ -4,8 +4,6 @@ package sqlitegraph
 // a set of entities, the entities of chunks.
 
 import (
-	"github.com/kgraph-dev/kgraph/libs/graph/provenance"
-
 	"cmp"
 	"context"
 	"database/sql"
@@ -14,6 +12,7 @@ import (
 	"slices"
 
 	"github.com/kgraph-dev/kgraph/libs/graph"
+	"github.com/kgraph-dev/kgraph/libs/graph/provenance"
 )
 
 // Degrees returns the degree (the number of distinct relations) of each

@@ -1,8 +1,6 @@
 package sqlitegraph
 
 import (
-	"github.com/kgraph-dev/kgraph/libs/graph/provenance"
-
 	"cmp"
 	"context"
 	"database/sql"
@@ -10,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/kgraph-dev/kgraph/libs/graph"
+	"github.com/kgraph-dev/kgraph/libs/graph/provenance"
 )
 
 const (
