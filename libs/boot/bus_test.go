@@ -12,20 +12,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kgraph-dev/kgraph/libs/bus"
-	"github.com/kgraph-dev/kgraph/libs/natsembed"
+	"github.com/kgraph-dev/kgraph/libs/bus/bustest"
 )
 
 // Every host builds its bus here, so every host classifies a store that
 // cannot be reached as an outage (kg serve once did not, and dead-lettered
 // what the binaries retried).
 func TestNewBusClassifiesOutages(t *testing.T) {
-	srv, err := natsembed.Start(natsembed.Config{StoreDir: t.TempDir()})
-	require.NoError(t, err)
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect(t.Name())
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	b, err := NewBus(context.Background(), nc, bus.DefaultSettings(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	env := bustest.New(t)
+	b, err := NewBus(context.Background(), env.NC, bus.DefaultSettings(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	require.NotNil(t, b.Unavailable)
 
