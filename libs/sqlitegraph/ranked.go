@@ -75,12 +75,10 @@ func (s *Store) TopRelations(ctx context.Context, namespace string, keys []strin
 		}
 		keys := slices.Collect(maps.Keys(degrees))
 		slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(degrees[b], degrees[a]), cmp.Compare(a, b)) })
+		// Best connected first: their edges fill top, and a key of small
+		// degree then stops at its first bucket.
 		for _, key := range keys {
-			own := degrees[key]
-			if !top.CanTake(own + maxDegreeIn(maxDegreeBucket)) {
-				break
-			}
-			if err := topNeighbours(ctx, tx, namespace, key, own, top); err != nil {
+			if err := topNeighbours(ctx, tx, namespace, key, degrees[key], top); err != nil {
 				return err
 			}
 		}

@@ -206,13 +206,8 @@ func (s *Server) requireDeclaredRole(ctx huma.Context, next func(huma.Context)) 
 		_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, "this operation declares no role")
 		return
 	}
-	if err := s.allowAny(ctx.Context(), Role(role)); err != nil {
-		var se huma.StatusError
-		if errors.As(err, &se) {
-			_ = huma.WriteErr(s.api, ctx, se.GetStatus(), se.Error()) // a write error is the client's
-			return
-		}
-		_ = huma.WriteErr(s.api, ctx, http.StatusForbidden, err.Error())
+	if se := s.allowAny(ctx.Context(), Role(role)); se != nil {
+		_ = huma.WriteErr(s.api, ctx, se.GetStatus(), se.Error()) // a write error is the client's
 		return
 	}
 	next(ctx)
@@ -233,7 +228,7 @@ func (s *Server) allowNamespace(ctx context.Context, ns string) error {
 }
 
 // allowAny checks the role only.
-func (s *Server) allowAny(ctx context.Context, need Role) error {
+func (s *Server) allowAny(ctx context.Context, need Role) huma.StatusError {
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
 		return huma.Error401Unauthorized("an API key is required")

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/danielgtaylor/huma/v2"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -48,12 +47,8 @@ func (s *Server) metricsRoutes() {
 // serveMetrics checks the key's role, then serves the exposition.
 func (s *Server) serveMetrics(exposition http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := s.allowAny(r.Context(), RoleRead); err != nil {
-			status, detail := http.StatusForbidden, err.Error()
-			if se, ok := errors.AsType[huma.StatusError](err); ok {
-				status = se.GetStatus()
-			}
-			writeProblem(w, status, detail)
+		if se := s.allowAny(r.Context(), RoleRead); se != nil {
+			writeProblem(w, se.GetStatus(), se.Error())
 			return
 		}
 		exposition.ServeHTTP(w, r)
