@@ -22,6 +22,12 @@ type Store interface {
 	// RelationsOf returns the relations touching any of the keys, highest
 	// weight first, then by key; at most limit unless limit <= 0.
 	RelationsOf(ctx context.Context, namespace string, keys []string, limit int) ([]Relation, error)
+	// RelationsAmong returns the relations both of whose endpoints are
+	// among the keys (the subgraph they induce), in (Source, Target)
+	// order: what a community's report is written from, read without the
+	// members' relations to the rest of the graph, which for a hub are
+	// thousands.
+	RelationsAmong(ctx context.Context, namespace string, keys []string) ([]Relation, error)
 	// Chunks returns the chunks with the given ids in id order, skipping
 	// missing ids.
 	Chunks(ctx context.Context, namespace string, ids []string) ([]Chunk, error)
@@ -51,10 +57,12 @@ type Store interface {
 	SearchEntities(ctx context.Context, namespace, query string, limit int) ([]Entity, error)
 	Counts(ctx context.Context, namespace string) (Counts, error)
 	Snapshot(ctx context.Context, namespace string) (Snapshot, error)
-	// Edges returns every relation's endpoints and summed weight, sorted
-	// by (Source, Target): the graph a community rebuild clusters, without
-	// the descriptions a snapshot carries.
-	Edges(ctx context.Context, namespace string) ([]Edge, error)
+	// EachEdge calls fn with every relation's endpoints and summed weight,
+	// once per related pair, in no promised order, and stops at fn's
+	// first error, which it returns: the graph a community rebuild
+	// clusters, streamed so that the caller need not hold millions of
+	// edges as strings, and without the descriptions a snapshot carries.
+	EachEdge(ctx context.Context, namespace string, fn func(Edge) error) error
 	Close() error
 	CommunityStore
 }

@@ -30,13 +30,17 @@ type HierOptions struct {
 // result is deterministic for a seed. It panics on invalid options, as Leiden
 // does.
 func Hierarchical(g *Graph, opt HierOptions) []Community {
+	return hierarchical(g.compile(), opt)
+}
+
+// hierarchical is Hierarchical on a compiled graph.
+func hierarchical(net *network, opt HierOptions) []Community {
 	opts := opt.Options.withDefaults()
 	opts.mustCheck()
 	maxSize := opt.MaxClusterSize
 	if maxSize <= 0 {
 		maxSize = DefaultMaxClusterSize
 	}
-	net := g.compile()
 	if net.numNodes() == 0 {
 		return nil
 	}

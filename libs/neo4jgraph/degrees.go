@@ -1,7 +1,6 @@
 package neo4jgraph
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -68,37 +67,46 @@ func (s *Store) degreesIn(ctx context.Context, tx neo4j.ManagedTransaction, name
 	return out, err
 }
 
-// Edges returns every relation's endpoints and summed weight, sorted by
-// (Source, Target), summed in the database without sending descriptions.
-func (s *Store) Edges(ctx context.Context, namespace string) ([]graph.Edge, error) {
+// EachEdge calls fn with every relation's endpoints and summed weight,
+// summed in the database without sending descriptions, as the records
+// stream in. It runs in an explicit transaction, not a managed one: the
+// driver retries managed work from the start, which would hand fn the
+// first edges twice.
+func (s *Store) EachEdge(ctx context.Context, namespace string, fn func(graph.Edge) error) error {
 	if err := checkNamespace(namespace); err != nil {
-		return nil, fmt.Errorf("read edges: %w", err)
+		return fmt.Errorf("read edges: %w", err)
 	}
-	var out []graph.Edge
-	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
-		var err error
-		out, err = collect(ctx, tx, edgesOfScope, map[string]any{"scope": s.scope(namespace)},
-			func(r *neo4j.Record) (graph.Edge, error) {
-				var e graph.Edge
-				var err error
-				if e.Source, err = recordString(r, "src"); err != nil {
-					return e, err
-				}
-				if e.Target, err = recordString(r, "dst"); err != nil {
-					return e, err
-				}
-				e.Weight, err = recordFloat(r, "weight")
-				return e, err
-			})
-		return nil, err
-	})
+	session := s.session(ctx, neo4j.AccessModeRead)
+	defer session.Close(ctx)
+	tx, err := session.BeginTransaction(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read edges of %s: %w", namespace, err)
+		return fmt.Errorf("read edges of %s: %w", namespace, err)
 	}
-	slices.SortFunc(out, func(a, b graph.Edge) int {
-		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
-	})
-	return out, nil
+	defer tx.Close(ctx)
+	result, err := tx.Run(ctx, edgesOfScope, map[string]any{"scope": s.scope(namespace)})
+	if err != nil {
+		return fmt.Errorf("read edges of %s: %w", namespace, err)
+	}
+	for result.Next(ctx) {
+		var e graph.Edge
+		r := result.Record()
+		if e.Source, err = recordString(r, "src"); err != nil {
+			return fmt.Errorf("read edges of %s: %w", namespace, err)
+		}
+		if e.Target, err = recordString(r, "dst"); err != nil {
+			return fmt.Errorf("read edges of %s: %w", namespace, err)
+		}
+		if e.Weight, err = recordFloat(r, "weight"); err != nil {
+			return fmt.Errorf("read edges of %s: %w", namespace, err)
+		}
+		if err := fn(e); err != nil {
+			return err // the caller's error, passed on as is
+		}
+	}
+	if err := result.Err(); err != nil {
+		return fmt.Errorf("read edges of %s: %w", namespace, err)
+	}
+	return nil
 }
 
 // ChunkEntities returns, for each of the chunk ids, the sorted keys of the

@@ -264,11 +264,11 @@ func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot,
 
 // Edges returns every relation's endpoints and summed weight, sorted by
 // (Source, Target), summed by SQLite without reading a description.
-func (s *Store) Edges(ctx context.Context, namespace string) ([]graph.Edge, error) {
+func (s *Store) EachEdge(ctx context.Context, namespace string, fn func(graph.Edge) error) error {
 	if err := checkNamespace(namespace); err != nil {
-		return nil, fmt.Errorf("read edges: %w", err)
+		return fmt.Errorf("read edges: %w", err)
 	}
-	var out []graph.Edge
+	var fnErr error
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx,
 			`SELECT src, dst, SUM(weight) FROM relation_mentions WHERE namespace = ? GROUP BY src, dst ORDER BY src, dst`, namespace)
@@ -281,14 +281,19 @@ func (s *Store) Edges(ctx context.Context, namespace string) ([]graph.Edge, erro
 			if err := rows.Scan(&e.Source, &e.Target, &e.Weight); err != nil {
 				return err
 			}
-			out = append(out, e)
+			if fnErr = fn(e); fnErr != nil {
+				return fnErr
+			}
 		}
 		return rows.Err()
 	})
-	if err != nil {
-		return nil, fmt.Errorf("read edges of %s: %w", namespace, err)
+	if fnErr != nil {
+		return fnErr // the caller's error, not the store's: passed on as is
 	}
-	return out, nil
+	if err != nil {
+		return fmt.Errorf("read edges of %s: %w", namespace, err)
+	}
+	return nil
 }
 
 // scanEntities aggregates rows of entityColumns, grouped by key, emitting

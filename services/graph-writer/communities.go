@@ -176,14 +176,11 @@ func (s *Service) build(ctx context.Context, ns string, generation uint64) (buil
 	return b, nil
 }
 
-// cluster clusters the namespace's edges; the edge list is let go on
-// return, before the reports.
+// cluster clusters the namespace's edges as the store streams them; the
+// clustering's memory is let go on return, before the reports.
 func (s *Service) cluster(ctx context.Context, ns string) ([]community.Community, error) {
-	edges, err := s.graph.Edges(ctx, ns)
-	if err != nil {
-		return nil, err
-	}
-	return community.Cluster(edges, community.Options{MaxClusterSize: s.cfg.MaxClusterSize, Seed: s.cfg.Seed})
+	return community.Cluster(func(fn func(graph.Edge) error) error { return s.graph.EachEdge(ctx, ns, fn) },
+		community.Options{MaxClusterSize: s.cfg.MaxClusterSize, Seed: s.cfg.Seed})
 }
 
 // reportBatch reads the content of the communities batch indexes, reuses
@@ -201,7 +198,9 @@ func (s *Service) reportBatch(ctx context.Context, ns, kind string, detected []c
 	if err != nil {
 		return err
 	}
-	rels, err := s.graph.RelationsOf(ctx, ns, keys, 0)
+	// Only the relations among the batch's members: their relations to the
+	// rest of the graph (thousands for a hub) are no community's content.
+	rels, err := s.graph.RelationsAmong(ctx, ns, keys)
 	if err != nil {
 		return err
 	}

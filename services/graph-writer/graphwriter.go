@@ -46,9 +46,9 @@ type Store interface {
 	MergeChunk(ctx context.Context, c graph.ChunkGraph) (graph.MergeResult, error)
 	DeleteDocument(ctx context.Context, namespace, docID string) error
 	Generation(ctx context.Context, namespace string) (uint64, error)
-	Edges(ctx context.Context, namespace string) ([]graph.Edge, error)
+	EachEdge(ctx context.Context, namespace string, fn func(graph.Edge) error) error
 	Entities(ctx context.Context, namespace string, keys []string) ([]graph.Entity, error)
-	RelationsOf(ctx context.Context, namespace string, keys []string, limit int) ([]graph.Relation, error)
+	RelationsAmong(ctx context.Context, namespace string, keys []string) ([]graph.Relation, error)
 	SetSummaries(ctx context.Context, namespace string, summaries []graph.Summary) error
 	Communities(ctx context.Context, namespace string, maxLevel int) ([]graph.Community, error)
 	CommunitiesBuilt(ctx context.Context, namespace string) (graph.CommunitiesBuild, error)

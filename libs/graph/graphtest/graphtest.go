@@ -4,8 +4,10 @@
 package graphtest
 
 import (
+	"cmp"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -162,9 +164,23 @@ func requireSameState(t *testing.T, want, got graph.Store, namespace string) {
 func requireEdges(t *testing.T, s graph.Store, namespace string) {
 	t.Helper()
 	snap := snapshot(t, s, namespace)
-	edges, err := s.Edges(t.Context(), namespace)
-	require.NoError(t, err)
+	var edges []graph.Edge
+	require.NoError(t, s.EachEdge(t.Context(), namespace, func(e graph.Edge) error {
+		edges = append(edges, e)
+		return nil
+	}))
+	slices.SortFunc(edges, func(a, b graph.Edge) int {
+		return cmp.Or(cmp.Compare(a.Source, b.Source), cmp.Compare(a.Target, b.Target))
+	})
 	require.Len(t, edges, len(snap.Relations))
+	if len(edges) > 0 {
+		// The caller's error stops the stream at once and comes back as is.
+		stop := errors.New("stop here")
+		calls := 0
+		err := s.EachEdge(t.Context(), namespace, func(graph.Edge) error { calls++; return stop })
+		require.ErrorIs(t, err, stop)
+		require.Equal(t, 1, calls)
+	}
 	for i, r := range snap.Relations {
 		require.Equal(t, r.Source, edges[i].Source)
 		require.Equal(t, r.Target, edges[i].Target)
@@ -206,6 +222,36 @@ func requireDerivedReads(t *testing.T, s graph.Store, namespace string) {
 	mentioned, err := s.ChunkEntities(t.Context(), namespace, ids)
 	require.NoError(t, err)
 	require.Equal(t, wantChunks, mentioned, "chunk entities")
+	requireRelationsAmong(t, s, namespace, snap)
+}
+
+// requireRelationsAmong asserts that the relations among every other
+// entity (and among all of them) are the snapshot's relations between
+// such entities.
+func requireRelationsAmong(t *testing.T, s graph.Store, namespace string, snap graph.Snapshot) {
+	t.Helper()
+	for _, step := range []int{1, 2} {
+		among := map[string]bool{}
+		keys := []string{"never-mentioned"}
+		for i, e := range snap.Entities {
+			if i%step == 0 {
+				among[e.Key] = true
+				keys = append(keys, e.Key)
+			}
+		}
+		want := []graph.Relation{}
+		for _, r := range snap.Relations {
+			if among[r.Source] && among[r.Target] {
+				want = append(want, r)
+			}
+		}
+		got, err := s.RelationsAmong(t.Context(), namespace, keys)
+		require.NoError(t, err)
+		if got == nil {
+			got = []graph.Relation{}
+		}
+		require.Equal(t, want, got, "relations among every %d. entity", step)
+	}
 }
 
 func sortedIDs(ids ...string) []string {

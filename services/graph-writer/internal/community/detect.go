@@ -57,12 +57,19 @@ type Community struct {
 // connected part of the graph): a report of a lone entity would only repeat
 // its description. The result is ordered by level, then as leiden numbers
 // the communities.
-func Cluster(edges []graph.Edge, opt Options) ([]Community, error) {
-	le := make([]leiden.Edge, len(edges))
-	for i, e := range edges {
-		le[i] = leiden.Edge{Source: e.Source, Target: e.Target, Weight: max(e.Weight, minEdgeWeight)}
+//
+// eachEdge streams the edges (as graph.Store's EachEdge does, in any
+// order): they are held compactly as they arrive, each distinct key once,
+// so clustering millions of relations does not hold them as strings.
+func Cluster(eachEdge func(fn func(graph.Edge) error) error, opt Options) ([]Community, error) {
+	g := leiden.NewKeyedGraph()
+	err := eachEdge(func(e graph.Edge) error {
+		return g.AddEdge(leiden.Edge{Source: e.Source, Target: e.Target, Weight: max(e.Weight, minEdgeWeight)})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster entities: %w", err)
 	}
-	clusters, err := leiden.HierarchicalKeys(nil, le, leiden.HierOptions{
+	clusters, err := g.Hierarchical(leiden.HierOptions{
 		Options:        leiden.Options{Seed: opt.Seed},
 		MaxClusterSize: opt.MaxClusterSize,
 	})
@@ -129,11 +136,14 @@ func Fill(cs []*Community, entities map[string]graph.Entity, relations []graph.R
 // Detect clusters a whole snapshot and fills every community's content:
 // Cluster and Fill in one, for a graph held in memory.
 func Detect(snap graph.Snapshot, opt Options) ([]Community, error) {
-	edges := make([]graph.Edge, len(snap.Relations))
-	for i, r := range snap.Relations {
-		edges[i] = graph.Edge{Source: r.Source, Target: r.Target, Weight: r.Weight}
-	}
-	cs, err := Cluster(edges, opt)
+	cs, err := Cluster(func(fn func(graph.Edge) error) error {
+		for _, r := range snap.Relations {
+			if err := fn(graph.Edge{Source: r.Source, Target: r.Target, Weight: r.Weight}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, opt)
 	if err != nil {
 		return nil, err
 	}
