@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/kgraph-dev/kgraph/libs/jobstate"
-	"github.com/kgraph-dev/kgraph/libs/kv"
 )
 
 // Defaults of JobsConfig.
@@ -47,6 +45,7 @@ type JobsConfig struct {
 // kind, counted from the job records.
 type JobsByStatus struct {
 	store       JobStore
+	records     *jobstate.Repository
 	concurrency int
 	logger      *slog.Logger
 	reading     *cachedReading[jobsReading]
@@ -77,6 +76,7 @@ func NewJobsByStatus(store JobStore, cfg JobsConfig) *JobsByStatus {
 	}
 	c := &JobsByStatus{
 		store:       store,
+		records:     jobstate.NewRepository(store),
 		concurrency: cfg.Concurrency,
 		logger:      cfg.Logger,
 		jobs: prometheus.NewDesc("kgraph_jobs",
@@ -140,25 +140,20 @@ func (c *JobsByStatus) count(ctx context.Context) (map[jobClass]int, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.concurrency)
 	for i, key := range keys {
+		id, ok := jobstate.ParseJobKey(key)
+		if !ok {
+			continue
+		}
 		g.Go(func() error {
-			raw, _, err := c.store.Get(gctx, key)
-			if errors.Is(err, kv.ErrNotFound) {
+			status, kind, err := c.records.JobStatus(gctx, id)
+			switch {
+			case errors.Is(err, jobstate.ErrNotFound), errors.Is(err, jobstate.ErrCorrupt):
 				return nil
+			case err != nil:
+				return err
+			case status != "":
+				classes[i] = jobClass{string(status), kind}
 			}
-			if err != nil {
-				return fmt.Errorf("read job record %s: %w", key, err)
-			}
-			var rec struct {
-				Status jobstate.Status `json:"status"`
-				Kind   string          `json:"kind"`
-			}
-			if json.Unmarshal(raw, &rec) != nil || rec.Status == "" {
-				return nil
-			}
-			if rec.Kind == "" {
-				rec.Kind = jobstate.KindIngest // records from before kinds existed
-			}
-			classes[i] = jobClass{string(rec.Status), rec.Kind}
 			return nil
 		})
 	}

@@ -32,9 +32,10 @@ type Claims interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Jobs reads the job records the projection writes (the jobs bucket).
+// Jobs is the store of the job records the projection writes (the jobs
+// bucket); the service reads them through a jobstate.Repository.
 type Jobs interface {
-	Get(ctx context.Context, key string) ([]byte, uint64, error)
+	jobstate.Records
 }
 
 // Documents reads, stores and deletes document text in the object store.
@@ -54,7 +55,7 @@ type Service struct {
 	cfg    Config
 	bus    bus.Bus
 	claims Claims
-	jobs   Jobs
+	jobs   *jobstate.Repository
 	docs   Documents
 	now    func() time.Time
 }
@@ -64,7 +65,7 @@ func New(cfg Config, b bus.Bus, claims Claims, jobs Jobs, docs Documents) *Servi
 	if cfg.Concurrency < 1 {
 		cfg.Concurrency = 4
 	}
-	return &Service{cfg: cfg, bus: b, claims: claims, jobs: jobs, docs: docs, now: time.Now}
+	return &Service{cfg: cfg, bus: b, claims: claims, jobs: jobstate.NewRepository(jobs), docs: docs, now: time.Now}
 }
 
 // Run consumes submissions, approvals, cancellations, expiries and deletions
@@ -111,17 +112,24 @@ func derived[T events.Payload](id, traceParent string, data T, now time.Time) ev
 // job reads the job's record; found is false while the projection has not
 // written it yet.
 func (s *Service) job(ctx context.Context, jobID string) (j jobstate.Job, found bool, err error) {
-	raw, _, err := s.jobs.Get(ctx, jobstate.JobKey(jobID))
-	if errors.Is(err, kv.ErrNotFound) {
+	j, _, err = s.jobs.Job(ctx, jobID)
+	if errors.Is(err, jobstate.ErrNotFound) {
 		return jobstate.Job{}, false, nil
 	}
 	if err != nil {
-		return jobstate.Job{}, false, fmt.Errorf("read job %s: %w", jobID, err)
-	}
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return jobstate.Job{}, false, fmt.Errorf("decode job %s: %w", jobID, err)
+		return jobstate.Job{}, false, err
 	}
 	return j, true, nil
+}
+
+// status reads the job's status alone, "" while the projection has not
+// written the record yet.
+func (s *Service) status(ctx context.Context, jobID string) (jobstate.Status, error) {
+	st, _, err := s.jobs.JobStatus(ctx, jobID)
+	if errors.Is(err, jobstate.ErrNotFound) {
+		return "", nil
+	}
+	return st, err
 }
 
 // stopped reports a job that was called off before dedup got to it.
@@ -131,15 +139,20 @@ func stopped(st jobstate.Status) bool {
 
 func (s *Service) handleSubmitted(ctx context.Context, e events.Event[events.DocumentSubmitted]) error {
 	d := e.Data
-	j, found, err := s.job(ctx, d.JobID)
+	// The job's status is read twice, before the claim and after it; the
+	// reads see two different moments, so the first cannot be passed on to
+	// stand for the second. Before: a cancelled or expired job takes no
+	// claim, not even for a moment (a concurrent submission of the same text
+	// would lose to it and end as its duplicate). After: see below.
+	st, err := s.status(ctx, d.JobID)
 	if err != nil {
 		return err
 	}
 	// A cancelled or expired job takes no claim. A job past pending has had
 	// its submission handled already (it was held, accepted or ended), so a
 	// late redelivery must not hold it for approval again.
-	if found && j.Status != "" && j.Status != jobstate.StatusPending && j.Status != jobstate.StatusAwaitingApproval {
-		s.bus.Logger.DebugContext(ctx, "submission already handled", "job_id", d.JobID, "status", j.Status)
+	if st != "" && st != jobstate.StatusPending && st != jobstate.StatusAwaitingApproval {
+		s.bus.Logger.DebugContext(ctx, "submission already handled", "job_id", d.JobID, "status", st)
 		return nil
 	}
 	text := d.Content
@@ -189,10 +202,10 @@ func (s *Service) handleSubmitted(ctx context.Context, e events.Event[events.Doc
 	}
 	// A cancellation handled while this claim was being taken found no
 	// claim to release; look again now that the claim is held.
-	if j, found, err := s.job(ctx, d.JobID); err != nil {
+	if st, err := s.status(ctx, d.JobID); err != nil {
 		return err
-	} else if found && stopped(j.Status) {
-		s.bus.Logger.DebugContext(ctx, "job called off while claiming", "job_id", d.JobID, "status", j.Status)
+	} else if stopped(st) {
+		s.bus.Logger.DebugContext(ctx, "job called off while claiming", "job_id", d.JobID, "status", st)
 		return s.release(ctx, d.Namespace, hash, d.JobID)
 	}
 	// This job holds the claim (first delivery, or a redelivery after a
@@ -203,7 +216,7 @@ func (s *Service) handleSubmitted(ctx context.Context, e events.Event[events.Doc
 		if ref == "" {
 			// The approval may come long after this event; the text must
 			// outlive it.
-			ref = "job/" + d.JobID
+			ref = jobstate.ContentRef(d.JobID)
 			if err := s.docs.Put(ctx, ref, d.Content); err != nil {
 				return fmt.Errorf("store document text of job %s: %w", d.JobID, err)
 			}
@@ -264,7 +277,7 @@ func (s *Service) handleDeleted(ctx context.Context, e events.Event[events.Docum
 	}
 	// Only the ingesting job's own text goes: an event naming another
 	// object (a bug, or a publisher outside kgraph) deletes nothing else.
-	if d.ContentRef != "" && d.ContentRef == "job/"+d.IngestJobID {
+	if owner, ok := jobstate.ParseContentRef(d.ContentRef); ok && owner == d.IngestJobID {
 		if err := s.docs.Delete(ctx, d.ContentRef); err != nil && !errors.Is(err, kv.ErrNotFound) {
 			return fmt.Errorf("delete document text %q: %w", d.ContentRef, err)
 		}

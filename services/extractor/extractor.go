@@ -6,7 +6,6 @@ package extractor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -42,9 +41,10 @@ type Documents interface {
 	Get(ctx context.Context, name string) (string, error)
 }
 
-// Jobs reads the job records the projection writes (the jobs bucket).
+// Jobs is the store of the job records the projection writes (the jobs
+// bucket); the service reads them through a jobstate.Repository.
 type Jobs interface {
-	Get(ctx context.Context, key string) ([]byte, uint64, error)
+	jobstate.Records
 }
 
 // Config of the service.
@@ -55,6 +55,10 @@ type Config struct {
 	// DocumentConcurrency and ChunkConcurrency are the events handled at once.
 	DocumentConcurrency int
 	ChunkConcurrency    int
+	// StoppedJobs is how many stopped jobs the service remembers, so that
+	// their remaining chunks are dropped without reading the job again
+	// (default 4096).
+	StoppedJobs int
 }
 
 // Validate checks the config after defaults.
@@ -71,6 +75,9 @@ func (c *Config) Validate() error {
 	if c.ChunkConcurrency < 1 {
 		c.ChunkConcurrency = 8
 	}
+	if c.StoppedJobs < 1 {
+		c.StoppedJobs = 4096
+	}
 	return chunk.Config{MaxTokens: c.ChunkTokens, OverlapTokens: c.OverlapTokens}.Validate()
 }
 
@@ -78,15 +85,17 @@ func (c *Config) Validate() error {
 type Service struct {
 	cfg     Config
 	bus     bus.Bus
-	jobs    Jobs
+	jobs    *jobstate.Repository
+	stops   *stoppedJobs
 	docs    Documents
 	chunker *chunk.Chunker
 	extract Extraction
 	now     func() time.Time
 }
 
-// New builds the service. jobs is read before each document and each chunk,
-// so that a cancelled job stops between chunks. A nil extraction selects the built-in offline
+// New builds the service. jobs is read before each document and each chunk
+// of a job not yet seen stopped, so that a cancelled job stops between
+// chunks. A nil extraction selects the built-in offline
 // extractor (deterministic heuristics, no network; lower quality, and every
 // chunk.extracted says so in its extractor field).
 func New(cfg Config, b bus.Bus, jobs Jobs, docs Documents, extract Extraction) (*Service, error) {
@@ -100,7 +109,8 @@ func New(cfg Config, b bus.Bus, jobs Jobs, docs Documents, extract Extraction) (
 	if extract == nil {
 		extract = offlineExtraction{offline.New()}
 	}
-	return &Service{cfg: cfg, bus: b, jobs: jobs, docs: docs, chunker: ch, extract: extract, now: time.Now}, nil
+	return &Service{cfg: cfg, bus: b, jobs: jobstate.NewRepository(jobs), stops: newStoppedJobs(cfg.StoppedJobs),
+		docs: docs, chunker: ch, extract: extract, now: time.Now}, nil
 }
 
 // ExtractorName names the extraction in use.
@@ -129,24 +139,29 @@ func ChunkID(namespace, docID string, index int, text string) string {
 // stopped reports whether the job has ended without completing (cancelled,
 // expired or failed), so its remaining work is to be dropped. A job the
 // projection has not recorded yet is not stopped.
+//
+// The job is read for each chunk until it is seen stopped, not once per
+// job: the read is how a cancellation reaches the extractor (it has no
+// consumer of job.cancelled), and a status remembered while the job runs
+// would let a cancelled job go on extracting, at an LLM call a chunk. A
+// stop is final, so it is remembered, and the chunks of a cancelled job
+// left in the stream are dropped without a read each.
 func (s *Service) stopped(ctx context.Context, jobID string) (bool, error) {
-	raw, _, err := s.jobs.Get(ctx, jobstate.JobKey(jobID))
-	if errors.Is(err, kv.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read job %s: %w", jobID, err)
+	if s.stops.has(jobID) {
+		return true, nil
 	}
 	// Only the status matters here; decoding the rest of the record (its
 	// bitsets grow with the document) would be wasted on every chunk.
-	var j struct {
-		Status jobstate.Status `json:"status"`
+	st, _, err := s.jobs.JobStatus(ctx, jobID)
+	if errors.Is(err, jobstate.ErrNotFound) {
+		return false, nil
 	}
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return false, fmt.Errorf("decode job %s: %w", jobID, err)
+	if err != nil {
+		return false, err
 	}
-	switch j.Status {
+	switch st {
 	case jobstate.StatusCancelled, jobstate.StatusExpired, jobstate.StatusFailed:
+		s.stops.add(jobID)
 		return true, nil
 	}
 	return false, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -307,4 +308,71 @@ func TestFailingConsumerStopsTheExtractor(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the extractor kept running with a dead consumer")
 	}
+}
+
+// countingJobs counts the reads of each job record.
+type countingJobs struct {
+	extractor.Jobs
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (c *countingJobs) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+	c.mu.Lock()
+	c.reads[key]++
+	c.mu.Unlock()
+	return c.Jobs.Get(ctx, key)
+}
+
+func (c *countingJobs) readsOf(jobID string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads[jobstate.JobKey(jobID)]
+}
+
+// A running job is read before each of its chunks, which is how a
+// cancellation reaches the extractor; a stopped one is read once, and the
+// rest of its chunks are dropped without a read.
+func TestStoppedJobIsReadOnce(t *testing.T) {
+	h := newHarness(t)
+	jobs := &countingJobs{Jobs: h.jobs, reads: map[string]int{}}
+	extraction := &countingExtraction{}
+	// One chunk at a time: concurrent chunks of a job not yet seen stopped
+	// would each read it.
+	svc, err := extractor.New(extractor.Config{ChunkConcurrency: 1}, h.bus, jobs, h.docs, extraction)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+
+	const chunks = 6
+	tests := []struct {
+		jobID     string
+		status    jobstate.Status
+		wantReads int
+		extracted int
+	}{
+		{jobID: "job-running", status: jobstate.StatusProcessing, wantReads: chunks, extracted: chunks},
+		{jobID: "job-cancelled", status: jobstate.StatusCancelled, wantReads: 1},
+		{jobID: "job-failed", status: jobstate.StatusFailed, wantReads: 1},
+	}
+	for _, tt := range tests {
+		h.putJob(t, tt.jobID, tt.status)
+		for i := range chunks {
+			publish(t, h, fmt.Sprintf("chunk-%s-%d", tt.jobID, i), chunkCreated(tt.jobID, i))
+		}
+	}
+	h.waitIdle(t)
+	for _, tt := range tests {
+		t.Run(tt.jobID, func(t *testing.T) {
+			require.Equal(t, tt.wantReads, jobs.readsOf(tt.jobID))
+			require.Len(t, published[events.ChunkExtracted](t, h, tt.jobID), tt.extracted)
+		})
+	}
+	require.Equal(t, chunks, extraction.calls())
+	h.requireNoDeadLetters(t)
 }

@@ -346,7 +346,7 @@ func (s *Server) submit(ctx context.Context, in SubmitBody, clientHeader string)
 		docID = "doc_" + hash[:24]
 	}
 	jobID := newJobID()
-	ref := "job/" + jobID
+	ref := jobstate.ContentRef(jobID)
 	if err := s.deps.Documents.Put(ctx, ref, in.Content); err != nil {
 		s.deps.Logger.ErrorContext(ctx, "store document text", "err", err, "job_id", jobID)
 		return SubmitReply{}, huma.Error503ServiceUnavailable("document store unavailable, retry later")
@@ -421,20 +421,13 @@ func (s *Server) listDocuments(ctx context.Context, ns, status string, limit int
 	}
 	p := s.principal(ctx)
 	prefixes := indexListings(p, ns, jobstate.DocIndexPrefixAll, jobstate.DocIndexPrefix)
-	recordKey := func(pos string) string {
-		_, docNS, id, _ := jobstate.ParseDocPosition(pos)
-		return jobstate.DocKey(docNS, id)
-	}
-	keep := func(pos string, raw []byte) (DocumentView, bool) {
-		var d jobstate.Document
-		// An entry of an earlier creation time is on its way out.
-		if json.Unmarshal(raw, &d) != nil || jobstate.DocPosition(d.CreatedAt, d.Namespace, d.DocID) != pos ||
-			!p.Can(d.Namespace) || status != "" && d.Status != status {
+	keep := func(d *jobstate.Document) (DocumentView, bool) {
+		if !p.Can(d.Namespace) || status != "" && d.Status != status {
 			return DocumentView{}, false
 		}
-		return docView(d), true
+		return docView(*d), true
 	}
-	docs, next, err := indexPage(ctx, s.deps.Jobs, prefixes, after, limit, recordKey, keep, s.deps.Logger)
+	docs, next, err := indexPage(ctx, s.deps.Jobs, prefixes, after, limit, s.records.IndexedDocuments, keep, s.deps.Logger)
 	if err != nil {
 		s.deps.Logger.WarnContext(ctx, "list documents", "err", err)
 		return DocumentList{}, huma.Error503ServiceUnavailable("job store unavailable, retry later")
@@ -449,17 +442,16 @@ func (s *Server) documentRecord(ctx context.Context, in docParams) (jobstate.Doc
 	if !validDocID(in.ID) || !s.canSee(ctx, ns) {
 		return jobstate.Document{}, 0, notFound
 	}
-	raw, rev, err := s.deps.Jobs.Get(ctx, jobstate.DocKey(ns, in.ID))
-	if errors.Is(err, kv.ErrNotFound) {
+	d, rev, err := s.records.Document(ctx, ns, in.ID)
+	switch {
+	case errors.Is(err, jobstate.ErrNotFound):
 		return jobstate.Document{}, 0, notFound
-	}
-	if err != nil {
+	case errors.Is(err, jobstate.ErrCorrupt):
+		s.deps.Logger.WarnContext(ctx, "read document record", "err", err)
+		return jobstate.Document{}, 0, huma.Error503ServiceUnavailable("document record unreadable")
+	case err != nil:
 		s.deps.Logger.WarnContext(ctx, "read document record", "err", err)
 		return jobstate.Document{}, 0, huma.Error503ServiceUnavailable("job store unavailable, retry later")
-	}
-	var d jobstate.Document
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return jobstate.Document{}, 0, huma.Error503ServiceUnavailable("document record unreadable")
 	}
 	return d, rev, nil
 }

@@ -30,7 +30,6 @@ import (
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/jobstate"
-	"github.com/kgraph-dev/kgraph/libs/kv"
 	"github.com/kgraph-dev/kgraph/libs/ratelimit"
 )
 
@@ -177,6 +176,8 @@ type Server struct {
 	now  func() time.Time
 	api  huma.API
 	mux  *chi.Mux
+	// records reads the job and document records in deps.Jobs.
+	records *jobstate.Repository
 
 	metrics      *httpMetrics
 	queryCounter *prometheus.CounterVec
@@ -198,7 +199,7 @@ func New(cfg Config, deps Deps) *Server {
 	if deps.Metrics == nil {
 		deps.Metrics = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, deps: deps, now: time.Now, mux: chi.NewMux()}
+	s := &Server{cfg: cfg, deps: deps, now: time.Now, mux: chi.NewMux(), records: jobstate.NewRepository(deps.Jobs)}
 	s.metrics = newHTTPMetrics(deps.Metrics)
 	s.answers = newAnswerCache(cfg.AnswerCacheEntries, cfg.AnswerCacheTTL)
 	s.recent = newRecentJobs(10_000, time.Now)
@@ -444,7 +445,7 @@ func (s *Server) jobRecord(ctx context.Context, id string) (jobstate.Job, error)
 		return jobstate.Job{}, notFound
 	}
 	j, _, err := s.readJob(ctx, id)
-	if errors.Is(err, kv.ErrNotFound) {
+	if errors.Is(err, jobstate.ErrNotFound) {
 		return jobstate.Job{}, notFound
 	}
 	if err != nil {
@@ -456,20 +457,19 @@ func (s *Server) jobRecord(ctx context.Context, id string) (jobstate.Job, error)
 	return j, nil
 }
 
-// readJob reads a job record; kv.ErrNotFound passes through, other failures
-// become 503s.
+// readJob reads a job record; jobstate.ErrNotFound passes through, other
+// failures become 503s.
 func (s *Server) readJob(ctx context.Context, id string) (jobstate.Job, uint64, error) {
-	raw, rev, err := s.deps.Jobs.Get(ctx, jobstate.JobKey(id))
-	if errors.Is(err, kv.ErrNotFound) {
+	j, rev, err := s.records.Job(ctx, id)
+	switch {
+	case errors.Is(err, jobstate.ErrNotFound):
 		return jobstate.Job{}, 0, err
-	}
-	if err != nil {
+	case errors.Is(err, jobstate.ErrCorrupt):
+		s.deps.Logger.WarnContext(ctx, "read job", "err", err, "job_id", id)
+		return jobstate.Job{}, 0, huma.Error503ServiceUnavailable("job record unreadable")
+	case err != nil:
 		s.deps.Logger.WarnContext(ctx, "read job", "err", err, "job_id", id)
 		return jobstate.Job{}, 0, huma.Error503ServiceUnavailable("job store unavailable, retry later")
-	}
-	var j jobstate.Job
-	if err := json.Unmarshal(raw, &j); err != nil {
-		return jobstate.Job{}, 0, huma.Error503ServiceUnavailable("job record unreadable")
 	}
 	return j, rev, nil
 }

@@ -628,6 +628,19 @@ func TestJobStoreFailures(t *testing.T) {
 	e := newEdge(t, ingestapi.Config{})
 	e.jobs.values[jobstate.JobKey("job_garbled")] = []byte("{not json")
 	e.do(t, http.MethodGet, "/api/v1/jobs/job_garbled", "").requireProblem(t, http.StatusServiceUnavailable)
+	e.jobs.values[jobstate.DocKey("default", "doc_garbled")] = []byte(`{"doc_id": 7}`)
+	e.do(t, http.MethodGet, "/api/v1/documents/doc_garbled", "").requireProblem(t, http.StatusServiceUnavailable)
+	// A listing leaves the unreadable record out and lists the rest.
+	at := time.Now()
+	e.jobs.putJob(t, jobstate.Job{JobID: "job_listed", Namespace: "default", Status: jobstate.StatusPending, CreatedAt: at})
+	for _, k := range jobstate.JobIndexKeys(&jobstate.Job{JobID: "job_garbled", Namespace: "default", CreatedAt: at}) {
+		e.jobs.values[k] = []byte("1")
+	}
+	r := e.do(t, http.MethodGet, "/api/v1/jobs", "")
+	require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	listed := r.json(t)["jobs"].([]any)
+	require.Len(t, listed, 1)
+	require.Equal(t, "job_listed", listed[0].(map[string]any)["job_id"])
 
 	e.jobs.err = errors.New("kv down")
 	e.do(t, http.MethodGet, "/api/v1/jobs/job_abc", "").requireProblem(t, http.StatusServiceUnavailable)

@@ -3,7 +3,6 @@ package ingestapi
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -120,15 +119,8 @@ func (s *Server) listJobs(ctx context.Context, in JobListInput) (JobList, error)
 	}
 	p := s.principal(ctx)
 	prefixes := indexListings(p, in.Namespace, jobstate.JobIndexPrefixAll, jobstate.JobIndexPrefix)
-	recordKey := func(pos string) string {
-		_, id, _ := jobstate.ParseJobPosition(pos)
-		return jobstate.JobKey(id)
-	}
-	keep := func(pos string, raw []byte) (JobView, bool) {
-		var job jobstate.Job
-		// An entry of an earlier creation time is on its way out.
-		if json.Unmarshal(raw, &job) != nil || jobstate.JobPosition(job.CreatedAt, job.JobID) != pos ||
-			!p.Can(job.Namespace) || in.Namespace != "" && job.Namespace != in.Namespace {
+	keep := func(job *jobstate.Job) (JobView, bool) {
+		if !p.Can(job.Namespace) || in.Namespace != "" && job.Namespace != in.Namespace {
 			return JobView{}, false
 		}
 		kind := cmp.Or(job.Kind, jobstate.KindIngest)
@@ -136,9 +128,9 @@ func (s *Server) listJobs(ctx context.Context, in JobListInput) (JobList, error)
 			in.Kind != "" && kind != in.Kind {
 			return JobView{}, false
 		}
-		return jobView(job), true
+		return jobView(*job), true
 	}
-	jobs, next, err := indexPage(ctx, s.deps.Jobs, prefixes, after, in.Limit, recordKey, keep, s.deps.Logger)
+	jobs, next, err := indexPage(ctx, s.deps.Jobs, prefixes, after, in.Limit, s.records.IndexedJobs, keep, s.deps.Logger)
 	if err != nil {
 		s.deps.Logger.WarnContext(ctx, "list jobs", "err", err)
 		return JobList{}, huma.Error503ServiceUnavailable("job store unavailable, retry later")

@@ -3,14 +3,10 @@ package ingestapi
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"log/slog"
 	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
-	"golang.org/x/sync/errgroup"
-
-	"github.com/kgraph-dev/kgraph/libs/kv"
 )
 
 // Jobs and documents are listed from their indexes in the KV store (see
@@ -40,12 +36,13 @@ func indexListings(p Principal, namespace, all string, byNamespace func(string) 
 }
 
 // indexPage is one page of the records listed under prefixes, after the
-// position after ("" for the first page). It reads the record that each
-// entry names (recordKey) and keeps those that keep accepts; an entry
-// without a record (on its way in or out) is skipped. It returns at most
-// limit items and the position to continue after, "" on the last page.
-func indexPage[T any](ctx context.Context, store Records, prefixes []string, after string, limit int,
-	recordKey func(pos string) string, keep func(pos string, raw []byte) (T, bool), log *slog.Logger) ([]T, string, error) {
+// position after ("" for the first page). It reads the records that a batch
+// of entries names (read, a jobstate.Repository's) and keeps those that keep
+// accepts; an entry without a record (on its way in or out) is skipped. It
+// returns at most limit items and the position to continue after, "" on the
+// last page.
+func indexPage[R, T any](ctx context.Context, store Records, prefixes []string, after string, limit int,
+	read func(ctx context.Context, positions []string) ([]*R, error), keep func(*R) (T, bool), log *slog.Logger) ([]T, string, error) {
 	walk := newIndexWalk(store, prefixes, after, min(limit+1, 100))
 	items := []T{}
 	var (
@@ -64,16 +61,16 @@ func indexPage[T any](ctx context.Context, store Records, prefixes []string, aft
 			break
 		}
 		scanned += len(batch)
-		keys := make([]string, len(batch))
-		for i, pos := range batch {
-			keys[i] = recordKey(pos)
+		records, failures := read(ctx, batch)
+		if failures != nil {
+			log.WarnContext(ctx, "read records", "err", failures)
 		}
-		for i, raw := range readEach(ctx, store, keys, log) {
+		for i, rec := range records {
 			last = batch[i]
-			if raw == nil {
+			if rec == nil {
 				continue
 			}
-			if item, ok := keep(batch[i], raw); ok {
+			if item, ok := keep(rec); ok {
 				items, positions = append(items, item), append(positions, batch[i])
 				if len(items) > limit {
 					break
@@ -184,26 +181,4 @@ func (w *indexWalk) done() bool {
 		}
 	}
 	return true
-}
-
-// readEach reads records concurrently, in the order of keys: nil for a key
-// deleted meanwhile or a record that cannot be read.
-func readEach(ctx context.Context, store Records, keys []string, log *slog.Logger) [][]byte {
-	out := make([][]byte, len(keys))
-	var g errgroup.Group
-	g.SetLimit(16)
-	for i, k := range keys {
-		g.Go(func() error {
-			raw, _, err := store.Get(ctx, k)
-			if err != nil && !errors.Is(err, kv.ErrNotFound) {
-				log.WarnContext(ctx, "read record", "err", err, "key", k)
-			}
-			if err == nil {
-				out[i] = raw
-			}
-			return nil
-		})
-	}
-	_ = g.Wait() // the workers report nothing
-	return out
 }

@@ -36,7 +36,7 @@ func (s *Service) syncDocument(ctx context.Context, j *jobstate.Job, mayCreate b
 	}
 	key := jobstate.DocKey(j.Namespace, j.DocID)
 	for range maxCASAttempts {
-		cur, rev, err := s.readDocument(ctx, key)
+		cur, rev, err := s.readDocument(ctx, j.Namespace, j.DocID)
 		if err != nil {
 			return err
 		}
@@ -78,7 +78,7 @@ func (s *Service) syncDocument(ctx context.Context, j *jobstate.Job, mayCreate b
 func (s *Service) syncDeletion(ctx context.Context, j *jobstate.Job) error {
 	key := jobstate.DocKey(j.Namespace, j.DocID)
 	for range maxCASAttempts {
-		cur, rev, err := s.readDocument(ctx, key)
+		cur, rev, err := s.readDocument(ctx, j.Namespace, j.DocID)
 		if err != nil || rev == 0 || cur == nil {
 			return err
 		}
@@ -110,20 +110,18 @@ func (s *Service) syncDeletion(ctx context.Context, j *jobstate.Job) error {
 
 // readDocument returns the record and its revision, revision 0 when there
 // is none, and a nil record with its revision when it cannot be decoded.
-func (s *Service) readDocument(ctx context.Context, key string) (*jobstate.Document, uint64, error) {
-	raw, rev, err := s.jobs.Get(ctx, key)
-	if errors.Is(err, kv.ErrNotFound) {
+func (s *Service) readDocument(ctx context.Context, namespace, docID string) (*jobstate.Document, uint64, error) {
+	d, rev, err := s.records.Document(ctx, namespace, docID)
+	switch {
+	case errors.Is(err, jobstate.ErrNotFound):
 		return nil, 0, nil
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("read document %s: %w", key, err)
-	}
-	var d jobstate.Document
-	if err := json.Unmarshal(raw, &d); err != nil {
+	case errors.Is(err, jobstate.ErrCorrupt):
 		// Retrying cannot fix it, and the event's job would fail: the next
 		// write replaces it.
-		s.logger().Warn("undecodable document record is replaced", "key", key, "err", err)
+		s.logger().Warn("undecodable document record is replaced", "err", err)
 		return nil, rev, nil
+	case err != nil:
+		return nil, 0, err
 	}
 	return &d, rev, nil
 }

@@ -70,6 +70,9 @@ type Service struct {
 	cfg  Config
 	bus  bus.Bus
 	jobs Jobs
+	// records reads the records in jobs, decoded as every reader decodes
+	// them; the writes go to jobs.
+	records *jobstate.Repository
 	// nc serves the scheduler's micro service; nil runs no service.
 	nc  *nats.Conn
 	now func() time.Time
@@ -108,7 +111,8 @@ func New(cfg Config, b bus.Bus, jobs Jobs, nc *nats.Conn) *Service {
 	if cfg.Retention == 0 {
 		cfg.Retention = DefaultRetention
 	}
-	return &Service{cfg: cfg, bus: b, jobs: jobs, nc: nc, now: time.Now, queues: map[string][]*pendingFold{}}
+	return &Service{cfg: cfg, bus: b, jobs: jobs, records: jobstate.NewRepository(jobs), nc: nc, now: time.Now,
+		queues: map[string][]*pendingFold{}}
 }
 
 // Run consumes every event and runs the scheduler until ctx ends.
@@ -433,19 +437,17 @@ func (s *Service) abandon(key string, p *pendingFold) {
 func (s *Service) write(ctx context.Context, ref events.JobRef, batch []*pendingFold) error {
 	key := jobstate.JobKey(ref.JobID)
 	for range maxCASAttempts {
-		raw, rev, err := s.jobs.Get(ctx, key)
+		stored, rev, err := s.records.Job(ctx, ref.JobID)
 		j := &job{}
 		var indexedAs []string // the stored record's index entries
 		switch {
-		case errors.Is(err, kv.ErrNotFound):
+		case errors.Is(err, jobstate.ErrNotFound):
 			now := s.now().UTC()
 			j.Job = jobstate.Job{JobID: ref.JobID, DocID: ref.DocID, Namespace: ref.Namespace, Status: jobstate.StatusPending, CreatedAt: now}
 		case err != nil:
-			return fmt.Errorf("read job %s: %w", ref.JobID, err)
+			return err
 		default:
-			if err := json.Unmarshal(raw, &j.Job); err != nil {
-				return fmt.Errorf("decode job %s: %w", ref.JobID, err)
-			}
+			j.Job = stored
 			indexedAs = jobstate.JobIndexKeys(&j.Job)
 		}
 		wasTerminal, wasAccepted := j.Status.Terminal(), j.Accepted

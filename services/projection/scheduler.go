@@ -16,7 +16,6 @@ import (
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/jobstate"
-	"github.com/kgraph-dev/kgraph/libs/kv"
 )
 
 // The scheduler runs every SchedulerInterval, and on request over NATS
@@ -147,17 +146,19 @@ func (s *Service) sweep(ctx context.Context, dryRun bool) (events.SchedulerClean
 	}
 	now := s.now()
 	for _, key := range keys {
-		raw, _, err := s.jobs.Get(ctx, key)
-		if errors.Is(err, kv.ErrNotFound) {
+		id, ok := jobstate.ParseJobKey(key)
+		if !ok {
+			continue
+		}
+		j, _, err := s.records.Job(ctx, id)
+		switch {
+		case errors.Is(err, jobstate.ErrNotFound):
 			continue // purged or deleted since the listing
-		}
-		if err != nil {
-			return counted(reply), fmt.Errorf("read job record %s: %w", key, err)
-		}
-		var j jobstate.Job
-		if err := json.Unmarshal(raw, &j); err != nil {
+		case errors.Is(err, jobstate.ErrCorrupt):
 			s.logger().Warn("scheduler skips an undecodable job record", "key", key, "err", err)
 			continue
+		case err != nil:
+			return counted(reply), err
 		}
 		purge := s.purges(&j, now)
 		if !purge && !dryRun {
@@ -286,16 +287,12 @@ func (s *Service) jobOwner(ctx context.Context, pos string) ([]string, time.Time
 	if !ok {
 		return nil, time.Time{}, false, nil
 	}
-	raw, _, err := s.jobs.Get(ctx, jobstate.JobKey(jobID))
-	if errors.Is(err, kv.ErrNotFound) {
+	j, _, err := s.records.Job(ctx, jobID)
+	switch {
+	case errors.Is(err, jobstate.ErrNotFound), errors.Is(err, jobstate.ErrCorrupt):
 		return nil, createdAt, true, nil
-	}
-	if err != nil {
-		return nil, time.Time{}, false, fmt.Errorf("read job record %s: %w", jobID, err)
-	}
-	var j jobstate.Job
-	if json.Unmarshal(raw, &j) != nil {
-		return nil, createdAt, true, nil
+	case err != nil:
+		return nil, time.Time{}, false, err
 	}
 	return jobstate.JobIndexKeys(&j), createdAt, true, nil
 }
@@ -306,7 +303,7 @@ func (s *Service) docOwner(ctx context.Context, pos string) ([]string, time.Time
 	if !ok {
 		return nil, time.Time{}, false, nil
 	}
-	d, _, err := s.readDocument(ctx, jobstate.DocKey(ns, docID))
+	d, _, err := s.readDocument(ctx, ns, docID)
 	if err != nil {
 		return nil, time.Time{}, false, err
 	}
@@ -328,7 +325,11 @@ func (s *Service) repairDocIndex(ctx context.Context) error {
 		return fmt.Errorf("list document records: %w", err)
 	}
 	for _, key := range keys {
-		d, rev, err := s.readDocument(ctx, key)
+		ns, docID, ok := jobstate.ParseDocKey(key)
+		if !ok {
+			continue
+		}
+		d, rev, err := s.readDocument(ctx, ns, docID)
 		if err != nil {
 			return err
 		}
