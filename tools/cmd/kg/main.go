@@ -17,6 +17,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -87,6 +88,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	natsAddr := fs.String("nats", env.String("KG_NATS_LISTEN", "127.0.0.1:4222"), "NATS listen address for outside publishers; empty disables (env KG_NATS_LISTEN)")
 	logLevel := fs.String("log-level", env.String("KG_LOG_LEVEL", "info"), "debug, info, warn or error (env KG_LOG_LEVEL)")
 	noAuth := fs.Bool("no-auth", false, "switch API keys off: anyone who reaches the HTTP port may do anything (laptop only; env KG_AUTH_DISABLED)")
+	memLimit := fs.String("memory-limit", env.String("KG_MEMORY_LIMIT", defaultMemoryLimit), "soft limit of the Go runtime's memory (the garbage collector works harder near it; SQLite's page caches come on top), e.g. 512MiB, or off; GOMEMLIMIT wins when set (env KG_MEMORY_LIMIT)")
 	pprofAddr := fs.String("pprof", env.String("KG_PPROF_ADDR", ""), "serve Go profiles (net/http/pprof, /debug/pprof/) on this address; empty disables; never expose it publicly (env KG_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -133,6 +135,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if err := env.Err(); err != nil {
 		return fmt.Errorf("configuration: %w", err)
+	}
+	limit, err := memoryLimit(*memLimit, getenv("GOMEMLIMIT"))
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if limit >= 0 {
+		debug.SetMemoryLimit(limit)
 	}
 	if *pprofAddr != "" {
 		stopPprof, err := servePprof(*pprofAddr, cfg.Logger)

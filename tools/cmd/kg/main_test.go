@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 
@@ -32,4 +33,33 @@ func TestKeysNew(t *testing.T) {
 	require.Error(t, runKeys([]string{"new", "--id", "x", "--role", "owner", "--namespaces", "a"}, &out, &errOut))
 	require.Error(t, runKeys([]string{"new", "--id", "x", "--role", "read"}, &out, &errOut), "a key needs namespaces")
 	require.Error(t, runKeys(nil, &out, &errOut))
+}
+
+func TestMemoryLimit(t *testing.T) {
+	tests := []struct {
+		flag, gomemlimit string
+		want             int64
+		wantErr          bool
+	}{
+		{flag: "256MiB", want: 256 << 20},
+		{flag: "1GiB", want: 1 << 30},
+		{flag: " 512 MiB ", want: 512 << 20},
+		{flag: "off", want: math.MaxInt64},
+		{flag: "0", want: math.MaxInt64},
+		{flag: "256MiB", gomemlimit: "1GiB", want: -1}, // the runtime applied GOMEMLIMIT
+		{flag: "lots", wantErr: true},
+		{flag: "1MiB", wantErr: true},
+		{flag: "-5MiB", wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.flag+"/"+tc.gomemlimit, func(t *testing.T) {
+			got, err := memoryLimit(tc.flag, tc.gomemlimit)
+			if tc.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
 }
