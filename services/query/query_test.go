@@ -679,10 +679,18 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 		msg *nats.Msg
 		err error
 	}
+	// Requests are published here and their replies awaited in the
+	// background, so that a Flush (the service shares the connection)
+	// proves the requests are in the service's subscription.
 	send := func() <-chan result {
+		inbox := env.nc.NewRespInbox()
+		sub, err := env.nc.SubscribeSync(inbox)
+		require.NoError(t, err)
+		require.NoError(t, env.nc.PublishRequest(events.QuerySubject, inbox, data))
 		c := make(chan result, 1)
 		go func() {
-			m, err := env.nc.Request(events.QuerySubject, data, 5*time.Second)
+			defer sub.Unsubscribe()
+			m, err := sub.NextMsg(5 * time.Second)
 			c <- result{m, err}
 		}()
 		return c
@@ -696,16 +704,21 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	// With the only slot taken, one more request waits for it and another
 	// waits in the subscription behind it.
 	queued := []<-chan result{send(), send()}
-	time.Sleep(100 * time.Millisecond)
+	// The server answers a flush after it has delivered the requests, and
+	// the connection reads them into the service's subscription before it
+	// reads the answer.
+	require.NoError(t, env.nc.Flush())
 
 	running.cancel()
 	require.Eventually(t, func() bool { return serviceStopped(env.nc) }, 10*time.Second, 10*time.Millisecond)
-	time.Sleep(50 * time.Millisecond)
-	select {
-	case <-running.done:
-		t.Fatalf("Run returned (%v) with a request in flight", running.err)
-	default:
-	}
+	require.Never(t, func() bool {
+		select {
+		case <-running.done:
+			return true
+		default:
+			return false
+		}
+	}, 300*time.Millisecond, 10*time.Millisecond, "Run returned with a request in flight")
 
 	openGate()
 	r := <-inFlight
