@@ -38,8 +38,10 @@ const (
 	// cacheKiB is each connection's page cache. SQLite's default of 2 MiB
 	// is smaller than what one merge of a large chunk dirties (about 500
 	// pages for 60 entities and 150 relations), and a full cache spills
-	// dirty pages to the WAL in the middle of the transaction.
-	cacheKiB = 16 << 10
+	// dirty pages to the WAL in the middle of the transaction. 8 MiB is
+	// four times that; with maxOpenConns the store holds at most 32 MiB of
+	// cache, which counts against kg serve's 400 MiB.
+	cacheKiB = 8 << 10
 	// walAutocheckpointPages lets the WAL grow to 64 MiB before a commit
 	// copies it back into the database (SQLite's default is 1000 pages):
 	// merges rewrite the same pages over and over, and a checkpoint writes

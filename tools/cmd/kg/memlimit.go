@@ -11,7 +11,7 @@ import (
 // defaultMemoryLimit is kg serve's soft memory limit when neither
 // --memory-limit nor GOMEMLIMIT says otherwise. It bounds what the Go
 // runtime holds (heap, NATS's block buffers, stacks); SQLite's page caches
-// (at most 128 MiB) and the binary come on top, so with this limit the
+// (at most 64 MiB) and the binary come on top, so with this limit the
 // process stays within about 400 MiB as long as the live heap fits.
 const defaultMemoryLimit = "256MiB"
 
