@@ -168,5 +168,17 @@ func (p *Process) Close() {
 	p.Log.Info("stopped")
 }
 
+// EnvConcurrency is how many events a service binary handles at once. It
+// is a process's setting: kg serve, one process of seven services, does not
+// read it (its extractor reads KG_EXTRACT_CONCURRENCY).
+const EnvConcurrency = "KG_CONCURRENCY"
+
+// AddChecks adds the stores' health checks to the readiness probe.
+func (p *Process) AddChecks(checks []backends.Check) {
+	for _, c := range checks {
+		p.Ops.AddCheck(c.Name, c.Check)
+	}
+}
+
 // Version is kgraph's version, reported by `kg version` and GET /api/v1/info.
 const Version = "0.2.0"

@@ -34,6 +34,11 @@ const (
 	version = "v1"
 )
 
+// DefaultDim is the dimension of hashed embeddings when KG_EMBED_DIM is
+// unset: the vector-indexer writes and the query service searches with the
+// same one, in every host.
+const DefaultDim = 256
+
 // Embedder produces unit vectors of a fixed dimension. It is stateless and
 // safe for concurrent use.
 type Embedder struct {

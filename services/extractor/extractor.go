@@ -13,6 +13,7 @@ import (
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/chunk"
+	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/jobstate"
 	"github.com/kgraph-dev/kgraph/libs/kv"
 	"github.com/kgraph-dev/kgraph/services/extractor/internal/offline"
@@ -59,21 +60,52 @@ type Config struct {
 	// their remaining chunks are dropped without reading the job again
 	// (default 4096).
 	StoppedJobs int
+	// LLM selects LLM extraction (Wire builds it); nil means the offline
+	// extractor. With an LLM, ChunkConcurrency defaults to the number of
+	// calls the provider takes at once.
+	LLM *LLMConfig
+}
+
+// Defaults of Config.
+const (
+	DefaultDocumentConcurrency = 2
+	DefaultChunkConcurrency    = 8
+)
+
+// ReadConfig reads the service's settings from the environment: the chunk
+// sizes (KG_CHUNK_TOKENS, KG_CHUNK_OVERLAP, read as the edge reads them),
+// KG_DOCUMENT_CONCURRENCY and the LLM (ReadLLMConfig). The chunk
+// concurrency is the host's to read: a service binary takes KG_CONCURRENCY,
+// kg serve KG_EXTRACT_CONCURRENCY (its other services do not share it).
+func ReadConfig(env *envconf.Reader) Config {
+	chunks := chunk.ReadConfig(env)
+	cfg := Config{
+		ChunkTokens:         chunks.MaxTokens,
+		OverlapTokens:       chunks.OverlapTokens,
+		DocumentConcurrency: env.Int("KG_DOCUMENT_CONCURRENCY", DefaultDocumentConcurrency),
+	}
+	if llmCfg, ok := ReadLLMConfig(env); ok {
+		cfg.LLM = &llmCfg
+	}
+	return cfg
 }
 
 // Validate checks the config after defaults.
 func (c *Config) Validate() error {
 	if c.ChunkTokens == 0 {
-		c.ChunkTokens = 1200
+		c.ChunkTokens = chunk.DefaultMaxTokens
 	}
 	if c.OverlapTokens == 0 {
-		c.OverlapTokens = 100
+		c.OverlapTokens = chunk.DefaultOverlapTokens
 	}
 	if c.DocumentConcurrency < 1 {
-		c.DocumentConcurrency = 2
+		c.DocumentConcurrency = DefaultDocumentConcurrency
 	}
 	if c.ChunkConcurrency < 1 {
-		c.ChunkConcurrency = 8
+		c.ChunkConcurrency = DefaultChunkConcurrency
+		if c.LLM != nil {
+			c.ChunkConcurrency = c.LLM.ChunkConcurrency()
+		}
 	}
 	if c.StoppedJobs < 1 {
 		c.StoppedJobs = 4096

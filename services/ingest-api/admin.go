@@ -26,7 +26,7 @@ type ServiceInfo struct {
 	GraphStore  string `json:"graph_store"`
 	VectorStore string `json:"vector_store"`
 	KVStore     string `json:"kv_store"`
-	Extractor   string `json:"extractor" doc:"\"offline\" or the LLM model."`
+	Extractor   string `json:"extractor" doc:"\"offline\" or llm:<model>, as jobs name it."`
 	Embedder    string `json:"embedder"`
 }
 

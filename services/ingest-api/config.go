@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kgraph-dev/kgraph/libs/chunk"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/llm"
 )
@@ -82,6 +83,11 @@ func ReadConfig(env *envconf.Reader) (Config, error) {
 		for model, p := range extra {
 			cfg.Estimate.Prices[model] = llm.Price{PromptPerMillion: p.Prompt, CompletionPerMillion: p.Completion}
 		}
+	}
+	// The edge estimates a job's chunks as the extractor will cut them.
+	cfg.Chunks = chunk.ReadConfig(env)
+	if err := cfg.Chunks.Validate(); err != nil {
+		return Config{}, fmt.Errorf("KG_CHUNK_TOKENS, KG_CHUNK_OVERLAP: %w", err)
 	}
 	if err := env.Err(); err != nil {
 		return Config{}, err

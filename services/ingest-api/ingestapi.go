@@ -29,6 +29,7 @@ import (
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/chunk"
 	"github.com/kgraph-dev/kgraph/libs/jobstate"
 	"github.com/kgraph-dev/kgraph/libs/ratelimit"
 )
@@ -87,6 +88,9 @@ type Config struct {
 	ApprovalNamespaces []string
 	// Estimate prices submissions that wait for approval.
 	Estimate EstimateConfig
+	// Chunks are the extractor's chunk sizes, which Wire builds
+	// Estimate.ChunkTokens from (zero: chunk.DefaultConfig).
+	Chunks chunk.Config
 	// Info is reported by GET /api/v1/info.
 	Info ServiceInfo
 	// AnswerCacheTTL bounds how long the edge serves an answer from its

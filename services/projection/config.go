@@ -9,10 +9,12 @@ import (
 )
 
 // ReadConfig reads the service's settings. KG_JOB_RETENTION=0 keeps job
-// records forever.
+// records forever. The concurrency is the host's to read: the binary
+// takes KG_CONCURRENCY; kg serve, whose services share one environment,
+// keeps the default.
 func ReadConfig(env *envconf.Reader) (Config, error) {
 	cfg := Config{
-		Concurrency:       env.Int("KG_CONCURRENCY", 8),
+		Concurrency:       8,
 		SchedulerInterval: env.Duration("KG_SCHEDULER_INTERVAL", DefaultSchedulerInterval),
 		ApprovalTTL:       env.Duration("KG_APPROVAL_TTL", DefaultApprovalTTL),
 		Retention:         env.Duration("KG_JOB_RETENTION", DefaultRetention),

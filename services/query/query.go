@@ -166,6 +166,8 @@ type Config struct {
 	MapConcurrency int
 	// Prices turn the LLM's token usage into dollars in the answer's usage.
 	Prices llm.PriceTable
+	// DisableCache switches the response cache off (KG_QUERY_CACHE=false).
+	DisableCache bool
 }
 
 func (c *Config) defaults(withLLM bool) {

@@ -22,14 +22,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
-	"github.com/kgraph-dev/kgraph/libs/llm"
-	"github.com/kgraph-dev/kgraph/services/extractor"
-	graphwriter "github.com/kgraph-dev/kgraph/services/graph-writer"
 	ingestapi "github.com/kgraph-dev/kgraph/services/ingest-api"
-	"github.com/kgraph-dev/kgraph/services/projection"
 	"github.com/kgraph-dev/kgraph/tools/internal/cli"
 	"github.com/kgraph-dev/kgraph/tools/internal/serve"
 )
@@ -98,43 +93,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("log level %q: %w", *logLevel, err)
 	}
-	edgeCfg, err := ingestapi.ReadConfig(env)
+	cfg, err := serve.ReadConfig(env, *dataDir)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	cfg.DataDir, cfg.HTTPAddr, cfg.NATSListen, cfg.Bus = *dataDir, *httpAddr, *natsAddr, common.Bus
+	cfg.Logger = boot.Logger(stdout, "kg-serve", level)
 	if *noAuth {
-		edgeCfg.Auth.Disabled = true
-	}
-	projCfg, err := projection.ReadConfig(env)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	graphWriterCfg, err := graphwriter.ReadConfig(env)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
-	}
-	cfg := serve.Config{
-		DataDir: *dataDir, HTTPAddr: *httpAddr, NATSListen: *natsAddr, Bus: common.Bus, Edge: edgeCfg, Projection: projCfg,
-		GraphWriter: graphWriterCfg,
-		// KG_GRAPH_STORE=neo4j, KG_VECTOR_STORE=qdrant and KG_KV_STORE=redis
-		// (with their URLs) put kg serve on the production stores.
-		Stores: backends.ReadConfig(env, *dataDir),
-		Logger: boot.Logger(stdout, "kg-serve", level),
-	}
-	cfg.Extractor.ChunkTokens = env.Int("KG_CHUNK_TOKENS", 1200)
-	cfg.Extractor.OverlapTokens = env.Int("KG_CHUNK_OVERLAP", 100)
-	cfg.EmbedDim = env.Int("KG_EMBED_DIM", 0)
-	cfg.Extractor.ChunkConcurrency = 8
-	if llmCfg, ok := extractor.ReadLLMConfig(env); ok {
-		cfg.LLM = &llmCfg
-		cfg.Extractor.ChunkConcurrency = llmCfg.ChunkConcurrency()
-	}
-	cfg.Extractor.ChunkConcurrency = env.Int("KG_EXTRACT_CONCURRENCY", cfg.Extractor.ChunkConcurrency)
-	if embedCfg, ok := llm.ReadEmbedConfig(env); ok {
-		cfg.Embed = &embedCfg
-	}
-	if err := env.Err(); err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		cfg.Edge.Auth.Disabled = true
 	}
 	limit, err := memoryLimit(*memLimit, getenv("GOMEMLIMIT"))
 	if err != nil {

@@ -13,9 +13,7 @@ import (
 
 	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
-	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
-	"github.com/kgraph-dev/kgraph/libs/natsdocs"
 	"github.com/kgraph-dev/kgraph/services/dedup"
 )
 
@@ -31,29 +29,19 @@ func main() {
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
-	cfg := dedup.Config{Concurrency: env.Int("KG_CONCURRENCY", 4)}
+	cfg := dedup.Config{Concurrency: env.Int(boot.EnvConcurrency, 0)}
 	stores := backends.ReadConfig(env, common.DataDir)
 	p, err := boot.Start(ctx, "dedup", common, errors.Join(env.Err(), stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	claims, check, closeClaims, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketDedup)
+	set := backends.NewSet(stores, p.Bus.JS)
+	defer set.Close()
+	svc, err := dedup.Wire(ctx, cfg, p.Bus, set)
 	if err != nil {
 		return err
 	}
-	defer closeClaims()
-	p.Ops.AddCheck(check.Name, check.Check)
-	// Job records tell dedup which submissions were cancelled or expired
-	// and where a cancelled job's claim is.
-	jobs, _, closeJobs, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketJobs)
-	if err != nil {
-		return err
-	}
-	defer closeJobs()
-	docs, err := natsdocs.Open(ctx, p.Bus.JS, bus.BucketDocuments)
-	if err != nil {
-		return err
-	}
-	return p.Run(ctx, dedup.New(cfg, p.Bus, claims, jobs, docs).Run)
+	p.AddChecks(set.Checks())
+	return p.Run(ctx, svc.Run)
 }

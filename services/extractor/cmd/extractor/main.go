@@ -13,10 +13,8 @@ import (
 
 	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
-	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/llm"
-	"github.com/kgraph-dev/kgraph/libs/natsdocs"
 	"github.com/kgraph-dev/kgraph/services/extractor"
 )
 
@@ -32,52 +30,22 @@ func main() {
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
-	cfg := extractor.Config{
-		ChunkTokens:         env.Int("KG_CHUNK_TOKENS", 1200),
-		OverlapTokens:       env.Int("KG_CHUNK_OVERLAP", 100),
-		DocumentConcurrency: env.Int("KG_DOCUMENT_CONCURRENCY", 2),
-	}
-	llmCfg, useLLM := extractor.ReadLLMConfig(env)
-	defaultConcurrency := 8
-	if useLLM {
-		defaultConcurrency = llmCfg.ChunkConcurrency()
-	}
-	cfg.ChunkConcurrency = env.Int("KG_CONCURRENCY", defaultConcurrency)
+	cfg := extractor.ReadConfig(env)
+	// 0: the default, the LLM's concurrent calls with one.
+	cfg.ChunkConcurrency = env.Int(boot.EnvConcurrency, 0)
 	stores := backends.ReadConfig(env, common.DataDir)
-	p, err := boot.Start(ctx, "extractor", common, errors.Join(env.Err(), stores.Validate()), stdout)
+	p, err := boot.Start(ctx, "extractor", common, errors.Join(env.Err(), cfg.Validate(), stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	docs, err := natsdocs.Open(ctx, p.Bus.JS, bus.BucketDocuments)
+	set := backends.NewSet(stores, p.Bus.JS)
+	defer set.Close()
+	svc, err := extractor.Wire(ctx, cfg, extractor.Deps{Bus: p.Bus, Stores: set, LLMMetrics: llm.NewMetrics(p.Ops.Registry)})
 	if err != nil {
 		return err
 	}
-	// Job records tell the extractor which jobs were cancelled, so it stops
-	// between chunks.
-	jobs, check, closeJobs, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketJobs)
-	if err != nil {
-		return err
-	}
-	defer closeJobs()
-	p.Ops.AddCheck(check.Name, check.Check)
-	var extraction extractor.Extraction // nil: the offline extractor
-	if useLLM {
-		cache, check, closeCache, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketLLMCache)
-		if err != nil {
-			return err
-		}
-		defer closeCache()
-		p.Ops.AddCheck(check.Name, check.Check)
-		llmCfg.Chat.Metrics = llm.NewMetrics(p.Ops.Registry)
-		if extraction, err = extractor.NewLLMExtraction(llmCfg, cache); err != nil {
-			return err
-		}
-	}
-	svc, err := extractor.New(cfg, p.Bus, jobs, docs, extraction)
-	if err != nil {
-		return err
-	}
+	p.AddChecks(set.Checks())
 	p.Log.Info("extraction", "extractor", svc.ExtractorName())
 	return p.Run(ctx, svc.Run)
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
-	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/llm"
 	graphwriter "github.com/kgraph-dev/kgraph/services/graph-writer"
@@ -33,7 +32,7 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
 	cfg, cfgErr := graphwriter.ReadConfig(env)
-	cfg.Concurrency = env.Int("KG_CONCURRENCY", graphwriter.DefaultConcurrency)
+	cfg.Concurrency = env.Int(boot.EnvConcurrency, cfg.Concurrency)
 	stores := backends.ReadConfig(env, common.DataDir)
 	// With KG_LLM_BASE_URL set, an LLM writes description summaries and
 	// community reports; without, reports are extractive.
@@ -43,24 +42,22 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer p.Close()
+	deps := graphwriter.Deps{Bus: p.Bus}
 	if useLLM {
 		llmCfg.Metrics = llm.NewMetrics(p.Ops.Registry)
 		chat, err := llm.NewChat(llmCfg)
 		if err != nil {
 			return fmt.Errorf("llm provider: %w", err)
 		}
-		cache, _, closeCache, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketLLMCache)
-		if err != nil {
-			return err
-		}
-		defer closeCache()
-		cfg.Chat, cfg.Cache, cfg.Prices = chat, cache, llmCfg.Prices
+		deps.Chat, deps.Prices = chat, llmCfg.Prices
 	}
-	store, check, err := backends.OpenGraph(ctx, stores)
+	set := backends.NewSet(stores, p.Bus.JS)
+	defer set.Close()
+	deps.Stores = set
+	svc, err := graphwriter.Wire(ctx, cfg, deps)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	p.Ops.AddCheck(check.Name, check.Check)
-	return p.Run(ctx, graphwriter.New(cfg, p.Bus, store).Run)
+	p.AddChecks(set.Checks())
+	return p.Run(ctx, svc.Run)
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/boot"
-	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/services/projection"
 )
@@ -31,17 +30,19 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
 	cfg, cfgErr := projection.ReadConfig(env)
+	cfg.Concurrency = env.Int(boot.EnvConcurrency, cfg.Concurrency)
 	stores := backends.ReadConfig(env, common.DataDir)
 	p, err := boot.Start(ctx, "projection", common, errors.Join(env.Err(), cfgErr, stores.Validate()), stdout)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	jobs, check, closeJobs, err := backends.OpenKV(ctx, stores, p.Bus.JS, bus.BucketJobs)
+	set := backends.NewSet(stores, p.Bus.JS)
+	defer set.Close()
+	svc, err := projection.Wire(ctx, cfg, p.Bus, p.NC, set)
 	if err != nil {
 		return err
 	}
-	defer closeJobs()
-	p.Ops.AddCheck(check.Name, check.Check)
-	return p.Run(ctx, projection.New(cfg, p.Bus, jobs, p.NC).Run)
+	p.AddChecks(set.Checks())
+	return p.Run(ctx, svc.Run)
 }

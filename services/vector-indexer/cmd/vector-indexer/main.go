@@ -32,8 +32,8 @@ func main() {
 func run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
 	env := envconf.New(getenv)
 	common := boot.ReadCommon(env)
-	cfg := vectorindexer.Config{Concurrency: env.Int("KG_CONCURRENCY", 4)}
-	dim := env.Int("KG_EMBED_DIM", 256)
+	cfg := vectorindexer.Config{Concurrency: env.Int(boot.EnvConcurrency, 0)}
+	dim := env.Int("KG_EMBED_DIM", hashembed.DefaultDim)
 	embedCfg, useProvider := llm.ReadEmbedConfig(env)
 	stores := backends.ReadConfig(env, common.DataDir)
 	p, err := boot.Start(ctx, "vector-indexer", common, errors.Join(env.Err(), stores.Validate()), stdout)
@@ -41,12 +41,6 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 		return err
 	}
 	defer p.Close()
-	store, check, err := backends.OpenVectors(ctx, stores)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	p.Ops.AddCheck(check.Name, check.Check)
 	var embed vectorindexer.Embedder = hashembed.New(dim)
 	if useProvider {
 		embedCfg.Metrics = llm.NewMetrics(p.Ops.Registry)
@@ -54,5 +48,12 @@ func run(ctx context.Context, getenv func(string) string, stdout io.Writer) erro
 			return fmt.Errorf("embedding provider: %w", err)
 		}
 	}
-	return p.Run(ctx, vectorindexer.New(cfg, p.Bus, embed, store).Run)
+	set := backends.NewSet(stores, p.Bus.JS)
+	defer set.Close()
+	svc, err := vectorindexer.Wire(ctx, cfg, p.Bus, embed, set)
+	if err != nil {
+		return err
+	}
+	p.AddChecks(set.Checks())
+	return p.Run(ctx, svc.Run)
 }
