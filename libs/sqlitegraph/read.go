@@ -262,8 +262,9 @@ func (s *Store) Snapshot(ctx context.Context, namespace string) (graph.Snapshot,
 	return snap, nil
 }
 
-// Edges returns every relation's endpoints and summed weight, sorted by
-// (Source, Target), summed by SQLite without reading a description.
+// EachEdge calls fn with every relation's endpoints and summed weight, in
+// (Source, Target) order, summed by SQLite without reading a description,
+// inside one read transaction.
 func (s *Store) EachEdge(ctx context.Context, namespace string, fn func(graph.Edge) error) error {
 	if err := checkNamespace(namespace); err != nil {
 		return fmt.Errorf("read edges: %w", err)
