@@ -4,8 +4,64 @@ package ingestapi
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/kgraph-dev/kgraph/events"
 )
+
+// RemoteHealth returns the backend verdicts of another service.
+type RemoteHealth func(ctx context.Context) (events.HealthReport, error)
+
+// remoteHealthService names the entry of a service that did not answer.
+const remoteHealthService = "query-service"
+
+// AskQueryHealth asks the query service, over nc, for the health of the
+// stores it reads.
+func AskQueryHealth(nc *nats.Conn) RemoteHealth {
+	return func(ctx context.Context) (events.HealthReport, error) {
+		var report events.HealthReport
+		msg, err := nc.RequestWithContext(ctx, events.QueryHealthSubject, nil)
+		if err != nil {
+			return report, fmt.Errorf("the query service did not answer: %w", err)
+		}
+		if err := json.Unmarshal(msg.Data, &report); err != nil {
+			return report, fmt.Errorf("the query service's health report: %w", err)
+		}
+		return report, nil
+	}
+}
+
+// addRemoteHealth adds the remote verdicts of backends the edge does not
+// check itself, and returns how many are unhealthy. When the service does
+// not answer, its backends are unknown: one entry for the service says so.
+func (s *Server) addRemoteHealth(ctx context.Context, h *HealthReply) int {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	start := time.Now()
+	report, err := s.deps.RemoteHealth(cctx)
+	latency := float64(time.Since(start).Microseconds()) / 1000
+	if err != nil {
+		h.Backends[remoteHealthService] = BackendHealth{Status: "unhealthy", LatencyMS: latency, Error: err.Error()}
+		return 1
+	}
+	unhealthy := 0
+	for _, b := range report.Backends {
+		if _, ok := h.Backends[b.Name]; ok {
+			continue // checked here too (a KV store both use)
+		}
+		v := BackendHealth{Status: "healthy", LatencyMS: latency, Error: b.Error}
+		if b.Error != "" {
+			v.Status = "unhealthy"
+			unhealthy++
+		}
+		h.Backends[b.Name] = v
+	}
+	return unhealthy
+}
 
 // BackendHealth is one backend's health.
 type BackendHealth struct {
@@ -48,8 +104,11 @@ func (s *Server) checkHealth(ctx context.Context) HealthReply {
 		}
 		h.Backends[c.Name] = b
 	}
+	if s.deps.RemoteHealth != nil {
+		unhealthy += s.addRemoteHealth(ctx, &h)
+	}
 	switch {
-	case unhealthy == len(s.deps.Health) && unhealthy > 0:
+	case unhealthy == len(h.Backends) && unhealthy > 0:
 		h.Status = "unhealthy"
 	case unhealthy > 0:
 		h.Status = "degraded"

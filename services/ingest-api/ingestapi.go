@@ -162,7 +162,11 @@ type Deps struct {
 	// *nats.Conn serves. Nil makes that endpoint answer 503.
 	QueryStream QueryStreamer
 	Health      []HealthCheck
-	Logger      *slog.Logger
+	// RemoteHealth asks the services that own the other backends (the
+	// graph and vector stores of a services deployment) for their
+	// verdicts; nil when the edge checks every backend itself (kg serve).
+	RemoteHealth RemoteHealth
+	Logger       *slog.Logger
 	// Limiter applies per-key rate limits; nil means none.
 	Limiter RateLimiter
 	// DeadLetters lists and replays dead letters; nil makes those

@@ -99,10 +99,16 @@ func Wire(ctx context.Context, cfg Config, deps WireDeps) (*Server, error) {
 	for _, c := range deps.Stores.Checks() {
 		health = append(health, HealthCheck{Name: c.Name, Check: c.Check})
 	}
+	// In its own binary the edge opens only the KV store; the graph and
+	// vector stores are the query service's, which it asks.
+	var remote RemoteHealth
+	if deps.Mode == ModeServices {
+		remote = AskQueryHealth(nc)
+	}
 	return New(cfg, Deps{
 		Publisher: deps.Bus.Pub, Documents: docs, Jobs: jobs, Claims: claims, Query: nc, QueryStream: nc,
 		Logger: deps.Logger, Limiter: limiter, DeadLetters: bus.NewDeadLetterStore(deps.Bus.JS),
-		Metrics: deps.Metrics, Health: health,
+		Metrics: deps.Metrics, Health: health, RemoteHealth: remote,
 	}), nil
 }
 

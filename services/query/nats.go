@@ -55,6 +55,12 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("add query stream endpoint: %w", err)
 	}
+	if err := svc.AddEndpoint("health", micro.HandlerFunc(s.serveHealth), micro.WithEndpointSubject(events.QueryHealthSubject)); err != nil {
+		if stopErr := svc.Stop(); stopErr != nil {
+			s.log.Warn("stop query service", "err", stopErr)
+		}
+		return fmt.Errorf("add health endpoint: %w", err)
+	}
 	for _, ep := range s.exploreEndpoints() {
 		if err := svc.AddEndpoint(ep.name, dispatch(ep.serve, s.replyError), micro.WithEndpointSubject(ep.subject)); err != nil {
 			if stopErr := svc.Stop(); stopErr != nil {

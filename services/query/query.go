@@ -218,6 +218,7 @@ type Service struct {
 	graph   Graph
 	chat    Chat
 	cache   Cache
+	checks  []StoreCheck
 }
 
 // New builds the service.

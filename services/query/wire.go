@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/kgraph-dev/kgraph/libs/backends"
 	"github.com/kgraph-dev/kgraph/libs/bus"
 	"github.com/kgraph-dev/kgraph/libs/envconf"
 	"github.com/kgraph-dev/kgraph/libs/graph"
@@ -44,6 +45,8 @@ type Stores interface {
 	Graph(ctx context.Context) (graph.Store, error)
 	Vectors(ctx context.Context) (vector.Store, error)
 	KV(ctx context.Context, bucket string) (kv.Store, error)
+	// Checks are the health checks of the stores opened so far.
+	Checks() []backends.Check
 }
 
 // Deps are what the service is built over besides its config.
@@ -83,5 +86,10 @@ func Wire(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		}
 		opts = append(opts, WithCache(cache))
 	}
+	var checks []StoreCheck
+	for _, c := range deps.Stores.Checks() {
+		checks = append(checks, StoreCheck{Name: c.Name, Check: c.Check})
+	}
+	opts = append(opts, WithHealthChecks(checks))
 	return New(cfg, deps.NC, deps.Logger, deps.Embed, vectors, graphStore, opts...), nil
 }

@@ -212,12 +212,27 @@ func TestProductionBackendsAndOutages(t *testing.T) {
 	}
 
 	// Neo4j unreachable for 30 s in the middle of an ingest.
+	// edgeSays reports whether the edge's health gives backend status,
+	// and the whole is not healthy when a backend is not.
+	edgeSays := func(backend, status string) bool {
+		r, err := cl.JSON(ctx, http.MethodGet, "/api/v1/health", nil)
+		if err != nil {
+			return false
+		}
+		bs, _ := r.Body["backends"].(map[string]any)
+		b, _ := bs[backend].(map[string]any)
+		return b != nil && b["status"] == status && (status == "healthy" || r.Body["status"] != "healthy")
+	}
 	neoNS := "neo" + run
 	jobID := ingest(neoNS)
 	waitQuarter(jobID)
+	// The edge opens no graph store of its own: it asks the query service.
+	require.True(t, edgeSays("neo4j", "healthy"), "the edge's health must list Neo4j")
 	neo.setDown(true)
 	require.Eventually(t, func() bool { return ready(t, graphWriterOps) == http.StatusServiceUnavailable }, 20*time.Second, 100*time.Millisecond,
 		"graph-writer must report not ready while Neo4j is unreachable")
+	require.Eventually(t, func() bool { return edgeSays("neo4j", "unhealthy") }, 20*time.Second, 100*time.Millisecond,
+		"the edge's health must show Neo4j unhealthy")
 	time.Sleep(30 * time.Second)
 	neo.setDown(false)
 	require.Eventually(t, func() bool { return ready(t, graphWriterOps) == http.StatusOK }, 60*time.Second, 200*time.Millisecond)
@@ -231,14 +246,8 @@ func TestProductionBackendsAndOutages(t *testing.T) {
 	jobID = ingest(redisNS)
 	waitQuarter(jobID)
 	redis.setDown(true)
-	require.Eventually(t, func() bool {
-		r, err := cl.JSON(ctx, http.MethodGet, "/api/v1/health", nil)
-		if err != nil {
-			return false
-		}
-		b, _ := r.Body["backends"].(map[string]any)["redis"].(map[string]any)
-		return b != nil && b["status"] == "unhealthy" && r.Body["status"] != "healthy"
-	}, 20*time.Second, 100*time.Millisecond, "the edge's health must show Redis unhealthy")
+	require.Eventually(t, func() bool { return edgeSays("redis", "unhealthy") }, 20*time.Second, 100*time.Millisecond,
+		"the edge's health must show Redis unhealthy")
 	time.Sleep(30 * time.Second)
 	redis.setDown(false)
 	job, err = cl.WaitJob(ctx, jobID, 5*time.Minute)
