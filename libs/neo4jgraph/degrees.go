@@ -12,23 +12,17 @@ import (
 )
 
 const (
-	// degreesOfUIDs counts each entity's distinct neighbours in the
-	// database: RELATED relationships are one per mention, so parallel
-	// ones count once, and nothing but the count leaves the server.
+	// degreesOfUIDs reads the kept degrees (see links.go).
 	degreesOfUIDs = `
 UNWIND $uids AS uid
 MATCH (e:Entity {uid: uid})
-CALL {
-  WITH e
-  MATCH (e)-[:RELATED]-(n:Entity)
-  RETURN count(DISTINCT n) AS degree
-}
-WITH e, degree WHERE degree > 0
-RETURN e.key AS key, degree`
+WITH e WHERE e.degree > 0
+RETURN e.key AS key, e.degree AS degree`
 
+	// edgesOfScope reads one kept link per relation, its weight summed.
 	edgesOfScope = `
-MATCH (s:Entity {scope: $scope})-[r:RELATED]->(t:Entity)
-RETURN s.key AS src, t.key AS dst, sum(r.weight) AS weight`
+MATCH (s:Entity {scope: $scope})-[l:LINK]->(t:Entity)
+RETURN s.key AS src, t.key AS dst, l.weight AS weight`
 
 	chunkEntitiesOfIDs = `
 UNWIND $ids AS id
@@ -37,7 +31,7 @@ RETURN id AS chunk_id, collect(DISTINCT e.key) AS keys`
 )
 
 // Degrees returns the number of distinct relations of each of the keys
-// that has any.
+// that has any, as the store keeps it: one property read a key.
 func (s *Store) Degrees(ctx context.Context, namespace string, keys []string) (map[string]int, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read degrees: %w", err)
@@ -69,7 +63,7 @@ func (s *Store) degreesIn(ctx context.Context, tx neo4j.ManagedTransaction, name
 }
 
 // Edges returns every relation's endpoints and summed weight, sorted by
-// (Source, Target), summed in the database without sending descriptions.
+// (Source, Target): the kept links, one a relation, without descriptions.
 func (s *Store) Edges(ctx context.Context, namespace string) ([]graph.Edge, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read edges: %w", err)

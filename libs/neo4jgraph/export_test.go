@@ -99,7 +99,7 @@ CREATE (c)-[:MENTIONS {name: $name, type: $type, description: $description}]->(e
 	oneByOneRelation = `
 MATCH (s:Entity {uid: $src})
 MATCH (t:Entity {uid: $dst})
-CREATE (s)-[:RELATED {chunk: $chunk, doc: $doc, doc_id: $docID, chunk_id: $chunkID, chunk_index: $index,
+CREATE (s)-[:RELATED {chunk: $chunk, pair: s.uid + t.uid, doc: $doc, doc_id: $docID, chunk_id: $chunkID, chunk_index: $index,
   description: $description, keywords: $keywords, weight: $weight}]->(t)`
 )
 

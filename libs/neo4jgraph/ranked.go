@@ -12,69 +12,61 @@ import (
 )
 
 const (
-	// topRelationsOfUID ranks one entity's relations in the database by
-	// the distinct-neighbour degree of their other endpoint; only keys,
-	// weights and degrees leave the server.
-	topRelationsOfUID = `
-MATCH (e:Entity {uid: $uid})-[r:RELATED]-(o:Entity)
-WITH o, sum(r.weight) AS weight
-CALL {
-  WITH o
-  MATCH (o)-[:RELATED]-(n:Entity)
-  RETURN count(DISTINCT n) AS degree
-}
-RETURN o.key AS other, weight, degree
-ORDER BY degree DESC, weight DESC, other
-LIMIT $limit`
+	// topRelationsOfUIDs ranks the keys' relations in the database by the
+	// sum of their endpoints' kept degrees and returns the best $limit:
+	// one kept link a relation, each endpoint's degree one property, so
+	// the read is the keys' links, not their neighbours' neighbours. A
+	// relation between two of the keys is read from one of them only.
+	// Ties are cut by key, which Cypher orders by UTF-16 code units where
+	// kgraph orders by bytes: the two differ only for keys with characters
+	// beyond U+FFFF, where a tie at the cut may keep another relation.
+	topRelationsOfUIDs = `
+UNWIND $uids AS uid
+MATCH (e:Entity {uid: uid})-[l:LINK]-(o:Entity)
+WHERE NOT (o.uid IN $uids AND o.uid < uid)
+WITH e, o, l, coalesce(e.degree, 0) AS own, coalesce(o.degree, 0) AS degree
+ORDER BY own + degree DESC, l.weight DESC, startNode(l).key, endNode(l).key
+LIMIT $limit
+RETURN e.key AS key, own, o.key AS other, l.weight AS weight, degree`
 
 	relationMentionsOfPairs = `
-UNWIND $pairs AS p
-MATCH (s:Entity {uid: p[0]})-[r:RELATED]->(t:Entity {uid: p[1]})
+UNWIND $pairs AS pair
+MATCH (s:Entity)-[r:RELATED {pair: pair}]->(t:Entity)
 RETURN ` + relationMentionColumns
 )
 
 // TopRelations returns the best limit relations touching any of the keys
 // (all of them when limit <= 0), ranked by the sum of their endpoints'
-// degrees, in provenance.RankedOrder. The best limit of several keys are
-// among the best limit of each key, which the database ranks.
+// degrees, in provenance.RankedOrder.
 func (s *Store) TopRelations(ctx context.Context, namespace string, keys []string, limit int) ([]graph.RankedEdge, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read top relations: %w", err)
 	}
-	perKey := int64(limit)
+	rows := int64(limit)
 	if limit <= 0 {
-		perKey = math.MaxInt64
+		rows = math.MaxInt64
 	}
-	keys = distinct(keys)
+	params := map[string]any{"uids": s.entityUIDs(namespace, distinct(keys)), "limit": rows}
 	var top *provenance.TopEdges
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		top = provenance.NewTopEdges(limit)
-		degrees, err := s.degreesIn(ctx, tx, namespace, keys)
+		result, err := tx.Run(ctx, topRelationsOfUIDs, params)
 		if err != nil {
 			return nil, err
 		}
-		for _, key := range keys {
-			neighbours, err := collect(ctx, tx, topRelationsOfUID, map[string]any{"uid": s.entityUID(namespace, key), "limit": perKey},
-				func(r *neo4j.Record) (provenance.Neighbour, error) {
-					var n provenance.Neighbour
-					var err error
-					if n.Key, err = recordString(r, "other"); err != nil {
-						return n, err
-					}
-					if n.Weight, err = recordFloat(r, "weight"); err != nil {
-						return n, err
-					}
-					n.Degree, err = recordInt(r, "degree")
-					return n, err
-				})
+		for record, err := range result.Records(ctx) {
 			if err != nil {
 				return nil, err
 			}
-			// Ordered again in Go: Cypher orders strings by UTF-16 code
-			// units, kgraph by bytes.
-			for _, n := range neighbours {
-				top.Offer(key, degrees[key], n)
+			key, own, n, err := rankedRowOf(record)
+			if isNull(err) {
+				continue // deleted while the read ran
 			}
+			if err != nil {
+				return nil, err
+			}
+			// Offered again in Go: TopEdges orders ties by bytes.
+			top.Offer(key, own, n)
 		}
 		return nil, nil
 	})
@@ -82,6 +74,26 @@ func (s *Store) TopRelations(ctx context.Context, namespace string, keys []strin
 		return nil, fmt.Errorf("read top relations: %w", err)
 	}
 	return top.Edges(), nil
+}
+
+func rankedRowOf(r *neo4j.Record) (string, int, provenance.Neighbour, error) {
+	var n provenance.Neighbour
+	key, err := recordString(r, "key")
+	if err != nil {
+		return "", 0, n, err
+	}
+	own, err := recordInt(r, "own")
+	if err != nil {
+		return "", 0, n, err
+	}
+	if n.Key, err = recordString(r, "other"); err != nil {
+		return "", 0, n, err
+	}
+	if n.Weight, err = recordFloat(r, "weight"); err != nil {
+		return "", 0, n, err
+	}
+	n.Degree, err = recordInt(r, "degree")
+	return key, own, n, err
 }
 
 // RelationsBetween returns the relations between the pairs of keys (either
@@ -98,7 +110,7 @@ func (s *Store) RelationsBetween(ctx context.Context, namespace string, pairs []
 		if !seen[k] {
 			seen[k] = true
 			order = append(order, k)
-			params = append(params, []any{s.entityUID(namespace, k.Src), s.entityUID(namespace, k.Dst)})
+			params = append(params, pairUID(s.entityUID(namespace, k.Src), s.entityUID(namespace, k.Dst)))
 		}
 	}
 	groups := map[provenance.RelationKey][]provenance.RelationRow{}

@@ -65,9 +65,8 @@ CALL {
   RETURN count(e) AS entities
 }
 CALL {
-  MATCH (s:Entity {scope: $scope})-[:RELATED]->(t:Entity)
-  WITH DISTINCT s, t
-  RETURN count(*) AS relations
+  MATCH (e:Entity {scope: $scope})
+  RETURN sum(COUNT { (e)-[:LINK]->() }) AS relations
 }
 CALL {
   MATCH (c:Community {scope: $scope})

@@ -143,6 +143,10 @@ func schemaStatements() []string {
 		`CREATE INDEX kgraph_chunk_scope_id IF NOT EXISTS FOR (c:Chunk) ON (c.scope, c.chunk_id)`,
 		`CREATE INDEX kgraph_entity_scope IF NOT EXISTS FOR (e:Entity) ON (e.scope)`,
 		`CREATE INDEX kgraph_related_chunk IF NOT EXISTS FOR ()-[r:RELATED]-() ON (r.chunk)`,
+		// A pair's mentions and its link, found without walking either
+		// endpoint's relationships (see links.go).
+		`CREATE INDEX kgraph_related_pair IF NOT EXISTS FOR ()-[r:RELATED]-() ON (r.pair)`,
+		`CREATE INDEX kgraph_link_pair IF NOT EXISTS FOR ()-[l:LINK]-() ON (l.pair)`,
 		`CREATE CONSTRAINT kgraph_generation_shard_uid IF NOT EXISTS FOR (g:GenerationShard) REQUIRE g.uid IS UNIQUE`,
 		`CREATE CONSTRAINT kgraph_namespace_uid IF NOT EXISTS FOR (n:Namespace) REQUIRE n.uid IS UNIQUE`,
 		`CREATE CONSTRAINT kgraph_community_uid IF NOT EXISTS FOR (c:Community) REQUIRE c.uid IS UNIQUE`,
@@ -189,6 +193,9 @@ func (s *Store) createSchema(ctx context.Context) error {
 		return nil, run(ctx, tx, `CALL db.awaitIndexes(300)`, nil)
 	}); err != nil {
 		return fmt.Errorf("wait for indexes: %w", err)
+	}
+	if err := s.migrateLinksOnce(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
 }
