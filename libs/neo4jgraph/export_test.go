@@ -96,7 +96,7 @@ MERGE (d)-[:HAS_CHUNK]->(c)`
 MATCH (c:Chunk {uid: $chunk})
 MERGE (e:Entity {uid: $uid})
   ON CREATE SET e.scope = $scope, e.namespace = $namespace, e.key = $key
-CREATE (c)-[:MENTIONS {name: $name, type: $type, description: $description}]->(e)`
+CREATE (c)-[:MENTIONS {e: $uid, doc_id: $docID, chunk_id: $chunkID, name: $name, type: $type, description: $description}]->(e)`
 	oneByOneRelation = `
 MATCH (s:Entity {uid: $src})
 MATCH (t:Entity {uid: $dst})
@@ -238,14 +238,16 @@ RETURN e.key + ': degree ' + toString(e.degree) + ', ' + toString(neighbours) + 
 }
 
 // ForgetLinks makes the partition look written by a version without kept
-// links: no LINKs, degrees or pairs of mentions, and no migration marker
+// links: no LINKs, degrees, buckets, pairs of relation mentions or entity
+// and chunk ids on entity mentions, and no migration marker
 // (which is the database's, not the partition's).
 func (s *Store) ForgetLinks(ctx context.Context) error {
-	params := map[string]any{"prefix": identity(s.partition), "uid": linksMarkerUID}
+	params := map[string]any{"prefix": identity(s.partition), "uid": layoutMarkerUID}
 	for _, cypher := range []string{
 		`MATCH (e:Entity)-[l:LINK]->() WHERE e.scope STARTS WITH $prefix DELETE l`,
 		`MATCH (e:Entity)-[r:RELATED]->() WHERE e.scope STARTS WITH $prefix REMOVE r.pair`,
-		`MATCH (e:Entity) WHERE e.scope STARTS WITH $prefix REMOVE e.degree`,
+		`MATCH (e:Entity) WHERE e.scope STARTS WITH $prefix REMOVE e.degree, e.bucket`,
+		`MATCH (e:Entity)<-[m:MENTIONS]-() WHERE e.scope STARTS WITH $prefix REMOVE m.e, m.doc_id, m.chunk_id`,
 		`MATCH (m:KgraphSchema {uid: $uid}) DELETE m`,
 	} {
 		if _, err := s.write(ctx, func(tx neo4j.ManagedTransaction) (any, error) {

@@ -16,18 +16,29 @@ import (
 // take seconds). Every write that adds or removes RELATED mentions also
 // keeps, in the same transaction and under the same entity locks,
 //
-//	(:Entity {degree})-[:LINK {pair, weight, mentions}]->(:Entity)
+//	(:Entity {degree, bucket})-[:LINK {pair, weight, mentions, s, t, sb, tb}]->(:Entity)
 //
 // one LINK per distinct pair (in RELATED's direction, smaller key to
-// larger) with the pair's summed weight and mention count, and the number
-// of LINKs of each entity as its degree. The write recomputes the pairs it
-// touched from their mentions, found through the pair index, and the
-// degrees of their endpoints, rather than adding deltas: recomputing is
-// idempotent whatever was redelivered, and the sums stay exact. Its cost is
-// the touched pairs' mentions, not the endpoints' degrees.
+// larger) with the pair's summed weight and mention count, the number of
+// LINKs of each entity as its degree, and the bucket of that degree (its
+// bit length: 1, 2–3, 4–7, …). A LINK also carries its endpoints' uids (s,
+// t) and buckets (sb, tb), indexed as (s, tb) and (t, sb), so the links of
+// an entity can be read by falling bucket of the other endpoint's degree:
+// TopRelations reads a hub's best connected neighbours and stops, as the
+// embedded store's neighbour table lets it. A LINK's copy of a bucket moves
+// only when the entity's degree crosses a power of two, so keeping them
+// costs at most twice the links in all.
+//
+// The write recomputes the pairs it touched from their mentions, found
+// through the pair index, and the degrees of their endpoints, rather than
+// adding deltas: recomputing is idempotent whatever was redelivered, and
+// the sums stay exact. Its cost is the touched pairs' mentions, not the
+// endpoints' degrees (a degree is the node's stored count for the type).
 const (
 	// refreshLinks recomputes the LINK of each pair in $linkPairs from the
-	// pair's RELATED mentions: created, updated or deleted.
+	// pair's RELATED mentions: created, updated or deleted. A new LINK
+	// takes its endpoints' buckets as they are; refreshDegrees corrects
+	// them if the degrees cross a power of two.
 	refreshLinks = `
 UNWIND $linkPairs AS p
 CALL (p) {
@@ -48,17 +59,42 @@ CALL (p, l, mentions, weight) {
   WITH p WHERE l IS NULL AND mentions > 0
   MATCH (s:Entity {uid: p.src})
   MATCH (t:Entity {uid: p.dst})
-  CREATE (s)-[:LINK {pair: p.pair, weight: weight, mentions: mentions}]->(t)
+  CREATE (s)-[:LINK {pair: p.pair, weight: weight, mentions: mentions, s: s.uid, t: t.uid,
+    sb: coalesce(s.bucket, 0), tb: coalesce(t.bucket, 0)}]->(t)
 }`
 
 	// refreshDegrees sets the degree of each entity in $linkEntities from
-	// its LINKs: the count is the node's stored degree for the type, not a
-	// walk of the links.
+	// its LINKs, and when its bucket changes, the bucket's copies on them.
 	refreshDegrees = `
 UNWIND $linkEntities AS uid
 MATCH (e:Entity {uid: uid})
-SET e.degree = COUNT { (e)-[:LINK]-() }`
+WITH e, COUNT { (e)-[:LINK]-() } AS degree
+SET e.degree = degree
+WITH e, ` + degreeBucket + ` AS bucket
+WHERE e.bucket IS NULL OR e.bucket <> bucket
+SET e.bucket = bucket
+WITH e, bucket
+CALL (e, bucket) {
+  MATCH (e)-[l:LINK]->()
+  SET l.sb = bucket
+}
+CALL (e, bucket) {
+  MATCH (e)<-[l:LINK]-()
+  SET l.tb = bucket
+}`
+
+	// degreeBucket is the Cypher expression of the bucket of degree, its
+	// bit length (bits.Len), in exact integer comparisons.
+	degreeBucket = `reduce(b = 0, power IN [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384,
+  32768, 65536, 131072, 262144, 524288, 1048576, 2097152, 4194304, 8388608, 16777216, 33554432, 67108864,
+  134217728, 268435456, 536870912, 1073741824] | CASE WHEN degree >= power THEN b + 1 ELSE b END)`
 )
+
+// maxDegreeIn is the largest degree in bucket.
+func maxDegreeIn(bucket int) int { return 1<<bucket - 1 }
+
+// maxBucket bounds the buckets degreeBucket returns.
+const maxBucket = 31
 
 // pairUID identifies the relation between two entities by their uids, src
 // the smaller key's; each uid encodes its own length, so the concatenation
@@ -99,16 +135,24 @@ func refreshLinksOf(ctx context.Context, tx neo4j.ManagedTransaction, pairs []ui
 	return nil
 }
 
-// The migration builds the links and degrees of a database an earlier
-// version wrote (RELATED without pair, no LINKs), once: a marker node
-// records that it is done, so later opens only read the marker. Every step
-// is idempotent, so stores opening together, or an interrupted open, only
-// repeat work. Writers of the earlier version must be stopped first: what
-// they write afterwards has no links.
+// The migration builds what the reads need of a database an earlier
+// version wrote (MENTIONS without the entity's uid and the chunk's ids,
+// RELATED without pair, no LINKs, degrees or buckets), once: a marker node named for the layout records that it is
+// done, so later opens only read the marker. Every step is idempotent, so
+// stores opening together, or an interrupted open, only repeat work.
+// Writers of an earlier version must be stopped first: what they write
+// afterwards has no links.
 const (
-	linksMarkerUID = "kgraph-links-v1"
+	layoutMarkerUID = "kgraph-layout-2"
 
-	readLinksMarker = `
+	migrateMentions = `
+MATCH (c:Chunk)-[m:MENTIONS]->(e:Entity)
+WHERE m.e IS NULL
+CALL (c, m, e) {
+  SET m.e = e.uid, m.doc_id = c.doc_id, m.chunk_id = c.chunk_id
+} IN TRANSACTIONS OF 10000 ROWS`
+
+	readLayoutMarker = `
 OPTIONAL MATCH (m:KgraphSchema {uid: $uid})
 RETURN m IS NOT NULL AS done`
 
@@ -128,26 +172,33 @@ CALL (s, t) {
     RETURN count(r) AS mentions, sum(r.weight) AS weight
   }
   MERGE (s)-[l:LINK]->(t)
-  SET l.pair = s.uid + t.uid, l.weight = weight, l.mentions = mentions
+  SET l.pair = s.uid + t.uid, l.weight = weight, l.mentions = mentions, l.s = s.uid, l.t = t.uid
 } IN TRANSACTIONS OF 2000 ROWS`
 
 	migrateDegrees = `
 MATCH (e:Entity)
 CALL (e) {
-  SET e.degree = COUNT { (e)-[:LINK]-() }
+  WITH e, COUNT { (e)-[:LINK]-() } AS degree
+  SET e.degree = degree, e.bucket = ` + degreeBucket + `
 } IN TRANSACTIONS OF 10000 ROWS`
 
-	writeLinksMarker = `MERGE (:KgraphSchema {uid: $uid})`
+	migrateLinkBuckets = `
+MATCH (s:Entity)-[l:LINK]->(t:Entity)
+CALL (s, l, t) {
+  SET l.sb = s.bucket, l.tb = t.bucket
+} IN TRANSACTIONS OF 10000 ROWS`
+
+	writeLayoutMarker = `MERGE (:KgraphSchema {uid: $uid})`
 )
 
-// migrateLinksOnce builds the kept links and degrees unless the database
+// migrateOnce brings a database an earlier version wrote to this layout, unless the database
 // already has them.
-func (s *Store) migrateLinksOnce(ctx context.Context) error {
-	params := map[string]any{"uid": linksMarkerUID}
+func (s *Store) migrateOnce(ctx context.Context) error {
+	params := map[string]any{"uid": layoutMarkerUID}
 	var done bool
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		var err error
-		done, err = single(ctx, tx, readLinksMarker, params, func(r *neo4j.Record) (bool, error) {
+		done, err = single(ctx, tx, readLayoutMarker, params, func(r *neo4j.Record) (bool, error) {
 			return recordValue[bool](r, "done")
 		})
 		return nil, err
@@ -161,10 +212,12 @@ func (s *Store) migrateLinksOnce(ctx context.Context) error {
 	// CALL … IN TRANSACTIONS runs only in an implicit transaction, so these
 	// run in sessions of their own, one statement each.
 	for _, step := range []struct{ name, cypher string }{
-		{"pairs of mentions", migrateRelatedPairs},
+		{"ids of entity mentions", migrateMentions},
+		{"pairs of relation mentions", migrateRelatedPairs},
 		{"links", migrateLinks},
 		{"degrees", migrateDegrees},
-		{"marker", writeLinksMarker},
+		{"buckets of links", migrateLinkBuckets},
+		{"marker", writeLayoutMarker},
 	} {
 		if err := s.runImplicit(ctx, step.cypher, params); err != nil {
 			return fmt.Errorf("build kept %s: %w", step.name, err)

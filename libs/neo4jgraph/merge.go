@@ -74,7 +74,8 @@ CALL {
   MATCH (c:Chunk {uid: $chunk})
   UNWIND $mentions AS row
   MATCH (e:Entity {uid: row.uid})
-  CREATE (c)-[:MENTIONS {name: row.name, type: row.type, description: row.description}]->(e)
+  CREATE (c)-[:MENTIONS {e: row.uid, doc_id: $docID, chunk_id: $chunkID, name: row.name, type: row.type,
+    description: row.description}]->(e)
 }
 CALL {
   UNWIND $relations AS row
@@ -93,16 +94,16 @@ CALL {
 	// ($changedEntities, $changedRelations), by +1 for each gained and -1
 	// for each lost key that no other chunk of the document mentions; so a
 	// merge costs in proportion to the chunk, not to the document, and the
-	// document's lock keeps the answer true until commit. The walks start at
-	// the entity, or at the pair's mentions (the pair index): a document
-	// may have many more mentions than an entity.
+	// document's lock keeps the answer true until commit. The reads are index
+	// seeks of the entity's mentions in the document and of the pair's
+	// mentions: neither walks a hub's mentions, nor the document's.
 	finishMerge = `
 CALL {
   UNWIND $changedEntities AS row
   OPTIONAL MATCH (e:Entity {uid: row.uid})
   WITH row, e IS NOT NULL AND EXISTS {
-    MATCH (e)<-[:MENTIONS]-(c:Chunk)
-    WHERE c.doc = $doc AND c.uid <> $chunk
+    MATCH ()-[m:MENTIONS]->()
+    WHERE m.e = row.uid AND m.doc_id = $docID AND m.chunk_id <> $chunkID
   } AS elsewhere
   RETURN sum(CASE WHEN elsewhere THEN 0 WHEN row.gained THEN 1 ELSE -1 END) AS entityDelta
 }

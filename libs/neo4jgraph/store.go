@@ -147,6 +147,11 @@ func schemaStatements() []string {
 		// endpoint's relationships (see links.go).
 		`CREATE INDEX kgraph_related_pair IF NOT EXISTS FOR ()-[r:RELATED]-() ON (r.pair)`,
 		`CREATE INDEX kgraph_link_pair IF NOT EXISTS FOR ()-[l:LINK]-() ON (l.pair)`,
+		// An entity's mentions by document and chunk, and its links by
+		// falling bucket of the other end's degree.
+		`CREATE INDEX kgraph_mentions_entity IF NOT EXISTS FOR ()-[m:MENTIONS]-() ON (m.e, m.doc_id, m.chunk_id)`,
+		`CREATE INDEX kgraph_link_start IF NOT EXISTS FOR ()-[l:LINK]-() ON (l.s, l.tb)`,
+		`CREATE INDEX kgraph_link_end IF NOT EXISTS FOR ()-[l:LINK]-() ON (l.t, l.sb)`,
 		`CREATE CONSTRAINT kgraph_generation_shard_uid IF NOT EXISTS FOR (g:GenerationShard) REQUIRE g.uid IS UNIQUE`,
 		`CREATE CONSTRAINT kgraph_namespace_uid IF NOT EXISTS FOR (n:Namespace) REQUIRE n.uid IS UNIQUE`,
 		`CREATE CONSTRAINT kgraph_community_uid IF NOT EXISTS FOR (c:Community) REQUIRE c.uid IS UNIQUE`,
@@ -194,7 +199,7 @@ func (s *Store) createSchema(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("wait for indexes: %w", err)
 	}
-	if err := s.migrateLinksOnce(ctx); err != nil {
+	if err := s.migrateOnce(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
