@@ -191,8 +191,8 @@ CALL (s, l, t) {
 	writeLayoutMarker = `MERGE (:KgraphSchema {uid: $uid})`
 )
 
-// migrateOnce brings a database an earlier version wrote to this layout, unless the database
-// already has them.
+// migrateOnce brings a database an earlier version wrote to this layout,
+// unless its marker says it is there already.
 func (s *Store) migrateOnce(ctx context.Context) error {
 	params := map[string]any{"uid": layoutMarkerUID}
 	var done bool

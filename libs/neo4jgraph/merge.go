@@ -17,9 +17,10 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/graph"
 )
 
-// A merge is four queries in one transaction: lock the document and write
-// the chunk, lock the entities, replace the contribution, then count, clean
-// up and count the change in the namespace's generation. A redelivered
+// A merge is six queries in one transaction: lock the document and write
+// the chunk, lock the entities, replace the contribution, recompute the
+// touched pairs' links and their endpoints' degrees (links.go), then count,
+// clean up and count the change in the namespace's generation. A redelivered
 // chunk is two: lock the document and find the chunk unchanged, then
 // release the document. Every query takes its input as parameters only; no
 // input string is ever part of a query's text.

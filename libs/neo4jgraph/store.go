@@ -2,29 +2,38 @@
 // later, Community Edition is enough). Like the embedded store it keeps every
 // chunk's contribution separately (per-chunk provenance) and aggregates at
 // read time, so redelivering a chunk changes nothing and deleting a document
-// subtracts exactly what it added.
+// subtracts exactly what it added. What a local query ranks with is kept
+// instead of aggregated: one LINK per related pair (summed weight, mention
+// count) and each entity's degree, recomputed for the touched pairs in the
+// transaction of every write that changes RELATED (see links.go).
 //
 // The graph it writes:
 //
 //	(:Document {uid, scope, namespace, doc_id, entities, relations})
 //	  -[:HAS_CHUNK]->
 //	(:Chunk {uid, scope, namespace, doc, doc_id, chunk_id, job_id, chunk_index, text, tokens})
-//	  -[:MENTIONS {name, type, description}]->
-//	(:Entity {uid, scope, namespace, key})
-//	  -[:RELATED {chunk, doc, doc_id, chunk_id, chunk_index, description, keywords, weight}]->
+//	  -[:MENTIONS {e, doc_id, chunk_id, name, type, description}]->
+//	(:Entity {uid, scope, namespace, key, degree, bucket})
+//	  -[:RELATED {chunk, pair, doc, doc_id, chunk_id, chunk_index, description, keywords, weight}]->
 //	(:Entity)
+//	(:Entity)-[:LINK {pair, weight, mentions, s, t, sb, tb}]->(:Entity)
 //
 // MENTIONS is one chunk's mention of an entity; RELATED is one chunk's
 // mention of the undirected relation between two entities, pointing from
 // the smaller key to the larger, and carrying the chunk's uid so the chunk's
-// contributions can be found and replaced. An entity exists while a chunk
-// mentions it. Document counts (entities, relations) are the distinct
-// entities and relations its chunks mention, kept up to date by each merge.
+// contributions can be found and replaced, and the pair's identity (the two
+// uids), indexed, so one pair's mentions are found without walking a hub's.
+// MENTIONS carries the entity's uid and the chunk's ids, indexed together,
+// so an entity's first mentions are read in order without reading them
+// all. An entity exists while a chunk mentions it. Document counts
+// (entities, relations) are the distinct entities and relations its chunks
+// mention, kept up to date by each merge.
 // A chunk's fingerprint hashes everything its last merge wrote, so a
 // redelivery is recognised without comparing every mention.
 //
 // Besides the graph, the store keeps what is derived from it, in nodes
-// without relationships but for the entities' community memberships:
+// without relationships but for the entities' community memberships (and a
+// database-wide (:KgraphSchema {uid}) marker of the layout, see links.go):
 //
 //	(:GenerationShard {uid, scope, namespace, generation})
 //	(:Namespace {uid, scope, namespace, communities_generation})
@@ -99,8 +108,9 @@ type Store struct {
 	bookmarks neo4j.BookmarkManager
 }
 
-// Open connects to Neo4j, verifies the connection and creates the
-// constraints and indexes the store needs (idempotently).
+// Open connects to Neo4j, verifies the connection, creates the constraints
+// and indexes the store needs (idempotently) and, once, brings a database
+// an earlier version wrote to the current layout (see migrateOnce).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.URI == "" {
 		return nil, errors.New("open neo4j graph store: empty URI")
