@@ -11,23 +11,17 @@ import (
 )
 
 const (
-	// degreesOfUIDs counts each entity's distinct neighbours in the
-	// database: RELATED relationships are one per mention, so parallel
-	// ones count once, and nothing but the count leaves the server.
+	// degreesOfUIDs reads the kept degrees (see links.go).
 	degreesOfUIDs = `
 UNWIND $uids AS uid
 MATCH (e:Entity {uid: uid})
-CALL {
-  WITH e
-  MATCH (e)-[:RELATED]-(n:Entity)
-  RETURN count(DISTINCT n) AS degree
-}
-WITH e, degree WHERE degree > 0
-RETURN e.key AS key, degree`
+WITH e WHERE e.degree > 0
+RETURN e.key AS key, e.degree AS degree`
 
+	// edgesOfScope reads one kept link per relation, its weight summed.
 	edgesOfScope = `
-MATCH (s:Entity {scope: $scope})-[r:RELATED]->(t:Entity)
-RETURN s.key AS src, t.key AS dst, sum(r.weight) AS weight`
+MATCH (s:Entity {scope: $scope})-[l:LINK]->(t:Entity)
+RETURN s.key AS src, t.key AS dst, l.weight AS weight`
 
 	chunkEntitiesOfIDs = `
 UNWIND $ids AS id
@@ -36,7 +30,7 @@ RETURN id AS chunk_id, collect(DISTINCT e.key) AS keys`
 )
 
 // Degrees returns the number of distinct relations of each of the keys
-// that has any.
+// that has any, as the store keeps it: one property read a key.
 func (s *Store) Degrees(ctx context.Context, namespace string, keys []string) (map[string]int, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read degrees: %w", err)
@@ -67,11 +61,11 @@ func (s *Store) degreesIn(ctx context.Context, tx neo4j.ManagedTransaction, name
 	return out, err
 }
 
-// EachEdge calls fn with every relation's endpoints and summed weight,
-// summed in the database without sending descriptions, as the records
-// stream in. It runs in an explicit transaction, not a managed one: the
-// driver retries managed work from the start, which would hand fn the
-// first edges twice.
+// EachEdge calls fn with every relation's endpoints and summed weight, the
+// kept links (one a relation, without descriptions), as the records stream
+// in. It runs in an explicit transaction, not a managed one: the driver
+// retries managed work from the start, which would hand fn the first edges
+// twice.
 func (s *Store) EachEdge(ctx context.Context, namespace string, fn func(graph.Edge) error) error {
 	if err := checkNamespace(namespace); err != nil {
 		return fmt.Errorf("read edges: %w", err)

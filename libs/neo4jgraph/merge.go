@@ -17,9 +17,10 @@ import (
 	"github.com/kgraph-dev/kgraph/libs/graph"
 )
 
-// A merge is four queries in one transaction: lock the document and write
-// the chunk, lock the entities, replace the contribution, then count, clean
-// up and count the change in the namespace's generation. A redelivered
+// A merge is six queries in one transaction: lock the document and write
+// the chunk, lock the entities, replace the contribution, recompute the
+// touched pairs' links and their endpoints' degrees (links.go), then count,
+// clean up and count the change in the namespace's generation. A redelivered
 // chunk is two: lock the document and find the chunk unchanged, then
 // release the document. Every query takes its input as parameters only; no
 // input string is ever part of a query's text.
@@ -74,14 +75,15 @@ CALL {
   MATCH (c:Chunk {uid: $chunk})
   UNWIND $mentions AS row
   MATCH (e:Entity {uid: row.uid})
-  CREATE (c)-[:MENTIONS {name: row.name, type: row.type, description: row.description}]->(e)
+  CREATE (c)-[:MENTIONS {e: row.uid, doc_id: $docID, chunk_id: $chunkID, name: row.name, type: row.type,
+    description: row.description}]->(e)
 }
 CALL {
   UNWIND $relations AS row
   MATCH (s:Entity {uid: row.src})
   MATCH (t:Entity {uid: row.dst})
-  CREATE (s)-[:RELATED {chunk: $chunk, doc: $doc, doc_id: $docID, chunk_id: $chunkID, chunk_index: $index,
-    description: row.description, keywords: row.keywords, weight: row.weight}]->(t)
+  CREATE (s)-[:RELATED {chunk: $chunk, pair: row.pair, doc: $doc, doc_id: $docID, chunk_id: $chunkID,
+    chunk_index: $index, description: row.description, keywords: row.keywords, weight: row.weight}]->(t)
 }`
 
 	// finishMerge updates the document's counts and releases the locks'
@@ -93,24 +95,24 @@ CALL {
 	// ($changedEntities, $changedRelations), by +1 for each gained and -1
 	// for each lost key that no other chunk of the document mentions; so a
 	// merge costs in proportion to the chunk, not to the document, and the
-	// document's lock keeps the answer true until commit. The walks start at
-	// the entity: a document may have many more mentions than an entity.
+	// document's lock keeps the answer true until commit. The reads are index
+	// seeks of the entity's mentions in the document and of the pair's
+	// mentions: neither walks a hub's mentions, nor the document's.
 	finishMerge = `
 CALL {
   UNWIND $changedEntities AS row
   OPTIONAL MATCH (e:Entity {uid: row.uid})
   WITH row, e IS NOT NULL AND EXISTS {
-    MATCH (e)<-[:MENTIONS]-(c:Chunk)
-    WHERE c.doc = $doc AND c.uid <> $chunk
+    MATCH ()-[m:MENTIONS]->()
+    WHERE m.e = row.uid AND m.doc_id = $docID AND m.chunk_id <> $chunkID
   } AS elsewhere
   RETURN sum(CASE WHEN elsewhere THEN 0 WHEN row.gained THEN 1 ELSE -1 END) AS entityDelta
 }
 CALL {
   UNWIND $changedRelations AS row
-  OPTIONAL MATCH (s:Entity {uid: row.src})
-  WITH row, s IS NOT NULL AND EXISTS {
-    MATCH (s)-[r:RELATED]->(t:Entity)
-    WHERE t.uid = row.dst AND r.doc = $doc AND r.chunk <> $chunk
+  WITH row, EXISTS {
+    MATCH ()-[r:RELATED {pair: row.pair}]->()
+    WHERE r.doc = $doc AND r.chunk <> $chunk
   } AS elsewhere
   RETURN sum(CASE WHEN elsewhere THEN 0 WHEN row.gained THEN 1 ELSE -1 END) AS relationDelta
 }
@@ -215,7 +217,7 @@ func (s *Store) newMerge(chunk graph.ChunkGraph) *merge {
 			keywords = []string{} // null would leave the property out
 		}
 		relations[i] = map[string]any{
-			"src": m.relations[i].src, "dst": m.relations[i].dst,
+			"src": m.relations[i].src, "dst": m.relations[i].dst, "pair": pairUID(m.relations[i].src, m.relations[i].dst),
 			"description": r.Description, "keywords": keywords, "weight": r.Weight,
 		}
 	}
@@ -319,6 +321,12 @@ func (m *merge) replace(ctx context.Context, tx neo4j.ManagedTransaction) (docCo
 	if err := run(ctx, tx, replaceContribution, m.params); err != nil {
 		return docCounts{}, fmt.Errorf("replace contribution: %w", err)
 	}
+	// The pairs the chunk mentioned or mentions, whose links may have
+	// changed (a pair in both may have changed weight).
+	touched := slices.Concat(prev.relations, relationPairs(m.relations))
+	if err := refreshLinksOf(ctx, tx, touched); err != nil {
+		return docCounts{}, err
+	}
 
 	oldEntities := make([]string, len(prev.entities))
 	for i, e := range prev.entities {
@@ -328,15 +336,12 @@ func (m *merge) replace(ctx context.Context, tx neo4j.ManagedTransaction) (docCo
 	for i, e := range m.entities {
 		newEntities[i] = e.uid
 	}
-	newRelations := make([]uidPair, len(m.relations))
-	for i, r := range m.relations {
-		newRelations[i] = uidPair{r.src, r.dst}
-	}
+	newRelations := relationPairs(m.relations)
 	changedEntities := changed(oldEntities, newEntities, func(uid string, gained bool) map[string]any {
 		return map[string]any{"uid": uid, "gained": gained}
 	})
 	changedRelations := changed(prev.relations, newRelations, func(p uidPair, gained bool) map[string]any {
-		return map[string]any{"src": p.src, "dst": p.dst, "gained": gained}
+		return map[string]any{"pair": pairUID(p.src, p.dst), "gained": gained}
 	})
 	unlockRows := make([]map[string]any, len(lockOrder))
 	for i, uid := range lockOrder {
@@ -355,6 +360,14 @@ func (m *merge) replace(ctx context.Context, tx neo4j.ManagedTransaction) (docCo
 			m.params["docID"], counts.entities, counts.relations)
 	}
 	return counts, nil
+}
+
+func relationPairs(relations []relationParam) []uidPair {
+	pairs := make([]uidPair, len(relations))
+	for i, r := range relations {
+		pairs[i] = uidPair{r.src, r.dst}
+	}
+	return pairs
 }
 
 // changed returns a row for each key in exactly one of before and after,
@@ -442,6 +455,13 @@ RETURN COLLECT {
   RETURN DISTINCT e.uid
 } AS entities`
 
+	// pairsOfDocument lists the pairs the document's chunks relate, whose
+	// links its deletion changes.
+	pairsOfDocument = `
+MATCH (:Document {uid: $doc})-[:HAS_CHUNK]->(c:Chunk)
+MATCH (s:Entity)-[:RELATED {chunk: c.uid}]->(t:Entity)
+RETURN DISTINCT s.uid AS src, t.uid AS dst`
+
 	lockExistingEntities = `
 UNWIND $uids AS uid
 MATCH (e:Entity {uid: uid})
@@ -499,11 +519,25 @@ func (s *Store) DeleteDocument(ctx context.Context, namespace, docID string) err
 		if err := run(ctx, tx, lockExistingEntities, map[string]any{"uids": uids}); err != nil {
 			return nil, fmt.Errorf("lock entities: %w", err)
 		}
+		pairs, err := collect(ctx, tx, pairsOfDocument, params, func(r *neo4j.Record) (uidPair, error) {
+			src, err := recordString(r, "src")
+			if err != nil {
+				return uidPair{}, err
+			}
+			dst, err := recordString(r, "dst")
+			return uidPair{src, dst}, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list related pairs: %w", err)
+		}
 		if err := run(ctx, tx, deleteDocumentContents, map[string]any{
 			"doc": params["doc"], "uids": uids, "scope": s.scope(namespace), "namespace": namespace,
 			"generationShard": s.generationShardUID(namespace, docID),
 		}); err != nil {
 			return nil, fmt.Errorf("delete chunks and mentions: %w", err)
+		}
+		if err := refreshLinksOf(ctx, tx, pairs); err != nil {
+			return nil, err
 		}
 		return nil, nil
 	})

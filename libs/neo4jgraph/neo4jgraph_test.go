@@ -56,6 +56,14 @@ func serverConfig(t testing.TB) neo4jgraph.Config {
 // one test may compare two stores, and keep any other data on the server.
 func openStore(t testing.TB) *neo4jgraph.Store {
 	t.Helper()
+	s, _ := openPartition(t)
+	return s
+}
+
+// openPartition is openStore that also returns the store's configuration,
+// to open the same partition again.
+func openPartition(t testing.TB) (*neo4jgraph.Store, neo4jgraph.Config) {
+	t.Helper()
 	cfg := serverConfig(t)
 	cfg.Partition = "test-" + rand.Text()
 	s, err := neo4jgraph.Open(t.Context(), cfg)
@@ -74,7 +82,7 @@ func openStore(t testing.TB) *neo4jgraph.Store {
 			t.Errorf("delete partition: %v", err)
 		}
 	})
-	return s
+	return s, cfg
 }
 
 func TestMain(m *testing.M) {
@@ -392,6 +400,7 @@ func TestConcurrentOverlappingWriters(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, wantCounts, gotCounts)
 	require.Equal(t, graph.Counts{Documents: docs, Chunks: docs * chunksPerDoc, Entities: 10, Relations: 45}, gotCounts)
+	require.NoError(t, concurrent.CheckLinks(ctx, namespace), "kept links and degrees under concurrent writers")
 	for _, doc := range documents {
 		last := doc[len(doc)-1]
 		want, err := sequential.MergeChunk(ctx, last)

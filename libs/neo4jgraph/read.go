@@ -29,17 +29,22 @@ const (
   r.description AS description, r.keywords AS keywords, r.weight AS weight`
 
 	// entityMentionsOfUIDs reads the first $limit mentions of each entity
-	// by (document id, chunk id), and counts them all from the node's
-	// degree.
+	// by (document id, chunk id) in the order of the mentions index, so a
+	// hub's other mentions are not read, and counts them all from the
+	// node's degree. Ordering by m.e too, though it is one value, is what
+	// makes the planner take the index's order instead of sorting every
+	// mention. (Cypher orders strings by UTF-16 code units, kgraph by
+	// bytes: they differ only for ids with characters beyond U+FFFF.)
 	entityMentionsOfUIDs = `
 UNWIND $uids AS uid
 MATCH (e:Entity {uid: uid})
 CALL (e) {
-  MATCH (e)<-[m:MENTIONS]-(c:Chunk)
-  WITH m, c ORDER BY c.doc_id, c.chunk_id LIMIT $limit
+  MATCH (c)-[m:MENTIONS]->()
+  WHERE m.e = e.uid AND m.doc_id IS NOT NULL AND m.chunk_id IS NOT NULL
+  WITH m, c ORDER BY m.e, m.doc_id, m.chunk_id LIMIT $limit
   RETURN m, c
 }
-RETURN ` + entityMentionColumns + `, COUNT { (e)<-[:MENTIONS]-(:Chunk) } AS mentions`
+RETURN ` + entityMentionColumns + `, COUNT { (e)<-[:MENTIONS]-() } AS mentions`
 
 	// relationMentionsOfUIDs walks from each entity; a relation between two
 	// of the entities is reached twice, hence DISTINCT.
@@ -65,9 +70,8 @@ CALL {
   RETURN count(e) AS entities
 }
 CALL {
-  MATCH (s:Entity {scope: $scope})-[:RELATED]->(t:Entity)
-  WITH DISTINCT s, t
-  RETURN count(*) AS relations
+  MATCH (e:Entity {scope: $scope})
+  RETURN sum(COUNT { (e)-[:LINK]->() }) AS relations
 }
 CALL {
   MATCH (c:Community {scope: $scope})

@@ -19,7 +19,7 @@ import (
 const searchEntityKeys = `
 MATCH (e:Entity {scope: $scope})
 WHERE e.key CONTAINS $needle
-WITH e.key AS key, COUNT { (e)<-[:MENTIONS]-(:Chunk) } AS mentions
+WITH e.key AS key, COUNT { (e)<-[:MENTIONS]-() } AS mentions
 ORDER BY key = $needle DESC, key STARTS WITH $needle DESC, mentions DESC, key
 LIMIT $limit
 RETURN key`

@@ -2,29 +2,38 @@
 // later, Community Edition is enough). Like the embedded store it keeps every
 // chunk's contribution separately (per-chunk provenance) and aggregates at
 // read time, so redelivering a chunk changes nothing and deleting a document
-// subtracts exactly what it added.
+// subtracts exactly what it added. What a local query ranks with is kept
+// instead of aggregated: one LINK per related pair (summed weight, mention
+// count) and each entity's degree, recomputed for the touched pairs in the
+// transaction of every write that changes RELATED (see links.go).
 //
 // The graph it writes:
 //
 //	(:Document {uid, scope, namespace, doc_id, entities, relations})
 //	  -[:HAS_CHUNK]->
 //	(:Chunk {uid, scope, namespace, doc, doc_id, chunk_id, job_id, chunk_index, text, tokens})
-//	  -[:MENTIONS {name, type, description}]->
-//	(:Entity {uid, scope, namespace, key})
-//	  -[:RELATED {chunk, doc, doc_id, chunk_id, chunk_index, description, keywords, weight}]->
+//	  -[:MENTIONS {e, doc_id, chunk_id, name, type, description}]->
+//	(:Entity {uid, scope, namespace, key, degree, bucket})
+//	  -[:RELATED {chunk, pair, doc, doc_id, chunk_id, chunk_index, description, keywords, weight}]->
 //	(:Entity)
+//	(:Entity)-[:LINK {pair, weight, mentions, s, t, sb, tb}]->(:Entity)
 //
 // MENTIONS is one chunk's mention of an entity; RELATED is one chunk's
 // mention of the undirected relation between two entities, pointing from
 // the smaller key to the larger, and carrying the chunk's uid so the chunk's
-// contributions can be found and replaced. An entity exists while a chunk
-// mentions it. Document counts (entities, relations) are the distinct
-// entities and relations its chunks mention, kept up to date by each merge.
+// contributions can be found and replaced, and the pair's identity (the two
+// uids), indexed, so one pair's mentions are found without walking a hub's.
+// MENTIONS carries the entity's uid and the chunk's ids, indexed together,
+// so an entity's first mentions are read in order without reading them
+// all. An entity exists while a chunk mentions it. Document counts
+// (entities, relations) are the distinct entities and relations its chunks
+// mention, kept up to date by each merge.
 // A chunk's fingerprint hashes everything its last merge wrote, so a
 // redelivery is recognised without comparing every mention.
 //
 // Besides the graph, the store keeps what is derived from it, in nodes
-// without relationships but for the entities' community memberships:
+// without relationships but for the entities' community memberships (and a
+// database-wide (:KgraphSchema {uid}) marker of the layout, see links.go):
 //
 //	(:GenerationShard {uid, scope, namespace, generation})
 //	(:Namespace {uid, scope, namespace, communities_generation})
@@ -99,8 +108,9 @@ type Store struct {
 	bookmarks neo4j.BookmarkManager
 }
 
-// Open connects to Neo4j, verifies the connection and creates the
-// constraints and indexes the store needs (idempotently).
+// Open connects to Neo4j, verifies the connection, creates the constraints
+// and indexes the store needs (idempotently) and, once, brings a database
+// an earlier version wrote to the current layout (see migrateOnce).
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.URI == "" {
 		return nil, errors.New("open neo4j graph store: empty URI")
@@ -143,6 +153,15 @@ func schemaStatements() []string {
 		`CREATE INDEX kgraph_chunk_scope_id IF NOT EXISTS FOR (c:Chunk) ON (c.scope, c.chunk_id)`,
 		`CREATE INDEX kgraph_entity_scope IF NOT EXISTS FOR (e:Entity) ON (e.scope)`,
 		`CREATE INDEX kgraph_related_chunk IF NOT EXISTS FOR ()-[r:RELATED]-() ON (r.chunk)`,
+		// A pair's mentions and its link, found without walking either
+		// endpoint's relationships (see links.go).
+		`CREATE INDEX kgraph_related_pair IF NOT EXISTS FOR ()-[r:RELATED]-() ON (r.pair)`,
+		`CREATE INDEX kgraph_link_pair IF NOT EXISTS FOR ()-[l:LINK]-() ON (l.pair)`,
+		// An entity's mentions by document and chunk, and its links by
+		// falling bucket of the other end's degree.
+		`CREATE INDEX kgraph_mentions_entity IF NOT EXISTS FOR ()-[m:MENTIONS]-() ON (m.e, m.doc_id, m.chunk_id)`,
+		`CREATE INDEX kgraph_link_start IF NOT EXISTS FOR ()-[l:LINK]-() ON (l.s, l.tb)`,
+		`CREATE INDEX kgraph_link_end IF NOT EXISTS FOR ()-[l:LINK]-() ON (l.t, l.sb)`,
 		`CREATE CONSTRAINT kgraph_generation_shard_uid IF NOT EXISTS FOR (g:GenerationShard) REQUIRE g.uid IS UNIQUE`,
 		`CREATE CONSTRAINT kgraph_namespace_uid IF NOT EXISTS FOR (n:Namespace) REQUIRE n.uid IS UNIQUE`,
 		`CREATE CONSTRAINT kgraph_community_uid IF NOT EXISTS FOR (c:Community) REQUIRE c.uid IS UNIQUE`,
@@ -189,6 +208,9 @@ func (s *Store) createSchema(ctx context.Context) error {
 		return nil, run(ctx, tx, `CALL db.awaitIndexes(300)`, nil)
 	}); err != nil {
 		return fmt.Errorf("wait for indexes: %w", err)
+	}
+	if err := s.migrateOnce(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
 }
