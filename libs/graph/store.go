@@ -82,6 +82,12 @@ type CommunityStore interface {
 	// Communities returns the communities up to maxLevel (all when
 	// maxLevel < 0), sorted by level, then id.
 	Communities(ctx context.Context, namespace string, maxLevel int) ([]Community, error)
+	// CommunitiesByID returns the stored communities of the level with
+	// the given ids, without their member lists, sorted by id, skipping
+	// ids not stored: how a rebuild finds the reports it can keep a batch
+	// at a time, instead of holding every old report while it writes the
+	// new ones.
+	CommunitiesByID(ctx context.Context, namespace string, level int, ids []string) ([]Community, error)
 	// CommunitiesOf returns the communities up to maxLevel (all when
 	// maxLevel < 0) that have any of keys as a member, without their
 	// member lists, with how many of the (distinct) keys are members,

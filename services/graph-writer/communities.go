@@ -130,16 +130,6 @@ func (s *Service) build(ctx context.Context, ns string, generation uint64) (buil
 			return b, err
 		}
 	}
-	previous, err := s.graph.Communities(ctx, ns, -1)
-	if err != nil {
-		return b, err
-	}
-	reports := make(map[string]community.Report, len(previous))
-	for _, c := range previous {
-		reports[c.Hash] = community.ReportOf(c)
-	}
-	previous = nil
-
 	kind := reportExtractive
 	if s.llm != nil {
 		kind = reportLLM
@@ -164,7 +154,7 @@ func (s *Service) build(ctx context.Context, ns string, generation uint64) (buil
 				keys += len(detected[atLevel[n]].Keys)
 				n++
 			}
-			if err := s.reportBatch(ctx, ns, kind, detected, atLevel[:n], reports, &b); err != nil {
+			if err := s.reportBatch(ctx, ns, kind, detected, atLevel[:n], &b); err != nil {
 				return b, err
 			}
 			atLevel = atLevel[n:]
@@ -187,7 +177,7 @@ func (s *Service) cluster(ctx context.Context, ns string) ([]community.Community
 // the reports of those whose content is unchanged, writes the others', and
 // lets the content go.
 func (s *Service) reportBatch(ctx context.Context, ns, kind string, detected []community.Community, batch []int,
-	reports map[string]community.Report, b *build) error {
+	b *build) error {
 	var keys []string
 	ptrs := make([]*community.Community, len(batch))
 	for j, i := range batch {
@@ -215,11 +205,26 @@ func (s *Service) reportBatch(ctx context.Context, ns, kind string, detected []c
 		}
 	}()
 
+	// The reports a batch can keep are read with it, by id (the same
+	// members at the same level have the same id), not held for the whole
+	// namespace while the new ones are written. A batch is of one level.
+	ids := make([]string, len(batch))
+	for j, i := range batch {
+		ids[j] = detected[i].ID
+	}
+	stored, err := s.graph.CommunitiesByID(ctx, ns, detected[batch[0]].Level, ids)
+	if err != nil {
+		return err
+	}
+	previous := make(map[string]graph.Community, len(stored))
+	for _, c := range stored {
+		previous[c.ID] = c
+	}
 	var todo []int
 	for _, i := range batch {
 		b.communities[i].Hash = kind + ":" + detected[i].ContentHash
-		if r, ok := reports[b.communities[i].Hash]; ok {
-			r.ApplyTo(&b.communities[i])
+		if c, ok := previous[detected[i].ID]; ok && c.Hash == b.communities[i].Hash {
+			community.ReportOf(c).ApplyTo(&b.communities[i])
 			b.reused++
 			continue
 		}

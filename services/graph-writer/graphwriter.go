@@ -50,7 +50,7 @@ type Store interface {
 	Entities(ctx context.Context, namespace string, keys []string) ([]graph.Entity, error)
 	RelationsAmong(ctx context.Context, namespace string, keys []string) ([]graph.Relation, error)
 	SetSummaries(ctx context.Context, namespace string, summaries []graph.Summary) error
-	Communities(ctx context.Context, namespace string, maxLevel int) ([]graph.Community, error)
+	CommunitiesByID(ctx context.Context, namespace string, level int, ids []string) ([]graph.Community, error)
 	CommunitiesBuilt(ctx context.Context, namespace string) (graph.CommunitiesBuild, error)
 	ReplaceCommunities(ctx context.Context, namespace string, generation uint64, cs []graph.Community) error
 }

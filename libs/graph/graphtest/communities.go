@@ -236,6 +236,33 @@ func testCommunities(t *testing.T, open func(t *testing.T) graph.Store) {
 	require.Equal(t, []graph.Community{parent, other}, communities(t, s, ns, 0))
 	require.Equal(t, uint64(7), communitiesGeneration(t, s, ns))
 
+	// By id within a level, without member lists; a level is part of the
+	// identity, unknown ids are skipped, and the namespace is respected.
+	withoutKeys := func(cs ...graph.Community) []graph.Community {
+		out := []graph.Community{}
+		for _, c := range cs {
+			c.Keys = nil
+			out = append(out, c)
+		}
+		return out
+	}
+	byID := func(namespace string, level int, ids ...string) []graph.Community {
+		t.Helper()
+		got, err := s.CommunitiesByID(t.Context(), namespace, level, ids)
+		require.NoError(t, err)
+		for i := range got {
+			if len(got[i].Keys) == 0 {
+				got[i].Keys = nil
+			}
+		}
+		return append([]graph.Community{}, got...)
+	}
+	require.Equal(t, withoutKeys(parent), byID(ns, 0, parent.ID))
+	require.Equal(t, withoutKeys(child0, child1), byID(ns, 1, child1.ID, "c1-nope", child0.ID, child1.ID))
+	require.Equal(t, withoutKeys(), byID(ns, 0, child1.ID), "child1 is not at level 0")
+	require.Equal(t, withoutKeys(), byID(ns, 0))
+	require.Equal(t, withoutKeys(elsewhere), byID(otherNS, 0, parent.ID))
+
 	// A replacement drops every community it does not list.
 	changed := other
 	changed.Title, changed.Keys, changed.Hash = "E, F and G", []string{"E", "F", "G"}, "hash-changed"
