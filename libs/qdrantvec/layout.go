@@ -2,9 +2,7 @@ package qdrantvec
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -173,33 +171,13 @@ func (l layout) searchRequest(q vector.Query) (*qdrant.QueryPoints, error) {
 	return req, nil
 }
 
-// unitVector returns v scaled to unit length, rejecting vectors that have no
-// direction (empty or zero), that would poison every score (NaN, Inf) or that
-// the layout's fixed dimension rules out.
+// unitVector returns v scaled to unit length (vector.Unit), also
+// rejecting a dimension the layout's fixed dimension rules out.
 func (l layout) unitVector(v []float32) ([]float32, error) {
-	if len(v) == 0 {
-		return nil, errors.New("vector is empty")
-	}
-	if l.dim != 0 && len(v) != l.dim {
+	if l.dim != 0 && len(v) != 0 && len(v) != l.dim {
 		return nil, fmt.Errorf("vector dimension %d, store is configured for %d", len(v), l.dim)
 	}
-	var sumSquares float64
-	for i, x := range v {
-		f := float64(x)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("vector component %d is %v", i, x)
-		}
-		sumSquares += f * f
-	}
-	if sumSquares == 0 {
-		return nil, errors.New("vector is zero")
-	}
-	norm := math.Sqrt(sumSquares)
-	unit := make([]float32, len(v))
-	for i, x := range v {
-		unit[i] = float32(float64(x) / norm)
-	}
-	return unit, nil
+	return vector.Unit(v)
 }
 
 // pointID derives the Qdrant point id of (namespace, id). The namespace is

@@ -187,7 +187,7 @@ func (s *Store) Upsert(ctx context.Context, items []vector.Item) error {
 		if it.Namespace == "" || it.Kind == "" || it.ID == "" {
 			return fmt.Errorf("upsert vector %q: namespace, kind and id are required (namespace %q, kind %q)", it.ID, it.Namespace, it.Kind)
 		}
-		unit, err := normalise(it.Vector)
+		unit, err := vector.Unit(it.Vector)
 		if err != nil {
 			return fmt.Errorf("upsert vector %s/%s/%s: %w", it.Namespace, it.Kind, it.ID, err)
 		}
@@ -275,7 +275,7 @@ func (s *Store) Search(ctx context.Context, q vector.Query) ([]vector.Hit, error
 	if q.TopK < 1 {
 		return nil, fmt.Errorf("search %s/%s: TopK %d, want at least 1", q.Namespace, q.Kind, q.TopK)
 	}
-	unit, err := normalise(q.Vector)
+	unit, err := vector.Unit(q.Vector)
 	if err != nil {
 		return nil, fmt.Errorf("search %s/%s: query %w", q.Namespace, q.Kind, err)
 	}
@@ -408,31 +408,6 @@ func rollback(tx *sql.Tx) error {
 		return fmt.Errorf("roll back transaction: %w", err)
 	}
 	return nil
-}
-
-// normalise returns v scaled to unit length, rejecting vectors that have no
-// direction (empty or zero) or that would poison every score (NaN, Inf).
-func normalise(v []float32) ([]float32, error) {
-	if len(v) == 0 {
-		return nil, errors.New("vector is empty")
-	}
-	var sumSquares float64
-	for i, x := range v {
-		f := float64(x)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("vector component %d is %v", i, x)
-		}
-		sumSquares += f * f
-	}
-	if sumSquares == 0 {
-		return nil, errors.New("vector is zero")
-	}
-	norm := math.Sqrt(sumSquares)
-	unit := make([]float32, len(v))
-	for i, x := range v {
-		unit[i] = float32(float64(x) / norm)
-	}
-	return unit, nil
 }
 
 func encode(v []float32) []byte {
