@@ -10,7 +10,7 @@ DATA ?= data
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_FLAGS ?= -race -count=1 -timeout 30m
 
-.PHONY: all build run test test-short bench corpusbench loadtest lint fmt tidy generate clean help neo4j-start neo4j-stop
+.PHONY: all build run test test-short soak bench corpusbench loadtest lint fmt tidy generate clean help neo4j-start neo4j-stop
 
 all: lint test
 
@@ -31,6 +31,10 @@ test: ## install/start the test backends (Redis, Neo4j test server), run every m
 
 test-short: ## the tests without the multi-process end-to-end test
 	@$(MAKE) --no-print-directory test TEST_FLAGS="-race -count=1 -short"
+
+soak: ## run the tests that show a stalled consumer many times (a rare race; minutes)
+	cd libs && GOWORK=off $(GO) test -count=20 -run='^TestConsumerKeepsPullingBurstAfterBurst$$' ./bus/
+	cd services/extractor && GOWORK=off $(GO) test -count=2000 -run='^TestStoppedJobIsReadOnce$$' .
 
 bench: ## run the benchmarks and print the machine
 	@echo "machine: $$(nproc) cores, $$(free -g | awk '/Mem:/{print $$2}') GiB, $$(uname -srm), $$($(GO) version)"

@@ -165,55 +165,91 @@ func NewConsumer(js jetstream.JetStream, pub MsgPublisher, cfg ConsumerConfig) (
 		outages: map[uint64]uint64{}}, nil
 }
 
+// pullWait is how long one pull request waits for events before the next
+// is sent.
+const pullWait = 5 * time.Second
+
 // Run handles events until ctx is cancelled, then drains: it stops pulling,
-// hands back buffered messages for immediate redelivery, and waits for the
-// handlers in flight to finish and ack. It returns nil after a clean drain.
+// hands back the events it has received but not started for immediate
+// redelivery, and waits for the handlers in flight to finish and ack. It
+// returns nil after a clean drain.
+//
+// Events are pulled with one bounded request at a time (Fetch), each for
+// up to twice the concurrency, the next sent once the last event of the
+// previous one has been handed to a handler. nats.go's continuous iterator
+// (Messages) was used before and stalled now and then: it decides to ask
+// for more only when an event arrives, and skips asking while its previous
+// request is still marked as being sent; when the last events arrived in
+// that window nothing was requested again until a missed heartbeat, 30 s
+// later, with events waiting in the stream (seen as a job finishing 30 s
+// late, and in tests as a consumer with 10 pending and no waiting pull).
+// A Fetch has no such bookkeeping: it ends, and the loop asks again.
 func (c *Consumer) Run(ctx context.Context) error {
 	cons, err := c.js.Consumer(ctx, StreamEvents, c.cfg.Consumer)
 	if err != nil {
 		return fmt.Errorf("bind consumer %s: %w", c.cfg.Consumer, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * c.cfg.Concurrency))
-	if err != nil {
-		return fmt.Errorf("pull from consumer %s: %w", c.cfg.Consumer, err)
-	}
-	stopPulling := context.AfterFunc(ctx, it.Drain)
-	defer stopPulling()
-
 	// Handlers outlive the cancellation of ctx so that a drain finishes the
 	// work in flight; each is bounded by HandlerTimeout instead.
 	handlerCtx := context.WithoutCancel(ctx)
 	slots := make(chan struct{}, c.cfg.Concurrency)
 	var inFlight sync.WaitGroup
 	defer inFlight.Wait()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
+	failures := 0
+	for ctx.Err() == nil {
+		// The request ends at once when ctx is cancelled: a drain does not
+		// wait out pullWait. (Events the server sends to it after that
+		// are redelivered after AckWait, as they were with the iterator.)
+		fetchCtx, cancel := context.WithTimeout(ctx, pullWait)
+		batch, err := cons.Fetch(2*c.cfg.Concurrency, jetstream.FetchContext(fetchCtx))
+		if err == nil {
+			for msg := range batch.Messages() {
+				c.dispatch(ctx, handlerCtx, msg, slots, &inFlight)
 			}
-			if errors.Is(err, nats.ErrConnectionClosed) {
-				return fmt.Errorf("consumer %s: %w", c.cfg.Consumer, err)
+			err = batch.Error()
+		}
+		cancel()
+		switch {
+		case err == nil, errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil:
+			failures = 0
+		case errors.Is(err, nats.ErrConnectionClosed):
+			return fmt.Errorf("consumer %s: %w", c.cfg.Consumer, err)
+		default:
+			// A server restarting or the consumer being recreated: ask
+			// again after a short pause rather than in a tight loop.
+			failures++
+			c.log.Debug("pull failed", "err", err, "failures", failures)
+			select {
+			case <-ctx.Done():
+			case <-time.After(c.cfg.Settings.Delay(failures)):
 			}
-			c.log.Debug("pull interrupted", "err", err)
-			continue
 		}
-		if ctx.Err() != nil {
-			// Draining: give the buffered message back for another replica
-			// (or the next start) instead of waiting for AckWait.
-			_ = msg.Nak()
-			continue
-		}
-		slots <- struct{}{}
-		inFlight.Add(1)
-		go func() {
-			defer inFlight.Done()
-			defer func() { <-slots }()
-			hctx, cancel := context.WithTimeout(handlerCtx, c.cfg.HandlerTimeout)
-			defer cancel()
-			c.process(hctx, msg)
-		}()
 	}
+	return nil
+}
+
+// dispatch hands msg to a handler once a slot is free, or back to the
+// server for immediate redelivery if the consumer is draining.
+func (c *Consumer) dispatch(ctx, handlerCtx context.Context, msg jetstream.Msg, slots chan struct{}, inFlight *sync.WaitGroup) {
+	// Draining: give the message back for another replica (or the next
+	// start) instead of waiting for AckWait.
+	select {
+	case slots <- struct{}{}:
+		if ctx.Err() != nil {
+			<-slots
+			_ = msg.Nak()
+			return
+		}
+	case <-ctx.Done():
+		_ = msg.Nak()
+		return
+	}
+	inFlight.Go(func() {
+		defer func() { <-slots }()
+		hctx, cancel := context.WithTimeout(handlerCtx, c.cfg.HandlerTimeout)
+		defer cancel()
+		c.process(hctx, msg)
+	})
 }
 
 // process handles one delivery and decides its fate.

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/kgraph-dev/kgraph/events"
@@ -99,9 +101,14 @@ func (h harness) waitIdle(t *testing.T) {
 	for _, name := range []string{bus.ConsumerExtractorDocuments, bus.ConsumerExtractorChunks} {
 		spec, err := bus.ConsumerByName(name)
 		require.NoError(t, err)
-		require.Eventually(t, func() bool {
+		// What the consumer showed last, for the failure message (written
+		// by the condition's goroutine).
+		var state atomic.Value
+		state.Store("no consumer info")
+		ok := assert.Eventually(t, func() bool {
 			st, err := h.js.Stream(ctx, bus.StreamEvents)
 			if err != nil {
+				state.Store(fmt.Sprintf("stream: %v", err))
 				return false
 			}
 			var last uint64
@@ -118,8 +125,13 @@ func (h harness) waitIdle(t *testing.T) {
 			if err != nil {
 				return false
 			}
+			state.Store(fmt.Sprintf("pending %d, ack pending %d, redelivered %d, waiting pulls %d, ack floor %d, delivered %d, last %d",
+				info.NumPending, info.NumAckPending, info.NumRedelivered, info.NumWaiting, info.AckFloor.Stream, info.Delivered.Stream, last))
 			return info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream >= last
 		}, 10*time.Second, 10*time.Millisecond, "%s did not settle its events", name)
+		if !ok {
+			t.Fatalf("%s: last seen %s", name, state.Load())
+		}
 	}
 }
 
