@@ -3,7 +3,9 @@ package sqlitevec_test
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,6 +177,9 @@ func requireIndexConsistent(t *testing.T, path string) {
 		require.Positive(t, clusters)
 		require.Zero(t, outside, "rows outside the clusters of a trained partition")
 	}
+	var uncoded int
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM vectors WHERE code IS NULL OR length(code) != 4 + dim`).Scan(&uncoded))
+	require.Zero(t, uncoded, "rows without a code of their dimension")
 }
 
 const killWriterEnv = "SQLITEVEC_TEST_KILL_WRITER"
@@ -311,4 +316,62 @@ func TestOpenAddsIndexToOlderFile(t *testing.T) {
 	hits, err := s.Search(t.Context(), vector.Query{Namespace: "ns", Kind: "entity", Vector: []float32{1, 0.01}, TopK: 1})
 	require.NoError(t, err)
 	require.Equal(t, "new", hits[0].ID)
+}
+
+// TestOpenCodesRowsOfEarlierVersion opens a file of the version before
+// codes (a cluster index without them) and checks that every row gets its
+// code and that indexed searches find what exact search finds.
+func TestOpenCodesRowsOfEarlierVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vectors.db")
+	opts := sqlitevec.Options{MinIndexedRows: 256, Probes: 1000} // every cluster: only the codes can differ
+	s, err := sqlitevec.OpenWith(t.Context(), path, opts)
+	require.NoError(t, err)
+	queries, _ := indexedCorpus(t, s, 20)
+	require.NoError(t, s.Close())
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	for _, stmt := range []string{
+		`DROP INDEX vectors_cluster_code`,
+		`ALTER TABLE vectors DROP COLUMN code`,
+		`CREATE INDEX vectors_cluster ON vectors (namespace, kind, cluster)`,
+	} {
+		_, err := db.Exec(stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, db.Close())
+
+	s, err = sqlitevec.OpenWith(t.Context(), path, opts)
+	require.NoError(t, err)
+	defer s.Close()
+	requireIndexConsistent(t, path)
+	db, err = sql.Open("sqlite", path)
+	require.NoError(t, err)
+	var oldIndex int
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE name = 'vectors_cluster'`).Scan(&oldIndex))
+	require.NoError(t, db.Close())
+	require.Zero(t, oldIndex, "the index without codes is dropped")
+	// A row written by the earlier version after this one opened the file
+	// has no code, and is still found.
+	db, err = sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE vectors SET code = NULL WHERE rowid IN (SELECT rowid FROM vectors ORDER BY rowid LIMIT 50)`)
+	require.NoError(t, err)
+	var uncodedID string
+	var blob []byte
+	require.NoError(t, db.QueryRow(`SELECT id, vector FROM vectors ORDER BY rowid LIMIT 1`).Scan(&uncodedID, &blob))
+	require.NoError(t, db.Close())
+	own := make([]float32, len(blob)/4)
+	for i := range own {
+		own[i] = math.Float32frombits(binary.LittleEndian.Uint32(blob[4*i:]))
+	}
+	hits, err := s.Search(t.Context(), vector.Query{Namespace: "ns", Kind: "entity", Vector: own, TopK: 1})
+	require.NoError(t, err)
+	require.Equal(t, uncodedID, hits[0].ID, "a row without a code is found by its own vector")
+	for _, q := range queries[:10] {
+		exact, err := s.Search(t.Context(), vector.Query{Namespace: "ns", Kind: "entity", Vector: q, TopK: 5, Exact: true})
+		require.NoError(t, err)
+		approx, err := s.Search(t.Context(), vector.Query{Namespace: "ns", Kind: "entity", Vector: q, TopK: 5})
+		require.NoError(t, err)
+		require.Equal(t, exact, approx)
+	}
 }

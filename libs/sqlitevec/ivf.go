@@ -18,7 +18,8 @@ import (
 // vectors, and every row records its nearest centroid in its cluster
 // column. A search ranks the centroids (a few hundred dot products) and
 // scans only the rows of the Options.Probes nearest clusters, through the
-// (namespace, kind, cluster) index: about Probes·√n rows instead of n.
+// (namespace, kind, cluster, id, code) index: about Probes·√n rows instead
+// of n, each read as its code (see codes.go).
 //
 // Everything lives in the SQLite file and changes in the writer's
 // transaction, so processes sharing the file see one index, a killed
@@ -41,6 +42,9 @@ type Options struct {
 	RetrainGrowth int
 	// TrainingSample bounds the vectors k-means trains on. Default 8192.
 	TrainingSample int
+	// Rescore is how many candidates a search ranked by the rows' codes
+	// scores again with their exact vectors, per result. Default 4.
+	Rescore int
 }
 
 func (o Options) withDefaults() Options {
@@ -48,6 +52,7 @@ func (o Options) withDefaults() Options {
 	o.Probes = cmp.Or(o.Probes, 32)
 	o.RetrainGrowth = cmp.Or(o.RetrainGrowth, 4)
 	o.TrainingSample = cmp.Or(o.TrainingSample, 8192)
+	o.Rescore = cmp.Or(o.Rescore, 4)
 	return o
 }
 

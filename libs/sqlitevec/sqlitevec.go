@@ -5,8 +5,9 @@
 // A search scans rows and keeps the best TopK in a bounded min-heap: every
 // row of (namespace, kind[, doc]) for an exact search and for small
 // partitions, and only the rows of the nearest clusters of an inverted-file
-// index for large ones (see ivf.go), so a search's work grows with the
-// square root of the partition rather than with its size.
+// index for large ones (see ivf.go), read as one-byte-a-dimension codes
+// and the best few rescored exactly (see codes.go), so a search's work
+// grows with the square root of the partition rather than with its size.
 //
 // The file may be shared by several processes on one machine (the vector
 // indexer writes while the query service reads): the database runs in WAL
@@ -17,8 +18,6 @@
 package sqlitevec
 
 import (
-	"cmp"
-	"container/heap"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -43,9 +42,10 @@ const journalSizeLimitBytes = 64 << 20
 
 // cacheKiB is each connection's page cache, and maxOpenConns bounds the
 // connections, so the store's cache memory is at most their product (32
-// MiB). A search reads its probed clusters' rows by rowid, scattered over
-// the file: with SQLite's default 2 MiB cache every page of them was a
-// pread, a fifth of a local query's time at 5,000 documents. 16 MiB a
+// MiB). A search used to read its probed clusters' rows by rowid,
+// scattered over the file (it reads their codes from one index now): with
+// SQLite's default 2 MiB cache every page of them was a pread, a fifth of
+// a local query's time at 5,000 documents. 16 MiB a
 // connection (for both stores) was slower than 8 at 10,000 documents, not
 // faster (local p95 170 against 137 ms in alternating runs: the probed
 // rows are 180 MB, which no cache of this size holds, and the operating
@@ -64,16 +64,17 @@ CREATE TABLE IF NOT EXISTS vectors (
 	dim       INTEGER NOT NULL,
 	vector    BLOB NOT NULL,
 	cluster   INTEGER NOT NULL DEFAULT -1,
+	code      BLOB,
 	PRIMARY KEY (namespace, kind, id)
 );
 CREATE INDEX IF NOT EXISTS vectors_namespace_doc ON vectors (namespace, doc_id);
 `
 
-// indexSchema is the inverted-file index: a cluster per row, the clusters'
-// centroids, and each partition's size (kept by triggers, as rows come and
+// indexSchema is the inverted-file index: a cluster per row, its rows'
+// codes by cluster (see codes.go), the clusters' centroids, and each partition's size (kept by triggers, as rows come and
 // go) with the size its clusters were trained at.
 const indexSchema = `
-CREATE INDEX IF NOT EXISTS vectors_cluster ON vectors (namespace, kind, cluster);
+CREATE INDEX IF NOT EXISTS vectors_cluster_code ON vectors (namespace, kind, cluster, id, code);
 CREATE TABLE IF NOT EXISTS centroids (
 	namespace TEXT NOT NULL,
 	kind      TEXT NOT NULL,
@@ -155,6 +156,9 @@ func migrate(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 	}
+	if err := migrateCodes(ctx, tx); err != nil {
+		return fmt.Errorf("code the vectors: %w", err)
+	}
 	var hasPartitions bool
 	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'partitions'`).Scan(&hasPartitions); err != nil {
 		return err
@@ -181,7 +185,7 @@ func (s *Store) Upsert(ctx context.Context, items []vector.Item) error {
 	if len(items) == 0 {
 		return nil
 	}
-	blobs := make([][]byte, len(items))
+	units := make([][]float32, len(items))
 	dims := map[partition]int{}
 	for i, it := range items {
 		if it.Namespace == "" || it.Kind == "" || it.ID == "" {
@@ -196,7 +200,7 @@ func (s *Store) Upsert(ctx context.Context, items []vector.Item) error {
 			return fmt.Errorf("upsert vector %s/%s/%s: dimension %d, batch has %d", it.Namespace, it.Kind, it.ID, len(unit), d)
 		}
 		dims[p] = len(unit)
-		blobs[i] = encode(unit)
+		units[i] = unit
 	}
 
 	return s.withTx(ctx, func(tx *sql.Tx) error {
@@ -229,9 +233,9 @@ func (s *Store) Upsert(ctx context.Context, items []vector.Item) error {
 			cents[p] = c
 		}
 		stmt, err := tx.PrepareContext(ctx, `
-			INSERT INTO vectors (namespace, kind, id, doc_id, dim, vector, cluster) VALUES (?, ?, ?, ?, ?, ?, ?)
+			INSERT INTO vectors (namespace, kind, id, doc_id, dim, vector, cluster, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (namespace, kind, id) DO UPDATE SET
-				doc_id = excluded.doc_id, dim = excluded.dim, vector = excluded.vector, cluster = excluded.cluster`)
+				doc_id = excluded.doc_id, dim = excluded.dim, vector = excluded.vector, cluster = excluded.cluster, code = excluded.code`)
 		if err != nil {
 			return fmt.Errorf("prepare vector upsert: %w", err)
 		}
@@ -239,9 +243,9 @@ func (s *Store) Upsert(ctx context.Context, items []vector.Item) error {
 		for i, it := range items {
 			cluster := unassigned
 			if c := cents[partition{it.Namespace, it.Kind}]; c != nil {
-				cluster = c.nearest(decode(blobs[i]))
+				cluster = c.nearest(units[i])
 			}
-			if _, err := stmt.ExecContext(ctx, it.Namespace, it.Kind, it.ID, it.DocID, len(it.Vector), blobs[i], cluster); err != nil {
+			if _, err := stmt.ExecContext(ctx, it.Namespace, it.Kind, it.ID, it.DocID, len(it.Vector), encode(units[i]), cluster, quantise(units[i])); err != nil {
 				return fmt.Errorf("upsert vector %s/%s/%s: %w", it.Namespace, it.Kind, it.ID, err)
 			}
 		}
@@ -279,13 +283,6 @@ func (s *Store) Search(ctx context.Context, q vector.Query) ([]vector.Hit, error
 	if err != nil {
 		return nil, fmt.Errorf("search %s/%s: query %w", q.Namespace, q.Kind, err)
 	}
-
-	query := `SELECT id, doc_id, vector FROM vectors WHERE namespace = ? AND kind = ?`
-	args := []any{q.Namespace, q.Kind}
-	if q.DocID != "" {
-		query += ` AND doc_id = ?`
-		args = append(args, q.DocID)
-	}
 	// One read transaction, so the partition's size, its centroids and its
 	// rows are of one state of the file.
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -293,57 +290,109 @@ func (s *Store) Search(ctx context.Context, q vector.Query) ([]vector.Hit, error
 		return nil, fmt.Errorf("search %s/%s: %w", q.Namespace, q.Kind, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
+	var clusters []int
 	if !q.Exact && q.DocID == "" {
-		clusters, err := s.probe(ctx, tx, partition{q.Namespace, q.Kind}, unit)
-		if err != nil {
+		if clusters, err = s.probe(ctx, tx, partition{q.Namespace, q.Kind}, unit); err != nil {
 			return nil, fmt.Errorf("search %s/%s: %w", q.Namespace, q.Kind, err)
 		}
-		if clusters != nil {
-			// Rows written without a cluster (none once trained, but
-			// harmless) are scanned too.
-			query += ` AND cluster IN (-1, ` + strings.TrimSuffix(strings.Repeat("?, ", len(clusters)), ", ") + `)`
-			for _, c := range clusters {
-				args = append(args, c)
-			}
-		}
 	}
-	rows, err := tx.QueryContext(ctx, query, args...)
+	var best []ranked[hitRow]
+	if clusters != nil {
+		best, err = s.searchClusters(ctx, tx, q, unit, clusters)
+	} else {
+		best, err = scanAll(ctx, tx, q, unit)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("search %s/%s: %w", q.Namespace, q.Kind, err)
 	}
-	defer rows.Close()
+	hits := make([]vector.Hit, len(best))
+	for i, b := range best {
+		hits[i] = vector.Hit{ID: b.id, DocID: b.item.docID, Score: b.score}
+	}
+	return hits, nil
+}
 
-	best := make(hitHeap, 0, min(q.TopK, 1024))
+// hitRow is what a search keeps of a row besides its score and id.
+type hitRow struct{ docID string }
+
+// scanAll scores every row of the partition (of one document, if q names
+// one) with its exact vector.
+func scanAll(ctx context.Context, tx *sql.Tx, q vector.Query, unit []float32) ([]ranked[hitRow], error) {
+	query := `SELECT id, doc_id, vector FROM vectors WHERE namespace = ? AND kind = ?`
+	args := []any{q.Namespace, q.Kind}
+	if q.DocID != "" {
+		query += ` AND doc_id = ?`
+		args = append(args, q.DocID)
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	best := newTopK[hitRow](q.TopK)
 	var id, docID, blob sql.RawBytes
 	for rows.Next() {
 		if err := rows.Scan(&id, &docID, &blob); err != nil {
-			return nil, fmt.Errorf("search %s/%s: scan row: %w", q.Namespace, q.Kind, err)
+			return nil, fmt.Errorf("scan row: %w", err)
 		}
 		if len(blob) != 4*len(unit) {
-			return nil, fmt.Errorf("search %s/%s: query dimension %d, stored vectors have %d", q.Namespace, q.Kind, len(unit), len(blob)/4)
+			return nil, fmt.Errorf("query dimension %d, stored vectors have %d", len(unit), len(blob)/4)
 		}
-		score := dot(unit, blob)
-		if len(best) == q.TopK && !ranksAbove(score, id, best[0]) {
-			continue
-		}
-		// Only now copy out of the driver's buffers: most rows never get here.
-		h := vector.Hit{ID: string(id), DocID: string(docID), Score: score}
-		if len(best) < q.TopK {
-			heap.Push(&best, h)
-		} else {
-			best[0] = h
-			heap.Fix(&best, 0)
-		}
+		best.offer(dot(unit, blob), id, func() hitRow { return hitRow{docID: string(docID)} })
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("search %s/%s: %w", q.Namespace, q.Kind, err)
+		return nil, err
 	}
+	return best.sorted(), nil
+}
 
-	hits := make([]vector.Hit, len(best))
-	for i := len(hits) - 1; i >= 0; i-- {
-		hits[i] = heap.Pop(&best).(vector.Hit)
+// searchClusters ranks the rows of the probed clusters by their codes, read
+// from the covering index, and rescores the best few times TopK of them
+// with their exact vectors (see codes.go).
+func (s *Store) searchClusters(ctx context.Context, tx *sql.Tx, q vector.Query, unit []float32, clusters []int) ([]ranked[hitRow], error) {
+	// Rows written without a cluster (none once trained, but harmless)
+	// are scanned too.
+	query := `SELECT rowid, id, code FROM vectors INDEXED BY vectors_cluster_code
+		WHERE namespace = ? AND kind = ? AND cluster IN (-1, ` + strings.TrimSuffix(strings.Repeat("?, ", len(clusters)), ", ") + `)`
+	args := []any{q.Namespace, q.Kind}
+	for _, c := range clusters {
+		args = append(args, c)
 	}
-	return hits, nil
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	cands := newTopK[int64](q.TopK * s.opts.Rescore)
+	// A row without a code (written into the file by an earlier version
+	// after it was opened by this one) is scored exactly, as a candidate
+	// of its own.
+	var uncoded []ranked[int64]
+	var (
+		rowid    int64
+		id, code sql.RawBytes
+	)
+	for rows.Next() {
+		if err := rows.Scan(&rowid, &id, &code); err != nil {
+			return nil, fmt.Errorf("scan row: %w", err)
+		}
+		if code == nil {
+			uncoded = append(uncoded, ranked[int64]{id: string(id), item: rowid})
+			continue
+		}
+		if len(code) != codeBytes(len(unit)) {
+			return nil, fmt.Errorf("query dimension %d, stored vectors have %d", len(unit), len(code)-4)
+		}
+		row := rowid
+		cands.offer(dotCode(unit, code), id, func() int64 { return row })
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	return rescore(ctx, tx, unit, append(cands.sorted(), uncoded...), q.TopK)
 }
 
 // probe returns the clusters a search of the partition scans, or nil when it
@@ -434,34 +483,6 @@ func dot(q []float32, b []byte) float32 {
 		sum += x * math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
 	return sum
-}
-
-// ranksAbove reports whether a row with score and id beats hit: a higher
-// score wins, and on equal scores the smaller ID does.
-func ranksAbove(score float32, id []byte, hit vector.Hit) bool {
-	if score != hit.Score {
-		return score > hit.Score
-	}
-	return string(id) < hit.ID
-}
-
-// hitHeap is a min-heap whose root is the worst of the hits kept so far.
-type hitHeap []vector.Hit
-
-func (h hitHeap) Len() int { return len(h) }
-func (h hitHeap) Less(i, j int) bool {
-	if c := cmp.Compare(h[i].Score, h[j].Score); c != 0 {
-		return c < 0
-	}
-	return h[i].ID > h[j].ID
-}
-func (h hitHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *hitHeap) Push(x any)   { *h = append(*h, x.(vector.Hit)) }
-func (h *hitHeap) Pop() any {
-	old := *h
-	last := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return last
 }
 
 // Store is a vector.Store.
