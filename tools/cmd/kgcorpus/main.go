@@ -10,6 +10,10 @@
 //	go run ./tools/cmd/kgcorpus -kg bin/kg -docs 10000 -wave 500
 //	go run ./tools/cmd/kgcorpus -kg bin/kg -docs 300 -wave 100 -llm fake
 //	go run ./tools/cmd/kgcorpus -kg bin/kg -docs 2000 -env KG_GRAPH_STORE=neo4j -env NEO4J_URI=bolt://127.0.0.1:7687 ...
+//
+// With -measure-only it ingests nothing: kg serve opens -data, which holds
+// the first -docs documents of the same corpus from an earlier run, and the
+// queries are measured once (to compare two binaries on one directory).
 package main
 
 import (
@@ -64,6 +68,7 @@ type config struct {
 	corpus                   corpusgen.Config
 	env                      envList
 	json                     bool
+	measureOnly              bool
 }
 
 func parse(args []string) (config, error) {
@@ -91,12 +96,15 @@ func parse(args []string) (config, error) {
 	fs.Float64Var(&c.corpus.Skew, "skew", c.corpus.Skew, "Zipf exponent of the names' popularity")
 	fs.Var(&c.env, "env", "KEY=VALUE for kg serve's environment (repeatable), e.g. KG_GRAPH_STORE=neo4j")
 	fs.BoolVar(&c.json, "json", false, "print each wave's report as one JSON line")
+	fs.BoolVar(&c.measureOnly, "measure-only", false, "ingest nothing: measure the queries once on -data, which holds the first -docs documents of this corpus")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
 	switch {
 	case c.docs < 1 || c.wave < 1 || c.batch < 1 || c.batch > 100 || c.queries < 1:
 		return config{}, errors.New("-docs, -wave, -queries must be positive and -batch 1..100")
+	case c.measureOnly && c.data == "":
+		return config{}, errors.New("-measure-only needs -data: the directory of an earlier run")
 	case c.llm != "off" && c.llm != "fake":
 		return config{}, fmt.Errorf("-llm must be off or fake, got %q", c.llm)
 	}
@@ -147,6 +155,21 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		facts     []corpusgen.Fact
 		textBytes int64
 	)
+	if cfg.measureOnly {
+		w := waveReport{Docs: cfg.docs}
+		for range cfg.docs {
+			d := gen.Next()
+			facts = append(facts, d.Fact)
+			w.TextBytes += int64(len(d.Text()))
+		}
+		if err := measure(ctx, serve.client, cfg, facts, &w); err != nil {
+			return err
+		}
+		w.RSS, w.PeakRSS = serve.rss.current(), serve.rss.peak()
+		w.Disk = diskUsage(data)
+		rep.wave(w)
+		return nil
+	}
 	for done := 0; done < cfg.docs; {
 		n := min(cfg.wave, cfg.docs-done)
 		docs := make([]corpusgen.Document, n)
