@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // An indexed search scans each probed row's code, not its vector: the unit
@@ -51,25 +52,35 @@ func dotCode(q []float32, code []byte) float32 {
 	return sum * scale
 }
 
-// rescore reads the candidates' exact vectors and returns the topK best,
-// best first.
+// rescore reads the candidates' exact vectors, in one statement, and
+// returns the topK best, best first.
 func rescore(ctx context.Context, tx *sql.Tx, unit []float32, cands []ranked[int64], topK int) ([]ranked[hitRow], error) {
-	stmt, err := tx.PrepareContext(ctx, `SELECT doc_id, vector FROM vectors WHERE rowid = ?`)
+	best := newTopK[hitRow](topK)
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(cands))
+	for i, c := range cands {
+		args[i] = c.item
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, doc_id, vector FROM vectors WHERE rowid IN (`+
+		strings.TrimSuffix(strings.Repeat("?, ", len(cands)), ", ")+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("rescore: %w", err)
 	}
-	defer stmt.Close()
-	best := newTopK[hitRow](topK)
-	for _, c := range cands {
-		var docID string
-		var blob []byte
-		if err := stmt.QueryRowContext(ctx, c.item).Scan(&docID, &blob); err != nil {
-			return nil, fmt.Errorf("rescore row %d: %w", c.item, err)
+	defer rows.Close()
+	var id, docID, blob sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&id, &docID, &blob); err != nil {
+			return nil, fmt.Errorf("rescore: %w", err)
 		}
 		if len(blob) != 4*len(unit) {
 			return nil, fmt.Errorf("rescore: query dimension %d, stored vectors have %d", len(unit), len(blob)/4)
 		}
-		best.offer(dot(unit, blob), []byte(c.id), func() hitRow { return hitRow{docID: docID} })
+		best.offer(dot(unit, blob), id, func() hitRow { return hitRow{docID: string(docID)} })
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rescore: %w", err)
 	}
 	return best.sorted(), nil
 }

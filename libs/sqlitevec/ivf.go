@@ -43,7 +43,8 @@ type Options struct {
 	// TrainingSample bounds the vectors k-means trains on. Default 8192.
 	TrainingSample int
 	// Rescore is how many candidates a search ranked by the rows' codes
-	// scores again with their exact vectors, per result. Default 4.
+	// scores again with their exact vectors, per result. Default 2 (4 found
+	// the same recall@10 on the benchmark queries, 0.966, at twice the reads).
 	Rescore int
 }
 
@@ -52,7 +53,7 @@ func (o Options) withDefaults() Options {
 	o.Probes = cmp.Or(o.Probes, 32)
 	o.RetrainGrowth = cmp.Or(o.RetrainGrowth, 4)
 	o.TrainingSample = cmp.Or(o.TrainingSample, 8192)
-	o.Rescore = cmp.Or(o.Rescore, 4)
+	o.Rescore = cmp.Or(o.Rescore, 2)
 	return o
 }
 

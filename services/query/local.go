@@ -116,14 +116,24 @@ func reportRefs(reports []graph.Community) []events.ReportRef {
 // context's sections under the request's budgets.
 func (s *Service) localContext(ctx context.Context, r request, keys []string) (localContext, error) {
 	var lc localContext
-	ents, err := s.graph.Entities(ctx, r.namespace, keys)
-	if err != nil {
-		return lc, fmt.Errorf("read entities: %w", err)
+	// The hits beyond top_k only stand in for entities deleted since their
+	// vectors were written: they are read only if some of the first top_k
+	// are missing, not with them (an entity's read is its mentions'
+	// descriptions, the costliest read of the query).
+	var ents []graph.Entity
+	for rest := keys; len(rest) > 0 && len(ents) < r.TopK; {
+		want := r.TopK - len(ents)
+		batch := rest[:min(len(rest), want)]
+		rest = rest[len(batch):]
+		found, err := s.graph.Entities(ctx, r.namespace, batch)
+		if err != nil {
+			return lc, fmt.Errorf("read entities: %w", err)
+		}
+		ents = append(ents, found...) // in the order of keys, best first
 	}
 	if len(ents) == 0 {
 		return lc, nil
 	}
-	ents = ents[:min(len(ents), r.TopK)] // in the order of keys, best first
 	lc.entities = ents
 	entKeys := make([]string, len(ents))
 	for i, e := range ents {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -290,6 +291,46 @@ func TestLocalSkipsVectorsOfDeletedEntities(t *testing.T) {
 	_, err = svc.Answer(context.Background(), events.QueryRequest{Question: "anything", Mode: events.ModeLocal, Namespace: "books", TopK: 500})
 	require.NoError(t, err)
 	require.Equal(t, 600, searcher.queries[1].TopK)
+}
+
+// entityReads records the keys each Entities call asks for.
+type entityReads struct {
+	query.Graph
+	asked [][]string
+}
+
+func (g *entityReads) Entities(ctx context.Context, ns string, keys []string) ([]graph.Entity, error) {
+	g.asked = append(g.asked, slices.Clone(keys))
+	return g.Graph.Entities(ctx, ns, keys)
+}
+
+// The hits beyond top_k stand in for deleted entities only: when the first
+// top_k are all in the graph, they are all that is read.
+func TestLocalReadsTheSlackOnlyForMissingEntities(t *testing.T) {
+	s := newStores(t)
+	hits := []vector.Hit{{ID: "LONDON", Score: 0.9}, {ID: "GONE", Score: 0.85}, {ID: "ANALYTICAL ENGINE", Score: 0.8},
+		{ID: "CHARLES BABBAGE", Score: 0.7}}
+	searcher := &fixedSearcher{hits: map[string][]vector.Hit{query.KindEntity: hits}}
+	reads := &entityReads{Graph: s.graph}
+	svc := query.New(query.Config{}, nil, discardLogger(), s.embed, searcher, reads)
+	for _, tt := range []struct {
+		topK  int
+		asked [][]string
+		want  []string
+	}{
+		{topK: 1, asked: [][]string{{"LONDON"}}, want: []string{"LONDON"}},
+		{topK: 2, asked: [][]string{{"LONDON", "GONE"}, {"ANALYTICAL ENGINE"}}, want: []string{"LONDON", "ANALYTICAL ENGINE"}},
+	} {
+		reads.asked = nil
+		res, err := svc.Answer(context.Background(), events.QueryRequest{Question: "anything", Mode: events.ModeLocal, Namespace: "books", TopK: tt.topK})
+		require.NoError(t, err)
+		var got []string
+		for _, e := range res.References.Entities {
+			got = append(got, e.Key)
+		}
+		require.Equal(t, tt.want, got)
+		require.Equal(t, tt.asked, reads.asked[:len(tt.asked)], "top_k %d", tt.topK)
+	}
 }
 
 func TestEmptyNamespace(t *testing.T) {
