@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"strings"
 )
 
 // An indexed search scans each probed row's code, not its vector: the unit
@@ -55,7 +54,6 @@ func dotCode(q []float32, code []byte) float32 {
 // rescore reads the candidates' exact vectors, in one statement, and
 // returns the topK best, best first.
 func rescore(ctx context.Context, tx *sql.Tx, unit []float32, cands []ranked[int64], topK int) ([]ranked[hitRow], error) {
-	best := newTopK[hitRow](topK)
 	if len(cands) == 0 {
 		return nil, nil
 	}
@@ -63,26 +61,11 @@ func rescore(ctx context.Context, tx *sql.Tx, unit []float32, cands []ranked[int
 	for i, c := range cands {
 		args[i] = c.item
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, doc_id, vector FROM vectors WHERE rowid IN (`+
-		strings.TrimSuffix(strings.Repeat("?, ", len(cands)), ", ")+`)`, args...)
+	best, err := exactBest(ctx, tx, unit, topK, `SELECT id, doc_id, vector FROM vectors WHERE rowid IN (`+placeholders(len(cands))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("rescore: %w", err)
 	}
-	defer rows.Close()
-	var id, docID, blob sql.RawBytes
-	for rows.Next() {
-		if err := rows.Scan(&id, &docID, &blob); err != nil {
-			return nil, fmt.Errorf("rescore: %w", err)
-		}
-		if len(blob) != 4*len(unit) {
-			return nil, fmt.Errorf("rescore: query dimension %d, stored vectors have %d", len(unit), len(blob)/4)
-		}
-		best.offer(dot(unit, blob), id, func() hitRow { return hitRow{docID: string(docID)} })
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("rescore: %w", err)
-	}
-	return best.sorted(), nil
+	return best, nil
 }
 
 // codeBatch is how many rows the migration codes at a time.

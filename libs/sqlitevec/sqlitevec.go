@@ -324,12 +324,18 @@ func scanAll(ctx context.Context, tx *sql.Tx, q vector.Query, unit []float32) ([
 		query += ` AND doc_id = ?`
 		args = append(args, q.DocID)
 	}
+	return exactBest(ctx, tx, unit, q.TopK, query, args...)
+}
+
+// exactBest runs query, which selects (id, doc_id, vector) rows, and
+// returns the topK rows whose exact vectors score best, best first.
+func exactBest(ctx context.Context, tx *sql.Tx, unit []float32, topK int, query string, args ...any) ([]ranked[hitRow], error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	best := newTopK[hitRow](q.TopK)
+	best := newTopK[hitRow](topK)
 	var id, docID, blob sql.RawBytes
 	for rows.Next() {
 		if err := rows.Scan(&id, &docID, &blob); err != nil {
@@ -346,6 +352,9 @@ func scanAll(ctx context.Context, tx *sql.Tx, q vector.Query, unit []float32) ([
 	return best.sorted(), nil
 }
 
+// placeholders is n comma-separated "?".
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
+
 // searchClusters ranks the rows of the probed clusters by their codes, read
 // from the covering index, and rescores the best few times TopK of them
 // with their exact vectors (see codes.go).
@@ -353,7 +362,7 @@ func (s *Store) searchClusters(ctx context.Context, tx *sql.Tx, q vector.Query, 
 	// Rows written without a cluster (none once trained, but harmless)
 	// are scanned too.
 	query := `SELECT rowid, id, code FROM vectors INDEXED BY vectors_cluster_code
-		WHERE namespace = ? AND kind = ? AND cluster IN (-1, ` + strings.TrimSuffix(strings.Repeat("?, ", len(clusters)), ", ") + `)`
+		WHERE namespace = ? AND kind = ? AND cluster IN (-1, ` + placeholders(len(clusters)) + `)`
 	args := []any{q.Namespace, q.Kind}
 	for _, c := range clusters {
 		args = append(args, c)
@@ -383,8 +392,7 @@ func (s *Store) searchClusters(ctx context.Context, tx *sql.Tx, q vector.Query, 
 		if len(code) != codeBytes(len(unit)) {
 			return nil, fmt.Errorf("query dimension %d, stored vectors have %d", len(unit), len(code)-4)
 		}
-		row := rowid
-		cands.offer(dotCode(unit, code), id, func() int64 { return row })
+		cands.offer(dotCode(unit, code), id, func() int64 { return rowid })
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
