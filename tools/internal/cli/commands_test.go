@@ -111,6 +111,15 @@ func TestJobsDocsQueryAndDelete(t *testing.T) {
 		require.NotContains(t, r.stdout, markup)
 	}
 
+	// A community rebuild between the two askings below changes the cache
+	// key (it holds the communities' generation): ask once the namespace's
+	// communities are up to date.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		r := k.run("", "stats", "--namespace", "docs")
+		require.NoError(c, r.err)
+		require.Regexp(c, `(?m)^communities built +\S+ \(up to date\)$`, r.stdout)
+	}, 60*time.Second, 200*time.Millisecond)
+
 	// The answer streams by default; without streaming it is the same.
 	question := "Who worked beside Ada Lovelace?"
 	r = k.run("", "query", question, "--mode", "local", "--namespace", "docs")
