@@ -77,8 +77,10 @@ func (s *Store) TopRelations(ctx context.Context, namespace string, keys []strin
 		slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(degrees[b], degrees[a]), cmp.Compare(a, b)) })
 		// Best connected first: their edges fill top, and a key of small
 		// degree then stops at its first bucket.
+		neighbours := tx.StmtContext(ctx, s.st.neighboursByBucket)
+		defer neighbours.Close()
 		for _, key := range keys {
-			if err := topNeighbours(ctx, tx, namespace, key, degrees[key], top); err != nil {
+			if err := topNeighbours(ctx, neighbours, namespace, key, degrees[key], top); err != nil {
 				return err
 			}
 		}
@@ -91,16 +93,10 @@ func (s *Store) TopRelations(ctx context.Context, namespace string, keys []strin
 }
 
 // topNeighbours offers key's neighbours to top by falling bucket, and
-// stops at the first bucket none of whose neighbours top could take.
-func topNeighbours(ctx context.Context, tx *sql.Tx, namespace, key string, own int, top *provenance.TopEdges) error {
-	rows, err := tx.QueryContext(ctx,
-		`SELECT n.bucket, n.other_key, d.degree,
-			(SELECT SUM(m.weight) FROM relation_mentions m WHERE m.namespace = n.namespace
-				AND m.src = min(n.entity_key, n.other_key) AND m.dst = max(n.entity_key, n.other_key))
-		FROM entity_neighbours n
-		JOIN entity_degrees d ON d.namespace = n.namespace AND d.entity_key = n.other_key
-		WHERE n.namespace = ? AND n.entity_key = ?
-		ORDER BY n.bucket DESC`, namespace, key)
+// stops at the first bucket none of whose neighbours top could take;
+// neighbours is the statement neighboursByBucket.
+func topNeighbours(ctx context.Context, neighbours *sql.Stmt, namespace, key string, own int, top *provenance.TopEdges) error {
+	rows, err := neighbours.QueryContext(ctx, namespace, key)
 	if err != nil {
 		return err
 	}

@@ -28,12 +28,10 @@ func (s *Store) Entities(ctx context.Context, namespace string, keys []string) (
 	keys = distinct(keys)
 	found := make(map[string]graph.Entity, len(keys))
 	err := s.read(ctx, func(tx *sql.Tx) error {
+		mentions := tx.StmtContext(ctx, s.st.entityMentions)
+		defer mentions.Close()
 		for _, key := range keys {
-			// The primary key's order: one range of the index, cut.
-			rows, err := tx.QueryContext(ctx,
-				`SELECT `+entityColumns+` FROM entity_mentions
-				WHERE namespace = ? AND entity_key = ? ORDER BY doc_id, chunk_id LIMIT ?`,
-				namespace, key, graph.MaxMentionsRead)
+			rows, err := mentions.QueryContext(ctx, namespace, key)
 			if err != nil {
 				return err
 			}
@@ -41,7 +39,7 @@ func (s *Store) Entities(ctx context.Context, namespace string, keys []string) (
 				return err
 			}
 			if e, ok := found[key]; ok && e.Mentions == graph.MaxMentionsRead {
-				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM entity_mentions WHERE namespace = ? AND entity_key = ?`,
+				if err := tx.StmtContext(ctx, s.st.entityMentionCount).QueryRowContext(ctx,
 					namespace, key).Scan(&e.Mentions); err != nil {
 					return err
 				}

@@ -5,7 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
+
+	"github.com/kgraph-dev/kgraph/libs/graph"
 )
 
 const (
@@ -19,7 +22,8 @@ const (
 	batchRowsDivisor = 2
 )
 
-// statements are the statements of the write path, prepared once per store:
+// statements are the statements of the write path and the per-key reads,
+// prepared once per store:
 // database/sql then keeps them prepared per connection and Tx.StmtContext
 // reuses them, which saves re-parsing them on every merge.
 type statements struct {
@@ -40,7 +44,12 @@ type statements struct {
 	deleteDocChunks       *sql.Stmt
 	deleteDocument        *sql.Stmt
 	bumpGeneration        *sql.Stmt
-	all                   []*sql.Stmt
+	// The reads a query makes once per key: parsing them again for each
+	// of a local query's entities cost more than running them.
+	entityMentions     *sql.Stmt
+	entityMentionCount *sql.Stmt
+	neighboursByBucket *sql.Stmt
+	all                []*sql.Stmt
 }
 
 // batchStatement is one statement over a variable number of rows (VALUES
@@ -183,6 +192,23 @@ func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
 	st.bumpGeneration = prepare(
 		`INSERT INTO namespaces (namespace, generation, communities_generation) VALUES (?, 1, 0)
 		ON CONFLICT (namespace) DO UPDATE SET generation = generation + 1`)
+
+	// The primary key's order: one range of the index, cut. The limit is
+	// written out: SQLite plans a statement again for every new value
+	// bound to a LIMIT parameter, which took twice as long as the read.
+	st.entityMentions = prepare(
+		`SELECT ` + entityColumns + ` FROM entity_mentions
+		WHERE namespace = ? AND entity_key = ? ORDER BY doc_id, chunk_id LIMIT ` + strconv.Itoa(graph.MaxMentionsRead))
+	st.entityMentionCount = prepare(
+		`SELECT COUNT(*) FROM entity_mentions WHERE namespace = ? AND entity_key = ?`)
+	st.neighboursByBucket = prepare(
+		`SELECT n.bucket, n.other_key, d.degree,
+			(SELECT SUM(m.weight) FROM relation_mentions m WHERE m.namespace = n.namespace
+				AND m.src = min(n.entity_key, n.other_key) AND m.dst = max(n.entity_key, n.other_key))
+		FROM entity_neighbours n
+		JOIN entity_degrees d ON d.namespace = n.namespace AND d.entity_key = n.other_key
+		WHERE n.namespace = ? AND n.entity_key = ?
+		ORDER BY n.bucket DESC`)
 
 	if err := errors.Join(errs...); err != nil {
 		return nil, errors.Join(err, st.close())
