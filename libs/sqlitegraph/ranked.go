@@ -62,7 +62,9 @@ func readDegrees(ctx context.Context, tx *sql.Tx, namespace string, keys []strin
 // keys are read best connected first, each key's neighbours by falling
 // bucket, until no neighbour left in the bucket could still rank among the
 // best limit. A hub's thousands of weakly connected neighbours are never
-// read.
+// read. Ranks need only the kept degrees; the summed weights, which order
+// relations of equal rank and cost a read of every mention, are read for
+// the candidates the ranks leave (provenance.RankCut) only.
 func (s *Store) TopRelations(ctx context.Context, namespace string, keys []string, limit int) ([]graph.RankedEdge, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read top relations: %w", err)
@@ -75,14 +77,23 @@ func (s *Store) TopRelations(ctx context.Context, namespace string, keys []strin
 		}
 		keys := slices.Collect(maps.Keys(degrees))
 		slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(degrees[b], degrees[a]), cmp.Compare(a, b)) })
-		// Best connected first: their edges fill top, and a key of small
-		// degree then stops at its first bucket.
+		// Best connected first: their edges fill the cut, and a key of
+		// small degree then stops at its first bucket.
+		cut := provenance.NewRankCut(limit)
 		neighbours := tx.StmtContext(ctx, s.st.neighboursByBucket)
 		defer neighbours.Close()
 		for _, key := range keys {
-			if err := topNeighbours(ctx, neighbours, namespace, key, degrees[key], top); err != nil {
+			if err := cutNeighbours(ctx, neighbours, namespace, key, degrees[key], cut); err != nil {
 				return err
 			}
+		}
+		candidates := cut.Candidates()
+		weights, err := s.relationWeights(ctx, tx, namespace, candidates)
+		if err != nil {
+			return err
+		}
+		for _, c := range candidates {
+			top.OfferEdge(graph.RankedEdge{Source: c.Src, Target: c.Dst, Rank: c.Rank, Weight: weights[c.RelationKey]})
 		}
 		return nil
 	})
@@ -92,10 +103,10 @@ func (s *Store) TopRelations(ctx context.Context, namespace string, keys []strin
 	return top.Edges(), nil
 }
 
-// topNeighbours offers key's neighbours to top by falling bucket, and
-// stops at the first bucket none of whose neighbours top could take;
+// cutNeighbours offers key's neighbours to cut by falling bucket, and
+// stops at the first bucket none of whose neighbours cut could take;
 // neighbours is the statement neighboursByBucket.
-func topNeighbours(ctx context.Context, neighbours *sql.Stmt, namespace, key string, own int, top *provenance.TopEdges) error {
+func cutNeighbours(ctx context.Context, neighbours *sql.Stmt, namespace, key string, own int, cut *provenance.RankCut) error {
 	rows, err := neighbours.QueryContext(ctx, namespace, key)
 	if err != nil {
 		return err
@@ -103,18 +114,49 @@ func topNeighbours(ctx context.Context, neighbours *sql.Stmt, namespace, key str
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			bucket int
-			n      provenance.Neighbour
+			bucket, degree int
+			other          string
 		)
-		if err := rows.Scan(&bucket, &n.Key, &n.Degree, &n.Weight); err != nil {
+		if err := rows.Scan(&bucket, &other, &degree); err != nil {
 			return err
 		}
-		if !top.CanTake(own + maxDegreeIn(bucket)) {
+		if !cut.CanTake(own + maxDegreeIn(bucket)) {
 			return nil
 		}
-		top.Offer(key, own, n)
+		cut.Offer(key, own, other, degree)
 	}
 	return rows.Err()
+}
+
+// relationWeights reads the summed weights of the relations.
+func (s *Store) relationWeights(ctx context.Context, tx *sql.Tx, namespace string, relations []provenance.RankedKey) (map[provenance.RelationKey]float64, error) {
+	out := make(map[provenance.RelationKey]float64, len(relations))
+	pairs := make([]any, 0, 2*len(relations))
+	for _, r := range relations {
+		pairs = append(pairs, r.Src, r.Dst)
+	}
+	err := s.st.relationWeights.run([]any{namespace}, pairs, 2, func(stmt *sql.Stmt, args []any) error {
+		rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				k      provenance.RelationKey
+				weight sql.NullFloat64 // NULL for a relation with no mentions
+			)
+			if err := rows.Scan(&k.Src, &k.Dst, &weight); err != nil {
+				return err
+			}
+			out[k] = weight.Float64
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read relation weights: %w", err)
+	}
+	return out, nil
 }
 
 // ChunkEntities returns, for each of the chunk ids, the keys of the

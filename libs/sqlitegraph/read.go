@@ -126,14 +126,15 @@ func (s *Store) RelationsBetween(ctx context.Context, namespace string, pairs []
 	var out []graph.Relation
 	seen := map[provenance.RelationKey]bool{}
 	err := s.read(ctx, func(tx *sql.Tx) error {
+		mentions := tx.StmtContext(ctx, s.st.relationMentions)
+		defer mentions.Close()
 		for _, p := range pairs {
 			k := provenance.RelationKey{Src: min(p[0], p[1]), Dst: max(p[0], p[1])}
 			if seen[k] {
 				continue
 			}
 			seen[k] = true
-			rows, err := tx.QueryContext(ctx,
-				`SELECT `+relationColumns+` FROM relation_mentions WHERE namespace = ? AND src = ? AND dst = ?`, namespace, k.Src, k.Dst)
+			rows, err := mentions.QueryContext(ctx, namespace, k.Src, k.Dst)
 			if err != nil {
 				return err
 			}

@@ -49,6 +49,8 @@ type statements struct {
 	entityMentions     *sql.Stmt
 	entityMentionCount *sql.Stmt
 	neighboursByBucket *sql.Stmt
+	relationMentions   *sql.Stmt
+	relationWeights    batchStatement
 	all                []*sql.Stmt
 }
 
@@ -202,13 +204,24 @@ func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
 	st.entityMentionCount = prepare(
 		`SELECT COUNT(*) FROM entity_mentions WHERE namespace = ? AND entity_key = ?`)
 	st.neighboursByBucket = prepare(
-		`SELECT n.bucket, n.other_key, d.degree,
-			(SELECT SUM(m.weight) FROM relation_mentions m WHERE m.namespace = n.namespace
-				AND m.src = min(n.entity_key, n.other_key) AND m.dst = max(n.entity_key, n.other_key))
+		`SELECT n.bucket, n.other_key, d.degree
 		FROM entity_neighbours n
 		JOIN entity_degrees d ON d.namespace = n.namespace AND d.entity_key = n.other_key
 		WHERE n.namespace = ? AND n.entity_key = ?
 		ORDER BY n.bucket DESC`)
+	// dst as a one-value range: with dst = ?, SQLite seeks the dst index
+	// and then the table for each mention, and with (src, dst) IN (VALUES
+	// ...) it scans the namespace; the range makes it read the relation's
+	// primary-key rows alone.
+	st.relationMentions = prepare(
+		`SELECT ` + relationColumns + ` FROM relation_mentions
+		WHERE namespace = ?1 AND src = ?2 AND dst >= ?3 AND dst <= ?3`)
+	st.relationWeights = prepareBatch(func(rows int) string {
+		return `SELECT k.column1, k.column2,
+			(SELECT SUM(m.weight) FROM relation_mentions m WHERE m.namespace = ?1
+				AND m.src = k.column1 AND m.dst >= k.column2 AND m.dst <= k.column2)
+		FROM (VALUES ` + rowPlaceholders(rows, 2, "") + `) AS k`
+	})
 
 	if err := errors.Join(errs...); err != nil {
 		return nil, errors.Join(err, st.close())

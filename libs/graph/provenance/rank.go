@@ -40,11 +40,15 @@ func NewTopEdges(limit int) *TopEdges {
 
 // Offer offers the relation between key, of degree own, and n.
 func (t *TopEdges) Offer(key string, own int, n Neighbour) {
-	k := RelationKey{Src: min(key, n.Key), Dst: max(key, n.Key)}
+	t.OfferEdge(graph.RankedEdge{Source: min(key, n.Key), Target: max(key, n.Key), Weight: n.Weight, Rank: own + n.Degree})
+}
+
+// OfferEdge offers a ranked edge whose Source sorts before its Target.
+func (t *TopEdges) OfferEdge(e graph.RankedEdge) {
+	k := RelationKey{Src: e.Source, Dst: e.Target}
 	if t.kept[k] {
 		return
 	}
-	e := graph.RankedEdge{Source: k.Src, Target: k.Dst, Weight: n.Weight, Rank: own + n.Degree}
 	if t.limit > 0 && len(t.worst) == t.limit {
 		if RankedOrder(e, t.worst[0]) >= 0 {
 			return
