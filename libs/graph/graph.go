@@ -172,10 +172,10 @@ func ByLevelAndID(a, b Community) int {
 	return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.ID, b.ID))
 }
 
-// ByRating orders communities the best rated first, then the largest,
-// then by id: the order in which a global query reads reports.
-func ByRating(a, b Community) int {
-	return cmp.Or(cmp.Compare(b.Rating, a.Rating), cmp.Compare(len(b.Keys), len(a.Keys)), cmp.Compare(a.ID, b.ID))
+// ByRating orders communities read without their member lists the best
+// rated first, then the largest, then by id: the order of TopCommunities.
+func ByRating(a, b CommunityMatch) int {
+	return cmp.Or(cmp.Compare(b.Rating, a.Rating), cmp.Compare(b.Members, a.Members), cmp.Compare(a.ID, b.ID))
 }
 
 // Finding is one finding of a community report.

@@ -95,8 +95,10 @@ type CommunityStore interface {
 	CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]CommunityMatch, error)
 	// TopCommunities returns at most limit of the communities up to
 	// maxLevel (all levels when maxLevel < 0) that have a report (a title
-	// or a summary): the best rated first, then the largest, then by id.
-	TopCommunities(ctx context.Context, namespace string, maxLevel, limit int) ([]Community, error)
+	// or a summary): the best rated first, then the largest, then by id;
+	// without their member lists (a global query reads hundreds of
+	// reports and needs only their sizes), Matched 0.
+	TopCommunities(ctx context.Context, namespace string, maxLevel, limit int) ([]CommunityMatch, error)
 	// CommunitiesBuilt is what the last ReplaceCommunities recorded: the
 	// generation the communities were built from and when; zero values if
 	// there was none.

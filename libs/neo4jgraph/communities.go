@@ -63,9 +63,9 @@ RETURN c.community_id AS id, c.level AS level, c.parent AS parent, [] AS keys, c
 MATCH (c:Community {scope: $scope})
 WHERE ($maxLevel < 0 OR c.level <= $maxLevel) AND (c.title <> '' OR c.summary <> '')
 WITH c ORDER BY c.rating DESC, size(c.keys) DESC, c.community_id LIMIT $limit
-RETURN c.community_id AS id, c.level AS level, c.parent AS parent, c.keys AS keys, c.title AS title,
+RETURN c.community_id AS id, c.level AS level, c.parent AS parent, [] AS keys, c.title AS title,
   c.summary AS summary, c.rating AS rating, c.rating_explanation AS rating_explanation,
-  c.findings AS findings, c.hash AS hash`
+  c.findings AS findings, c.hash AS hash, size(c.keys) AS members`
 
 	communitiesOfScope = `
 MATCH (c:Community {scope: $scope})
@@ -292,15 +292,24 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 // (all of them when maxLevel < 0) that have a report, the best rated
 // first, then the largest, then by id. (Cypher orders ids by UTF-16 code
 // units; kgraph's community ids are ASCII, where that is byte order.)
-func (s *Store) TopCommunities(ctx context.Context, namespace string, maxLevel, limit int) ([]graph.Community, error) {
+func (s *Store) TopCommunities(ctx context.Context, namespace string, maxLevel, limit int) ([]graph.CommunityMatch, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read communities: %w", err)
 	}
-	var out []graph.Community
+	var out []graph.CommunityMatch
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		var err error
 		out, err = collect(ctx, tx, topCommunitiesOfScope,
-			map[string]any{"scope": s.scope(namespace), "maxLevel": int64(maxLevel), "limit": int64(limit)}, communityOf)
+			map[string]any{"scope": s.scope(namespace), "maxLevel": int64(maxLevel), "limit": int64(limit)},
+			func(r *neo4j.Record) (graph.CommunityMatch, error) {
+				m := graph.CommunityMatch{}
+				var err error
+				if m.Community, err = communityOf(r); err != nil {
+					return m, err
+				}
+				m.Members, err = recordInt(r, "members")
+				return m, err
+			})
 		return nil, err
 	})
 	if err != nil {

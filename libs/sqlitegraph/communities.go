@@ -204,7 +204,8 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 	return out, nil
 }
 
-// scanCommunityMatches decodes the rows of CommunitiesOf; it closes rows.
+// scanCommunityMatches decodes the rows of CommunitiesOf and
+// TopCommunities; it closes rows.
 func scanCommunityMatches(rows *sql.Rows, emit func(graph.CommunityMatch)) error {
 	defer rows.Close()
 	for rows.Next() {
@@ -228,20 +229,22 @@ func scanCommunityMatches(rows *sql.Rows, emit func(graph.CommunityMatch)) error
 // TopCommunities returns at most limit of the communities up to maxLevel
 // (all of them when maxLevel < 0) that have a report, the best rated
 // first, then the largest, then by id: one range of an index.
-func (s *Store) TopCommunities(ctx context.Context, namespace string, maxLevel, limit int) ([]graph.Community, error) {
+func (s *Store) TopCommunities(ctx context.Context, namespace string, maxLevel, limit int) ([]graph.CommunityMatch, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read communities: %w", err)
 	}
-	var out []graph.Community
+	var out []graph.CommunityMatch
 	err := s.read(ctx, func(tx *sql.Tx) error {
+		// Decoding the member lists was most of a global query's work.
 		rows, err := tx.QueryContext(ctx,
-			`SELECT `+communityColumns+` FROM communities INDEXED BY communities_by_rating
+			`SELECT level, community_id, parent, title, summary, rating, rating_explanation, findings, hash, members, 0
+			FROM communities INDEXED BY communities_by_rating
 			WHERE namespace = ? AND (? < 0 OR level <= ?) AND (title != '' OR summary != '')
 			ORDER BY rating DESC, members DESC, community_id LIMIT ?`, namespace, maxLevel, maxLevel, limit)
 		if err != nil {
 			return err
 		}
-		return scanCommunities(rows, func(c graph.Community) { out = append(out, c) })
+		return scanCommunityMatches(rows, func(c graph.CommunityMatch) { out = append(out, c) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)

@@ -130,7 +130,7 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	require.Equal(t, []graph.CommunityMatch{{Community: graph.Community{ID: "c0", Title: "nephew"}, Members: 2, Matched: 1}}, of)
 	top, err := s.TopCommunities(t.Context(), "ns", -1, 5)
 	require.NoError(t, err)
-	require.Equal(t, []graph.Community{community}, top)
+	require.Equal(t, []graph.CommunityMatch{{Community: graph.Community{ID: "c0", Title: "nephew"}, Members: 2}}, top)
 	var members int
 	require.NoError(t, s.db.QueryRowContext(t.Context(), `SELECT members FROM communities`).Scan(&members))
 	require.Equal(t, 2, members)

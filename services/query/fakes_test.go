@@ -151,11 +151,13 @@ func (g *communityGraph) CommunitiesOf(_ context.Context, _ string, keys []strin
 	return out, nil
 }
 
-func (g *communityGraph) TopCommunities(ctx context.Context, ns string, maxLevel, limit int) ([]graph.Community, error) {
-	var out []graph.Community
+func (g *communityGraph) TopCommunities(ctx context.Context, ns string, maxLevel, limit int) ([]graph.CommunityMatch, error) {
+	var out []graph.CommunityMatch
 	for _, c := range g.communities {
 		if (maxLevel < 0 || c.Level <= maxLevel) && (c.Title != "" || c.Summary != "") {
-			out = append(out, c)
+			m := graph.CommunityMatch{Community: c, Members: len(c.Keys)}
+			m.Keys = nil
+			out = append(out, m)
 		}
 	}
 	slices.SortStableFunc(out, graph.ByRating)

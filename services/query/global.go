@@ -77,7 +77,7 @@ func (s *Service) planGlobal(ctx context.Context, r request) (plan, error) {
 // budget each. A report too long for a batch of its own is cut to fit
 // (nano-graphrag would loop forever on it). It returns the contexts and
 // the communities they hold, in order.
-func batchReports(comms []graph.Community, budget int) (contexts []string, used []graph.Community) {
+func batchReports(comms []graph.CommunityMatch, budget int) (contexts []string, used []graph.Community) {
 	pk := packer{budget: budget}
 	flush := func() {
 		if len(pk.rows) > 0 {
@@ -87,23 +87,23 @@ func batchReports(comms []graph.Community, budget int) (contexts []string, used 
 	}
 	for _, c := range comms {
 		row := func(report string) string {
-			return csvRow(len(pk.rows), report, c.Rating, len(c.Keys))
+			return csvRow(len(pk.rows), report, c.Rating, c.Members)
 		}
-		report := reportString(c)
+		report := reportString(c.Community)
 		if pk.add(row(report)) {
-			used = append(used, c)
+			used = append(used, c.Community)
 			continue
 		}
 		flush()
 		if pk.add(row(report)) {
-			used = append(used, c)
+			used = append(used, c.Community)
 			continue
 		}
 		// Alone and still too long: cut the report until the row fits.
 		for tokens := budget - estimateTokens(row("")+"\n"); tokens > 0; tokens = tokens * 9 / 10 {
 			pk.full = false
 			if pk.add(row(truncateToTokens(report, tokens))) {
-				used = append(used, c)
+				used = append(used, c.Community)
 				break
 			}
 		}

@@ -81,7 +81,8 @@ type Graph interface {
 	CommunitiesOf(ctx context.Context, ns string, keys []string, maxLevel int) ([]graph.CommunityMatch, error)
 	// TopCommunities returns at most limit of the communities of levels 0
 	// to maxLevel that have a report, best rated, then largest, then by id.
-	TopCommunities(ctx context.Context, ns string, maxLevel, limit int) ([]graph.Community, error)
+	// Their member lists are left out, their sizes are kept.
+	TopCommunities(ctx context.Context, ns string, maxLevel, limit int) ([]graph.CommunityMatch, error)
 	// Generation is a number that changes whenever the namespace's graph
 	// changes; cached answers are keyed by it.
 	Generation(ctx context.Context, ns string) (uint64, error)

@@ -389,7 +389,7 @@ func (f failingGraph) CommunitiesOf(context.Context, string, []string, int) ([]g
 	return nil, f.err
 }
 
-func (f failingGraph) TopCommunities(context.Context, string, int, int) ([]graph.Community, error) {
+func (f failingGraph) TopCommunities(context.Context, string, int, int) ([]graph.CommunityMatch, error) {
 	return nil, f.err
 }
 

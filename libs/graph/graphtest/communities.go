@@ -74,6 +74,7 @@ func testCommunitiesOf(t *testing.T, open func(t *testing.T) graph.Store) {
 
 func testTopCommunities(t *testing.T, open func(t *testing.T) graph.Store) {
 	s := open(t)
+	members := map[string]int{}
 	top := func(maxLevel, limit int) []string {
 		t.Helper()
 		cs, err := s.TopCommunities(t.Context(), ns, maxLevel, limit)
@@ -81,6 +82,8 @@ func testTopCommunities(t *testing.T, open func(t *testing.T) graph.Store) {
 		var ids []string
 		for _, c := range cs {
 			ids = append(ids, c.ID)
+			require.Empty(t, c.Keys, "read without the member list")
+			require.Equal(t, members[c.ID], c.Members, "the size of %s", c.ID)
 		}
 		return ids
 	}
@@ -93,11 +96,14 @@ func testTopCommunities(t *testing.T, open func(t *testing.T) graph.Store) {
 		{ID: "c0-e", Level: 0, Keys: []string{"I", "J", "K", "L"}, Rating: 10}, // no report yet
 		{ID: "c1-a", Level: 1, Parent: "c0-c", Keys: []string{"E"}, Title: "deeper, rated 7", Rating: 7},
 	}
+	for _, c := range cs {
+		members[c.ID] = len(c.Keys)
+	}
 	require.NoError(t, s.ReplaceCommunities(t.Context(), ns, 1, cs))
 	require.Equal(t, []string{"c0-d", "c1-a", "c0-c", "c0-a", "c0-b"}, top(-1, 10))
 	require.Equal(t, []string{"c0-d", "c0-c", "c0-a", "c0-b"}, top(0, 10))
 	require.Equal(t, []string{"c0-d", "c1-a"}, top(1, 2))
-	require.Empty(t, func() []graph.Community {
+	require.Empty(t, func() []graph.CommunityMatch {
 		got, err := s.TopCommunities(t.Context(), "other-ns", -1, 10)
 		require.NoError(t, err)
 		return got
