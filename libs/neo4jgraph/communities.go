@@ -268,12 +268,8 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 		out, err = collect(ctx, tx, communitiesOfUIDs,
 			map[string]any{"uids": s.entityUIDs(namespace, distinct(keys)), "maxLevel": int64(maxLevel)},
 			func(r *neo4j.Record) (graph.CommunityMatch, error) {
-				m := graph.CommunityMatch{}
-				var err error
-				if m.Community, err = communityOf(r); err != nil {
-					return m, err
-				}
-				if m.Members, err = recordInt(r, "members"); err != nil {
+				m, err := sizedCommunityOf(r)
+				if err != nil {
 					return m, err
 				}
 				m.Matched, err = recordInt(r, "matched")
@@ -300,16 +296,7 @@ func (s *Store) TopCommunities(ctx context.Context, namespace string, maxLevel, 
 	err := s.read(ctx, func(tx neo4j.ManagedTransaction) (any, error) {
 		var err error
 		out, err = collect(ctx, tx, topCommunitiesOfScope,
-			map[string]any{"scope": s.scope(namespace), "maxLevel": int64(maxLevel), "limit": int64(limit)},
-			func(r *neo4j.Record) (graph.CommunityMatch, error) {
-				m := graph.CommunityMatch{}
-				var err error
-				if m.Community, err = communityOf(r); err != nil {
-					return m, err
-				}
-				m.Members, err = recordInt(r, "members")
-				return m, err
-			})
+			map[string]any{"scope": s.scope(namespace), "maxLevel": int64(maxLevel), "limit": int64(limit)}, sizedCommunityOf)
 		return nil, err
 	})
 	if err != nil {
@@ -317,6 +304,20 @@ func (s *Store) TopCommunities(ctx context.Context, namespace string, maxLevel, 
 	}
 	slices.SortStableFunc(out, graph.ByRating)
 	return out, nil
+}
+
+// sizedCommunityOf reads a community returned without its member list and
+// with their number as members.
+func sizedCommunityOf(r *neo4j.Record) (graph.CommunityMatch, error) {
+	var (
+		m   graph.CommunityMatch
+		err error
+	)
+	if m.Community, err = communityOf(r); err != nil {
+		return m, err
+	}
+	m.Members, err = recordInt(r, "members")
+	return m, err
 }
 
 func communityOf(r *neo4j.Record) (graph.Community, error) {
