@@ -19,10 +19,11 @@ import (
 
 	"github.com/kgraph-dev/kgraph/events"
 	"github.com/kgraph-dev/kgraph/libs/bus"
+	"github.com/kgraph-dev/kgraph/libs/internal/natstest"
 	"github.com/kgraph-dev/kgraph/libs/natsembed"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, natstest.LeakOptions()...) }
 
 type env struct {
 	js  jetstream.JetStream

@@ -15,7 +15,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, natstest.LeakOptions()...)
 }
 
 func newJetStream(t *testing.T) jetstream.JetStream {
