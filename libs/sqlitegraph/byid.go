@@ -23,7 +23,7 @@ func (s *Store) CommunitiesByID(ctx context.Context, namespace string, level int
 			for _, id := range batch {
 				args = append(args, id)
 			}
-			rows, err := tx.QueryContext(ctx, `SELECT level, community_id, parent, '[]', title, summary, rating,
+			rows, err := tx.QueryContext(ctx, `SELECT level, community_id, parent, title, summary, rating,
 				rating_explanation, findings, hash FROM communities
 				WHERE namespace = ? AND level = ? AND community_id IN (`+placeholders(len(batch))+`)`, args...)
 			if err != nil {

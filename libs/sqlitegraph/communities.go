@@ -94,8 +94,8 @@ func (s *Store) ReplaceCommunities(ctx context.Context, namespace string, genera
 			}
 		}
 		insert, err := tx.PrepareContext(ctx,
-			`INSERT INTO communities (namespace, level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash, members)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			`INSERT INTO communities (namespace, level, community_id, parent, title, summary, rating, rating_explanation, findings, hash, members)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -104,15 +104,11 @@ func (s *Store) ReplaceCommunities(ctx context.Context, namespace string, genera
 		// copy of every report (37 MB at peak of a rebuild of 31,000
 		// communities).
 		for _, c := range cs {
-			keys, err := encodeJSONList(c.Keys)
-			if err != nil {
-				return fmt.Errorf("keys of %s: %w", c.ID, err)
-			}
 			findings, err := encodeJSONList(c.Findings)
 			if err != nil {
 				return fmt.Errorf("findings of %s: %w", c.ID, err)
 			}
-			if _, err := insert.ExecContext(ctx, namespace, c.Level, c.ID, c.Parent, keys,
+			if _, err := insert.ExecContext(ctx, namespace, c.Level, c.ID, c.Parent,
 				c.Title, c.Summary, c.Rating, c.RatingExplanation, findings, c.Hash, len(c.Keys)); err != nil {
 				return fmt.Errorf("insert community %s: %w", c.ID, err)
 			}
@@ -144,12 +140,49 @@ func (s *Store) Communities(ctx context.Context, namespace string, maxLevel int)
 		if err != nil {
 			return err
 		}
-		return scanCommunities(rows, func(c graph.Community) { out = append(out, c) })
+		if err := scanCommunities(rows, func(c graph.Community) { out = append(out, c) }); err != nil {
+			return err
+		}
+		return readMembers(ctx, tx, namespace, maxLevel, out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read communities of %s: %w", namespace, err)
 	}
 	return out, nil
+}
+
+// readMembers fills in the member lists of cs, the namespace's communities
+// up to maxLevel, from community_members. Its rows come in key order, so
+// each list is sorted.
+func readMembers(ctx context.Context, tx *sql.Tx, namespace string, maxLevel int, cs []graph.Community) error {
+	type levelAndID struct {
+		level int
+		id    string
+	}
+	index := make(map[levelAndID]int, len(cs))
+	for i, c := range cs {
+		index[levelAndID{c.Level, c.ID}] = i
+	}
+	rows, err := tx.QueryContext(ctx,
+		`SELECT level, community_id, entity_key FROM community_members WHERE namespace = ? AND (? < 0 OR level <= ?)`,
+		namespace, maxLevel, maxLevel)
+	if err != nil {
+		return fmt.Errorf("read members: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			k   levelAndID
+			key string
+		)
+		if err := rows.Scan(&k.level, &k.id, &key); err != nil {
+			return fmt.Errorf("read members: %w", err)
+		}
+		if i, ok := index[k]; ok {
+			cs[i].Keys = append(cs[i].Keys, key)
+		}
+	}
+	return rows.Err()
 }
 
 // CommunitiesOf returns the communities up to maxLevel (all of them when
@@ -250,24 +283,21 @@ func (s *Store) TopCommunities(ctx context.Context, namespace string, maxLevel, 
 	return out, nil
 }
 
-const communityColumns = `level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash`
+const communityColumns = `level, community_id, parent, title, summary, rating, rating_explanation, findings, hash`
 
 // scanCommunities decodes rows of communityColumns; it closes rows.
 func scanCommunities(rows *sql.Rows, emit func(graph.Community)) error {
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			c              graph.Community
-			keys, findings string
+			c        graph.Community
+			findings string
 		)
-		if err := rows.Scan(&c.Level, &c.ID, &c.Parent, &keys, &c.Title, &c.Summary, &c.Rating,
+		if err := rows.Scan(&c.Level, &c.ID, &c.Parent, &c.Title, &c.Summary, &c.Rating,
 			&c.RatingExplanation, &findings, &c.Hash); err != nil {
 			return err
 		}
 		var err error
-		if c.Keys, err = decodeJSONList[string](keys); err != nil {
-			return fmt.Errorf("keys of community %s: %w", c.ID, err)
-		}
 		if c.Findings, err = decodeJSONList[graph.Finding](findings); err != nil {
 			return fmt.Errorf("findings of community %s: %w", c.ID, err)
 		}

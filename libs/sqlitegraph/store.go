@@ -26,7 +26,7 @@ import (
 const (
 	// schemaVersion is stored in PRAGMA user_version; a file written by a
 	// newer schema is refused rather than misread.
-	schemaVersion = 6
+	schemaVersion = 7
 	// busyTimeoutMillis bounds how long a statement waits for another
 	// process's lock before failing with SQLITE_BUSY.
 	busyTimeoutMillis = 10000
@@ -148,7 +148,6 @@ func schemaStatements() []string {
 		level              INTEGER NOT NULL,
 		community_id       TEXT NOT NULL,
 		parent             TEXT NOT NULL,
-		keys               TEXT NOT NULL,
 		title              TEXT NOT NULL,
 		summary            TEXT NOT NULL,
 		rating             REAL NOT NULL,
@@ -320,30 +319,12 @@ func (s *Store) migrate(ctx context.Context) error {
 			SELECT DISTINCT namespace, 1, 0 FROM chunks`); err != nil {
 			return fmt.Errorf("seed generations: %w", err)
 		}
-		// A file of version 2 or older has relations but no degrees yet.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM entity_degrees`); err != nil {
-			return fmt.Errorf("reset degrees: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO entity_degrees (namespace, entity_key, degree)
-			SELECT namespace, k, COUNT(*) FROM (
-				SELECT DISTINCT namespace, src AS k, dst AS other FROM relation_mentions
-				UNION ALL
-				SELECT DISTINCT namespace, dst AS k, src AS other FROM relation_mentions)
-			GROUP BY namespace, k`); err != nil {
-			return fmt.Errorf("count degrees: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM entity_neighbours`); err != nil {
-			return fmt.Errorf("reset neighbours: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO entity_neighbours (namespace, entity_key, bucket, other_key)
-			SELECT r.namespace, r.k, `+degreeBucket("d.degree")+`, r.other FROM (
-				SELECT DISTINCT namespace, src AS k, dst AS other FROM relation_mentions
-				UNION ALL
-				SELECT DISTINCT namespace, dst AS k, src AS other FROM relation_mentions) r
-			JOIN entity_degrees d ON d.namespace = r.namespace AND d.entity_key = r.other`); err != nil {
-			return fmt.Errorf("list neighbours: %w", err)
+		// Degrees and neighbour lists are recounted from the mentions by
+		// every upgrade from before version 6 (the lists came with 5).
+		if version < 6 {
+			if err := countDegrees(ctx, tx); err != nil {
+				return err
+			}
 		}
 		// Schema version 6: when communities were built (unix milliseconds,
 		// 0 for builds before).
@@ -354,13 +335,35 @@ func (s *Store) migrate(ctx context.Context) error {
 			if err := addColumn(ctx, tx, "communities", "members", "INTEGER NOT NULL DEFAULT 0"); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE communities SET members = json_array_length(keys)`); err != nil {
-				return fmt.Errorf("count community members: %w", err)
+			// A new file's communities never had a keys column.
+			hasKeys, err := hasColumn(ctx, tx, "communities", "keys")
+			if err != nil {
+				return err
 			}
-			if _, err := tx.ExecContext(ctx,
-				`INSERT OR IGNORE INTO community_members (namespace, entity_key, level, community_id)
-				SELECT c.namespace, k.value, c.level, c.community_id FROM communities c, json_each(c.keys) k`); err != nil {
-				return fmt.Errorf("list community members: %w", err)
+			if hasKeys {
+				if _, err := tx.ExecContext(ctx, `UPDATE communities SET members = json_array_length(keys)`); err != nil {
+					return fmt.Errorf("count community members: %w", err)
+				}
+				if _, err := tx.ExecContext(ctx,
+					`INSERT OR IGNORE INTO community_members (namespace, entity_key, level, community_id)
+					SELECT c.namespace, k.value, c.level, c.community_id FROM communities c, json_each(c.keys) k`); err != nil {
+					return fmt.Errorf("list community members: %w", err)
+				}
+			}
+		}
+		// Schema version 7: a community's members are only in
+		// community_members. Its row held them as JSON too, before its
+		// report: SQLite walks a long value's overflow pages to reach the
+		// columns after it, and reading the report of one of the 57
+		// top-level communities of a 10,000-document corpus went through
+		// 33 KB of member list.
+		hasKeys, err := hasColumn(ctx, tx, "communities", "keys")
+		if err != nil {
+			return err
+		}
+		if hasKeys {
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE communities DROP COLUMN keys`); err != nil {
+				return fmt.Errorf("drop community member lists: %w", err)
 			}
 		}
 		// A global query reads the best rated reports, in this order (after
@@ -376,19 +379,56 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
+// countDegrees recounts every entity's degree and neighbour list from the
+// relation mentions.
+func countDegrees(ctx context.Context, tx *sql.Tx) error {
+	// A file of version 2 or older has relations but no degrees yet.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM entity_degrees`); err != nil {
+		return fmt.Errorf("reset degrees: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO entity_degrees (namespace, entity_key, degree)
+		SELECT namespace, k, COUNT(*) FROM (
+			SELECT DISTINCT namespace, src AS k, dst AS other FROM relation_mentions
+			UNION ALL
+			SELECT DISTINCT namespace, dst AS k, src AS other FROM relation_mentions)
+		GROUP BY namespace, k`); err != nil {
+		return fmt.Errorf("count degrees: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM entity_neighbours`); err != nil {
+		return fmt.Errorf("reset neighbours: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO entity_neighbours (namespace, entity_key, bucket, other_key)
+		SELECT r.namespace, r.k, `+degreeBucket("d.degree")+`, r.other FROM (
+			SELECT DISTINCT namespace, src AS k, dst AS other FROM relation_mentions
+			UNION ALL
+			SELECT DISTINCT namespace, dst AS k, src AS other FROM relation_mentions) r
+		JOIN entity_degrees d ON d.namespace = r.namespace AND d.entity_key = r.other`); err != nil {
+		return fmt.Errorf("list neighbours: %w", err)
+	}
+	return nil
+}
+
 // addColumn adds a column to a table that does not have it yet.
 func addColumn(ctx context.Context, tx *sql.Tx, table, column, definition string) error {
-	var has bool
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&has); err != nil {
-		return fmt.Errorf("read columns of %s: %w", table, err)
-	}
-	if has {
-		return nil
+	has, err := hasColumn(ctx, tx, table, column)
+	if err != nil || has {
+		return err
 	}
 	if _, err := tx.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+definition); err != nil {
 		return fmt.Errorf("add column %s.%s: %w", table, column, err)
 	}
 	return nil
+}
+
+// hasColumn reports whether table has the column.
+func hasColumn(ctx context.Context, tx *sql.Tx, table, column string) (bool, error) {
+	var has bool
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) > 0 FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&has); err != nil {
+		return false, fmt.Errorf("read columns of %s: %w", table, err)
+	}
+	return has, nil
 }
 
 // Close closes the database.

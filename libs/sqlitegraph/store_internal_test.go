@@ -104,7 +104,7 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	// communities without a member list.
 	for _, stmt := range []string{`DROP TRIGGER relation_inserted`, `DROP TRIGGER relation_deleted`, `DROP TRIGGER entity_degree_changed`, `DROP TABLE entity_neighbours`,
 		`DROP TABLE entity_degrees`, `DROP INDEX entity_mentions_by_chunk_id`, `DROP TABLE community_members`,
-		`CREATE TABLE old_communities AS SELECT namespace, level, community_id, parent, keys, title, summary, rating, rating_explanation, findings, hash FROM communities`,
+		`CREATE TABLE old_communities AS SELECT namespace, level, community_id, parent, '["FRED","SCROOGE"]' AS keys, title, summary, rating, rating_explanation, findings, hash FROM communities`,
 		`DROP TABLE communities`,
 		`CREATE TABLE communities (namespace TEXT NOT NULL, level INTEGER NOT NULL, community_id TEXT NOT NULL, parent TEXT NOT NULL,
 			keys TEXT NOT NULL, title TEXT NOT NULL, summary TEXT NOT NULL, rating REAL NOT NULL, rating_explanation TEXT NOT NULL,
@@ -139,6 +139,42 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	degrees, err = s.Degrees(t.Context(), "ns", []string{"SCROOGE", "MARLEY", "FRED"})
 	require.NoError(t, err)
 	require.Empty(t, degrees)
+}
+
+// TestOpenMigratesVersion6 checks the upgrade that moved member lists out
+// of the community rows: the lists are still read, the column is gone, and
+// the upgrade leaves the kept degrees alone (recounting them reads every
+// relation of the file).
+func TestOpenMigratesVersion6(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "graph.db")
+	s, err := Open(t.Context(), path)
+	require.NoError(t, err)
+	_, err = s.MergeChunk(t.Context(), testChunk())
+	require.NoError(t, err)
+	community := graph.Community{ID: "c0", Keys: []string{"MARLEY", "SCROOGE"}, Title: "partners", Summary: "old firm"}
+	require.NoError(t, s.ReplaceCommunities(t.Context(), "ns", 1, []graph.Community{community}))
+	for _, stmt := range []string{`ALTER TABLE communities ADD COLUMN keys TEXT NOT NULL DEFAULT '[]'`,
+		`UPDATE communities SET keys = '["MARLEY","SCROOGE"]'`,
+		// A marker: a recount would make it 1 again.
+		`UPDATE entity_degrees SET degree = 7 WHERE entity_key = 'MARLEY'`,
+		`PRAGMA user_version = 6`} {
+		_, err = s.db.ExecContext(t.Context(), stmt)
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.Close())
+
+	s, err = Open(t.Context(), path)
+	require.NoError(t, err)
+	defer s.Close()
+	cs, err := s.Communities(t.Context(), "ns", -1)
+	require.NoError(t, err)
+	require.Equal(t, []graph.Community{community}, cs)
+	var hasKeys bool
+	require.NoError(t, s.db.QueryRowContext(t.Context(), `SELECT COUNT(*) > 0 FROM pragma_table_info('communities') WHERE name = 'keys'`).Scan(&hasKeys))
+	require.False(t, hasKeys, "the member lists left the community rows")
+	degrees, err := s.Degrees(t.Context(), "ns", []string{"MARLEY"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"MARLEY": 7}, degrees, "degrees are not recounted")
 }
 
 // TestWALIsBounded checks that every connection truncates the WAL after a
