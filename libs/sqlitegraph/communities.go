@@ -151,14 +151,16 @@ func (s *Store) Communities(ctx context.Context, namespace string, maxLevel int)
 	return out, nil
 }
 
+// levelAndID names a community of a namespace.
+type levelAndID struct {
+	level int
+	id    string
+}
+
 // readMembers fills in the member lists of cs, the namespace's communities
 // up to maxLevel, from community_members. Its rows come in key order, so
 // each list is sorted.
 func readMembers(ctx context.Context, tx *sql.Tx, namespace string, maxLevel int, cs []graph.Community) error {
-	type levelAndID struct {
-		level int
-		id    string
-	}
 	index := make(map[levelAndID]int, len(cs))
 	for i, c := range cs {
 		index[levelAndID{c.Level, c.ID}] = i
@@ -194,10 +196,6 @@ func readMembers(ctx context.Context, tx *sql.Tx, namespace string, maxLevel int
 func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.CommunityMatch, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read communities: %w", err)
-	}
-	type levelAndID struct {
-		level int
-		id    string
 	}
 	found := map[levelAndID]graph.CommunityMatch{}
 	err := s.read(ctx, func(tx *sql.Tx) error {

@@ -51,15 +51,7 @@ func TestOpenMigratesVersion1(t *testing.T) {
 	want, err := s.Snapshot(t.Context(), "ns")
 	require.NoError(t, err)
 	// Back to a version 1 file: no generation, community or summary tables.
-	for _, stmt := range []string{`DROP TABLE namespaces`, `DROP TABLE communities`, `DROP TABLE entity_summaries`, `PRAGMA user_version = 1`} {
-		_, err = s.db.ExecContext(t.Context(), stmt)
-		require.NoError(t, err)
-	}
-	require.NoError(t, s.Close())
-
-	s, err = Open(t.Context(), path)
-	require.NoError(t, err)
-	defer s.Close()
+	s = rewind(t, s, path, `DROP TABLE namespaces`, `DROP TABLE communities`, `DROP TABLE entity_summaries`, `PRAGMA user_version = 1`)
 	got, err := s.Snapshot(t.Context(), "ns")
 	require.NoError(t, err)
 	require.Equal(t, want, got)
@@ -79,6 +71,21 @@ func TestOpenMigratesVersion1(t *testing.T) {
 	var version int
 	require.NoError(t, s.db.QueryRowContext(t.Context(), `PRAGMA user_version`).Scan(&version))
 	require.Equal(t, schemaVersion, version)
+}
+
+// rewind runs stmts on s's file, which turn it back into an older version,
+// and opens it again: the migration runs on the rewound file.
+func rewind(t *testing.T, s *Store, path string, stmts ...string) *Store {
+	t.Helper()
+	for _, stmt := range stmts {
+		_, err := s.db.ExecContext(t.Context(), stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, s.Close())
+	s, err := Open(t.Context(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func testChunk() graph.ChunkGraph {
@@ -102,7 +109,7 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	require.NoError(t, s.ReplaceCommunities(t.Context(), "ns", 1, []graph.Community{community}))
 	// Back to a version 2 file: relations, but no degrees kept, and
 	// communities without a member list.
-	for _, stmt := range []string{`DROP TRIGGER relation_inserted`, `DROP TRIGGER relation_deleted`, `DROP TRIGGER entity_degree_changed`, `DROP TABLE entity_neighbours`,
+	s = rewind(t, s, path, `DROP TRIGGER relation_inserted`, `DROP TRIGGER relation_deleted`, `DROP TRIGGER entity_degree_changed`, `DROP TABLE entity_neighbours`,
 		`DROP TABLE entity_degrees`, `DROP INDEX entity_mentions_by_chunk_id`, `DROP TABLE community_members`,
 		`CREATE TABLE old_communities AS SELECT namespace, level, community_id, parent, '["FRED","SCROOGE"]' AS keys, title, summary, rating, rating_explanation, findings, hash FROM communities`,
 		`DROP TABLE communities`,
@@ -110,15 +117,7 @@ func TestOpenMigratesVersion2(t *testing.T) {
 			keys TEXT NOT NULL, title TEXT NOT NULL, summary TEXT NOT NULL, rating REAL NOT NULL, rating_explanation TEXT NOT NULL,
 			findings TEXT NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (namespace, level, community_id)) WITHOUT ROWID`,
 		`INSERT INTO communities SELECT * FROM old_communities`, `DROP TABLE old_communities`,
-		`PRAGMA user_version = 2`} {
-		_, err = s.db.ExecContext(t.Context(), stmt)
-		require.NoError(t, err)
-	}
-	require.NoError(t, s.Close())
-
-	s, err = Open(t.Context(), path)
-	require.NoError(t, err)
-	defer s.Close()
+		`PRAGMA user_version = 2`)
 	degrees, err := s.Degrees(t.Context(), "ns", []string{"SCROOGE", "MARLEY", "FRED"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{"SCROOGE": 2, "MARLEY": 1, "FRED": 1}, degrees)
@@ -153,19 +152,11 @@ func TestOpenMigratesVersion6(t *testing.T) {
 	require.NoError(t, err)
 	community := graph.Community{ID: "c0", Keys: []string{"MARLEY", "SCROOGE"}, Title: "partners", Summary: "old firm"}
 	require.NoError(t, s.ReplaceCommunities(t.Context(), "ns", 1, []graph.Community{community}))
-	for _, stmt := range []string{`ALTER TABLE communities ADD COLUMN keys TEXT NOT NULL DEFAULT '[]'`,
+	s = rewind(t, s, path, `ALTER TABLE communities ADD COLUMN keys TEXT NOT NULL DEFAULT '[]'`,
 		`UPDATE communities SET keys = '["MARLEY","SCROOGE"]'`,
 		// A marker: a recount would make it 1 again.
 		`UPDATE entity_degrees SET degree = 7 WHERE entity_key = 'MARLEY'`,
-		`PRAGMA user_version = 6`} {
-		_, err = s.db.ExecContext(t.Context(), stmt)
-		require.NoError(t, err)
-	}
-	require.NoError(t, s.Close())
-
-	s, err = Open(t.Context(), path)
-	require.NoError(t, err)
-	defer s.Close()
+		`PRAGMA user_version = 6`)
 	cs, err := s.Communities(t.Context(), "ns", -1)
 	require.NoError(t, err)
 	require.Equal(t, []graph.Community{community}, cs)
