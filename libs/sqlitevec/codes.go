@@ -51,17 +51,19 @@ func dotCode(q []float32, code []byte) float32 {
 	return sum * scale
 }
 
-// rescore reads the candidates' exact vectors, in one statement, and
-// returns the topK best, best first.
-func rescore(ctx context.Context, tx *sql.Tx, unit []float32, cands []ranked[int64], topK int) ([]ranked[hitRow], error) {
-	if len(cands) == 0 {
+// rescore reads the exact vectors of the partition's rows with the ids, in
+// one statement, and returns the topK best, best first. An id with no row
+// (a stale packed entry of a deleted vector) is skipped.
+func rescore(ctx context.Context, tx *sql.Tx, p partition, unit []float32, ids []string, topK int) ([]ranked[hitRow], error) {
+	if len(ids) == 0 {
 		return nil, nil
 	}
-	args := make([]any, len(cands))
-	for i, c := range cands {
-		args[i] = c.item
+	args := make([]any, 0, 2+len(ids))
+	args = append(args, p.namespace, p.kind)
+	for _, id := range ids {
+		args = append(args, id)
 	}
-	best, err := exactBest(ctx, tx, unit, topK, `SELECT id, doc_id, vector FROM vectors WHERE rowid IN (`+placeholders(len(cands))+`)`, args...)
+	best, err := exactBest(ctx, tx, unit, topK, `SELECT id, doc_id, vector FROM vectors WHERE namespace = ? AND kind = ? AND id IN (`+placeholders(len(ids))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("rescore: %w", err)
 	}

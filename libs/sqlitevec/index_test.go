@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -159,6 +160,87 @@ func TestIndexDeletesAndRetrains(t *testing.T) {
 	require.GreaterOrEqual(t, recallAt10(t, s, queries), 0.95)
 }
 
+// TestPackedClustersFollowWrites updates, deletes and adds vectors of a
+// packed partition, few enough that it is not packed again, and checks
+// that searches read the pending rows over the packed ones; then it
+// deletes enough to be packed again.
+func TestPackedClustersFollowWrites(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "vectors.db")
+	// Every cluster probed, so an indexed search must find what exact
+	// search finds: only a stale or missing code could make them differ.
+	s, err := sqlitevec.OpenWith(ctx, path, sqlitevec.Options{MinIndexedRows: 256, Probes: 1000})
+	require.NoError(t, err)
+	defer s.Close()
+	queries, _ := indexedCorpus(t, s, 40)
+	requireIndexConsistent(t, path)
+
+	rng := rand.New(rand.NewPCG(7, 7))
+	hits, err := s.Search(ctx, vector.Query{Namespace: "ns", Kind: "entity", Vector: queries[0], TopK: 30, Exact: true})
+	require.NoError(t, err)
+	var moved []vector.Item
+	for _, h := range hits {
+		moved = append(moved, vector.Item{Namespace: "ns", Kind: "entity", ID: h.ID, DocID: h.DocID, Vector: randomVector(rng, 256)})
+	}
+	require.NoError(t, s.Upsert(ctx, moved))
+	require.NoError(t, s.DeleteDocument(ctx, "ns", "synthetic-000001"))
+	require.NoError(t, s.Upsert(ctx, []vector.Item{{Namespace: "ns", Kind: "entity", ID: "added", DocID: "added", Vector: queries[1]}}))
+	requireIndexConsistent(t, path)
+	require.Positive(t, pendingCodes(t, path), "the writes are pending, not packed")
+
+	requireIndexedIsExact := func() {
+		t.Helper()
+		probes := append(slices.Clone(queries[:10]), moved[0].Vector, moved[1].Vector)
+		for _, q := range probes {
+			exact, err := s.Search(ctx, vector.Query{Namespace: "ns", Kind: "entity", Vector: q, TopK: 5, Exact: true})
+			require.NoError(t, err)
+			approx, err := s.Search(ctx, vector.Query{Namespace: "ns", Kind: "entity", Vector: q, TopK: 5})
+			require.NoError(t, err)
+			require.Equal(t, exact, approx)
+		}
+	}
+	requireIndexedIsExact()
+	hits, err = s.Search(ctx, vector.Query{Namespace: "ns", Kind: "entity", Vector: moved[0].Vector, TopK: 1})
+	require.NoError(t, err)
+	require.Equal(t, moved[0].ID, hits[0].ID, "a moved vector is found where it is now")
+	hits, err = s.Search(ctx, vector.Query{Namespace: "ns", Kind: "entity", Vector: queries[1], TopK: 1})
+	require.NoError(t, err)
+	require.Equal(t, "added", hits[0].ID)
+
+	// Deleting a third of the documents leaves more stale entries than the
+	// bound: the partition is packed again, and nothing is pending.
+	for i := range 14 {
+		require.NoError(t, s.DeleteDocument(ctx, "ns", fmt.Sprintf("synthetic-%06d", 2+i)))
+	}
+	requireIndexConsistent(t, path)
+	require.Zero(t, pendingCodes(t, path), "packed again")
+	requireIndexedIsExact()
+
+	// An earlier version sharing the file trains again without packing:
+	// searches read the cluster index until the next write packs again.
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE partitions SET version = version + 1`)
+	require.NoError(t, err)
+	_, err = db.Exec(`DELETE FROM packed_clusters WHERE cluster % 2 = 0`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	requireIndexedIsExact()
+	require.NoError(t, s.Upsert(ctx, []vector.Item{{Namespace: "ns", Kind: "entity", ID: "added-2", DocID: "added", Vector: queries[2]}}))
+	requireIndexConsistent(t, path)
+	requireIndexedIsExact()
+}
+
+func pendingCodes(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM pending_codes`).Scan(&n))
+	return n
+}
+
 // requireIndexConsistent checks the file's index against its rows: the kept
 // partition size is the row count, and a trained partition's rows all sit in
 // one of its clusters.
@@ -180,6 +262,78 @@ func requireIndexConsistent(t *testing.T, path string) {
 	var uncoded int
 	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM vectors WHERE code IS NULL OR length(code) != 4 + dim`).Scan(&uncoded))
 	require.Zero(t, uncoded, "rows without a code of their dimension")
+	if trained > 0 {
+		requirePackingConsistent(t, db)
+	}
+}
+
+// packedCode is where a packed or pending entry puts a row.
+type packedCode struct {
+	cluster int
+	code    string
+}
+
+// requirePackingConsistent checks a trained partition's packed clusters
+// against its rows: it is packed for its current training, every row is
+// pending or packed in its cluster with its code, every pending entry is a
+// row's, and the stale packed entries are within the repacking bound.
+func requirePackingConsistent(t *testing.T, db *sql.DB) {
+	t.Helper()
+	var version, packedVersion, packedEntries int
+	require.NoError(t, db.QueryRow(`SELECT version FROM partitions WHERE namespace = 'ns' AND kind = 'entity'`).Scan(&version))
+	require.NoError(t, db.QueryRow(`SELECT version, entries FROM packed_partitions WHERE namespace = 'ns' AND kind = 'entity'`).Scan(&packedVersion, &packedEntries))
+	require.Equal(t, version, packedVersion, "packed for the current training")
+
+	packed := map[string]packedCode{}
+	rows, err := db.Query(`SELECT cluster, dim, entries FROM packed_clusters WHERE namespace = 'ns' AND kind = 'entity'`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var cluster, dim int
+		var entries []byte
+		require.NoError(t, rows.Scan(&cluster, &dim, &entries))
+		for len(entries) > 0 {
+			n, k := binary.Uvarint(entries)
+			require.Positive(t, k)
+			id := string(entries[k : k+int(n)])
+			packed[id] = packedCode{cluster, string(entries[k+int(n) : k+int(n)+4+dim])}
+			entries = entries[k+int(n)+4+dim:]
+		}
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, packed, packedEntries, "packed entries recorded")
+
+	pending := map[string]packedCode{}
+	rows, err = db.Query(`SELECT cluster, id, code FROM pending_codes WHERE namespace = 'ns' AND kind = 'entity'`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var c packedCode
+		var id string
+		require.NoError(t, rows.Scan(&c.cluster, &id, &c.code))
+		pending[id] = c
+	}
+	require.NoError(t, rows.Err())
+
+	current, all := map[string]bool{}, map[string]bool{}
+	rows, err = db.Query(`SELECT cluster, id, code FROM vectors WHERE namespace = 'ns' AND kind = 'entity'`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var c packedCode
+		var id string
+		require.NoError(t, rows.Scan(&c.cluster, &id, &c.code))
+		all[id] = true
+		if p, ok := pending[id]; ok {
+			require.Equal(t, c, p, "pending entry of row %s", id)
+			continue
+		}
+		require.Equal(t, c, packed[id], "packed entry of row %s", id)
+		current[id] = true
+	}
+	require.NoError(t, rows.Err())
+	stale := len(packed) - len(current)
+	for id := range pending {
+		require.True(t, all[id], "pending entry %s of no row", id)
+	}
+	require.LessOrEqual(t, 4*(len(pending)+stale), packedEntries, "pending %d and stale %d entries past a quarter of %d packed", len(pending), stale, packedEntries)
 }
 
 const killWriterEnv = "SQLITEVEC_TEST_KILL_WRITER"
@@ -331,6 +485,12 @@ func TestOpenCodesRowsOfEarlierVersion(t *testing.T) {
 	db, err := sql.Open("sqlite", path)
 	require.NoError(t, err)
 	for _, stmt := range []string{
+		`DROP TRIGGER vector_pending_inserted`,
+		`DROP TRIGGER vector_pending_updated`,
+		`DROP TRIGGER vector_pending_deleted`,
+		`DROP TABLE pending_codes`,
+		`DROP TABLE packed_clusters`,
+		`DROP TABLE packed_partitions`,
 		`DROP INDEX vectors_cluster_code`,
 		`ALTER TABLE vectors DROP COLUMN code`,
 		`CREATE INDEX vectors_cluster ON vectors (namespace, kind, cluster)`,

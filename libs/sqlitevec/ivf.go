@@ -236,6 +236,9 @@ func (s *Store) train(ctx context.Context, tx *sql.Tx, p partition, n int) error
 		n, p.namespace, p.kind); err != nil {
 		return fmt.Errorf("record training: %w", err)
 	}
+	if err := pack(ctx, tx, p); err != nil {
+		return fmt.Errorf("pack clusters: %w", err)
+	}
 	return nil
 }
 

@@ -169,9 +169,13 @@ func migrate(ctx context.Context, tx *sql.Tx) error {
 	if !hasPartitions {
 		// Rows written before the index was kept are counted once; the
 		// next write to a partition big enough trains its clusters.
-		_, err := tx.ExecContext(ctx, `INSERT INTO partitions (namespace, kind, rows)
-			SELECT namespace, kind, COUNT(*) FROM vectors GROUP BY namespace, kind`)
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO partitions (namespace, kind, rows)
+			SELECT namespace, kind, COUNT(*) FROM vectors GROUP BY namespace, kind`); err != nil {
+			return err
+		}
+	}
+	if err := migratePacked(ctx, tx); err != nil {
+		return fmt.Errorf("pack the clusters: %w", err)
 	}
 	return nil
 }
@@ -253,6 +257,9 @@ func (s *Store) Upsert(ctx context.Context, items []vector.Item) error {
 			if err := s.maybeRetrain(ctx, tx, p); err != nil {
 				return fmt.Errorf("index %s/%s: %w", p.namespace, p.kind, err)
 			}
+			if err := maybeRepack(ctx, tx, p); err != nil {
+				return fmt.Errorf("pack %s/%s: %w", p.namespace, p.kind, err)
+			}
 		}
 		return nil
 	})
@@ -270,7 +277,7 @@ func (s *Store) dropClusters(ctx context.Context, tx *sql.Tx, p partition) error
 			return fmt.Errorf("drop clusters: %w", err)
 		}
 	}
-	return nil
+	return dropPacked(ctx, tx, p)
 }
 
 // Search returns the q.TopK items most similar to q.Vector, best first; ties
@@ -356,14 +363,41 @@ func exactBest(ctx context.Context, tx *sql.Tx, unit []float32, topK int, query 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, ", n), ", ") }
 
 // searchClusters ranks the rows of the probed clusters by their codes, read
+// packed (see packed.go) or, for a partition whose packing is out of date,
 // from the covering index, and rescores the best few times TopK of them
 // with their exact vectors (see codes.go).
 func (s *Store) searchClusters(ctx context.Context, tx *sql.Tx, q vector.Query, unit []float32, clusters []int) ([]ranked[hitRow], error) {
+	p := partition{q.Namespace, q.Kind}
+	cands := newTopK[struct{}](q.TopK * s.opts.Rescore)
+	packed, err := isPacked(ctx, tx, p)
+	if err != nil {
+		return nil, fmt.Errorf("read packing: %w", err)
+	}
+	var uncoded []string
+	if packed {
+		uncoded, err = searchPacked(ctx, tx, p, unit, clusters, cands)
+	} else {
+		uncoded, err = searchIndex(ctx, tx, p, unit, clusters, cands)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ids := uncoded
+	for _, c := range cands.sorted() {
+		ids = append(ids, c.id)
+	}
+	return rescore(ctx, tx, p, unit, ids, q.TopK)
+}
+
+// searchIndex offers cands the rows of the clusters, one row of the
+// covering index at a time, and returns the ids of rows without a code (to
+// be scored exactly).
+func searchIndex(ctx context.Context, tx *sql.Tx, p partition, unit []float32, clusters []int, cands *topK[struct{}]) (uncoded []string, err error) {
 	// Rows written without a cluster (none once trained, but harmless)
 	// are scanned too.
-	query := `SELECT rowid, id, code FROM vectors INDEXED BY vectors_cluster_code
+	query := `SELECT id, code FROM vectors INDEXED BY vectors_cluster_code
 		WHERE namespace = ? AND kind = ? AND cluster IN (-1, ` + placeholders(len(clusters)) + `)`
-	args := []any{q.Namespace, q.Kind}
+	args := []any{p.namespace, p.kind}
 	for _, c := range clusters {
 		args = append(args, c)
 	}
@@ -372,35 +406,23 @@ func (s *Store) searchClusters(ctx context.Context, tx *sql.Tx, q vector.Query, 
 		return nil, err
 	}
 	defer rows.Close()
-	cands := newTopK[int64](q.TopK * s.opts.Rescore)
-	// A row without a code (written into the file by an earlier version
-	// after it was opened by this one) is scored exactly, as a candidate
-	// of its own.
-	var uncoded []ranked[int64]
-	var (
-		rowid    int64
-		id, code sql.RawBytes
-	)
+	var id, code sql.RawBytes
 	for rows.Next() {
-		if err := rows.Scan(&rowid, &id, &code); err != nil {
+		if err := rows.Scan(&id, &code); err != nil {
 			return nil, fmt.Errorf("scan row: %w", err)
 		}
+		// A row without a code (written into the file by an earlier
+		// version after it was opened by this one) is scored exactly.
 		if code == nil {
-			uncoded = append(uncoded, ranked[int64]{id: string(id), item: rowid})
+			uncoded = append(uncoded, string(id))
 			continue
 		}
 		if len(code) != codeBytes(len(unit)) {
 			return nil, fmt.Errorf("query dimension %d, stored vectors have %d", len(unit), len(code)-4)
 		}
-		cands.offer(dotCode(unit, code), id, func() int64 { return rowid })
+		cands.offer(dotCode(unit, code), id, none)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if err := rows.Close(); err != nil {
-		return nil, err
-	}
-	return rescore(ctx, tx, unit, append(cands.sorted(), uncoded...), q.TopK)
+	return uncoded, rows.Err()
 }
 
 // probe returns the clusters a search of the partition scans, or nil when it
@@ -428,11 +450,38 @@ func (s *Store) DeleteDocument(ctx context.Context, namespace, docID string) err
 		return fmt.Errorf("delete document %q in namespace %q: namespace and document id are required", docID, namespace)
 	}
 	return s.withTx(ctx, func(tx *sql.Tx) error {
+		kinds, err := documentKinds(ctx, tx, namespace, docID)
+		if err != nil {
+			return fmt.Errorf("delete vectors of document %s in %s: %w", docID, namespace, err)
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM vectors WHERE namespace = ? AND doc_id = ?`, namespace, docID); err != nil {
 			return fmt.Errorf("delete vectors of document %s in %s: %w", docID, namespace, err)
 		}
+		for _, kind := range kinds {
+			if err := maybeRepack(ctx, tx, partition{namespace, kind}); err != nil {
+				return fmt.Errorf("pack %s/%s: %w", namespace, kind, err)
+			}
+		}
 		return nil
 	})
+}
+
+// documentKinds returns the kinds of the document's vectors.
+func documentKinds(ctx context.Context, tx *sql.Tx, namespace, docID string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT kind FROM vectors WHERE namespace = ? AND doc_id = ?`, namespace, docID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var kinds []string
+	for rows.Next() {
+		var kind string
+		if err := rows.Scan(&kind); err != nil {
+			return nil, err
+		}
+		kinds = append(kinds, kind)
+	}
+	return kinds, rows.Err()
 }
 
 // Count returns how many items (namespace, kind) holds.
