@@ -164,6 +164,10 @@ type CommunityMatch struct {
 	// those asked about.
 	Members int
 	Matched int
+	// HasReport is whether the community's report has been written (it
+	// has a title or a summary), also when the match is read without the
+	// report's body.
+	HasReport bool
 }
 
 // ByLevelAndID orders communities by level, then id: the order of every

@@ -89,9 +89,12 @@ type CommunityStore interface {
 	// new ones.
 	CommunitiesByID(ctx context.Context, namespace string, level int, ids []string) ([]Community, error)
 	// CommunitiesOf returns the communities up to maxLevel (all when
-	// maxLevel < 0) that have any of keys as a member, without their
-	// member lists, with how many of the (distinct) keys are members,
-	// sorted by level, then id.
+	// maxLevel < 0) that have any of keys as a member, with how many of
+	// the (distinct) keys are members, sorted by level, then id; without
+	// their member lists and without their reports' bodies (Summary,
+	// RatingExplanation and Findings empty, HasReport set): a local query
+	// ranks dozens of them and reads the bodies of the few it packs with
+	// CommunitiesByID.
 	CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]CommunityMatch, error)
 	// TopCommunities returns at most limit of the communities up to
 	// maxLevel (all levels when maxLevel < 0) that have a report (a title

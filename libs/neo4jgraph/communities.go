@@ -56,8 +56,8 @@ MATCH (:Entity {uid: uid})-[:IN_COMMUNITY]->(c:Community)
 WHERE $maxLevel < 0 OR c.level <= $maxLevel
 WITH c, count(*) AS matched
 RETURN c.community_id AS id, c.level AS level, c.parent AS parent, [] AS keys, c.title AS title,
-  c.summary AS summary, c.rating AS rating, c.rating_explanation AS rating_explanation,
-  c.findings AS findings, c.hash AS hash, size(c.keys) AS members, matched`
+  '' AS summary, c.rating AS rating, '' AS rating_explanation, '[]' AS findings, c.hash AS hash,
+  size(c.keys) AS members, matched, c.title <> '' OR c.summary <> '' AS has_report`
 
 	topCommunitiesOfScope = `
 MATCH (c:Community {scope: $scope})
@@ -272,7 +272,11 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 				if err != nil {
 					return m, err
 				}
-				m.Matched, err = recordInt(r, "matched")
+				if m.Matched, err = recordInt(r, "matched"); err != nil {
+					return m, err
+				}
+				hasReport, _, err := neo4j.GetRecordValue[bool](r, "has_report")
+				m.HasReport = hasReport
 				return m, err
 			})
 		return nil, err
@@ -316,6 +320,7 @@ func sizedCommunityOf(r *neo4j.Record) (graph.CommunityMatch, error) {
 	if m.Community, err = communityOf(r); err != nil {
 		return m, err
 	}
+	m.HasReport = m.Title != "" || m.Summary != ""
 	m.Members, err = recordInt(r, "members")
 	return m, err
 }

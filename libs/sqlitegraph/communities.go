@@ -201,9 +201,11 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 	err := s.read(ctx, func(tx *sql.Tx) error {
 		for _, batch := range batches(distinct(keys)) {
 			args := append(withNamespace(namespace, batch), maxLevel)
+			// Only the columns before the report's body, which would be
+			// read from overflow pages (see communitiesTable).
 			rows, err := tx.QueryContext(ctx,
-				`SELECT c.level, c.community_id, c.parent, c.title, c.summary, c.rating, c.rating_explanation,
-					c.findings, c.hash, c.members, m.matched
+				`SELECT c.level, c.community_id, c.parent, c.title, c.rating, c.hash, c.members, m.matched,
+					CASE WHEN c.title != '' THEN 1 ELSE c.summary != '' END
 				FROM (SELECT level, community_id, COUNT(*) AS matched FROM community_members
 					WHERE namespace = ?1 AND entity_key IN (`+placeholders(len(batch))+`)
 					GROUP BY level, community_id) m
@@ -212,7 +214,7 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 			if err != nil {
 				return err
 			}
-			err = scanCommunityMatches(rows, func(c graph.CommunityMatch) {
+			err = scanRankedMatches(rows, func(c graph.CommunityMatch) {
 				k := levelAndID{c.Level, c.ID}
 				if prev, ok := found[k]; ok {
 					c.Matched += prev.Matched
@@ -233,8 +235,20 @@ func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []stri
 	return out, nil
 }
 
-// scanCommunityMatches decodes the rows of CommunitiesOf and
-// TopCommunities; it closes rows.
+// scanRankedMatches decodes the rows of CommunitiesOf; it closes rows.
+func scanRankedMatches(rows *sql.Rows, emit func(graph.CommunityMatch)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var c graph.CommunityMatch
+		if err := rows.Scan(&c.Level, &c.ID, &c.Parent, &c.Title, &c.Rating, &c.Hash, &c.Members, &c.Matched, &c.HasReport); err != nil {
+			return err
+		}
+		emit(c)
+	}
+	return rows.Err()
+}
+
+// scanCommunityMatches decodes the rows of TopCommunities; it closes rows.
 func scanCommunityMatches(rows *sql.Rows, emit func(graph.CommunityMatch)) error {
 	defer rows.Close()
 	for rows.Next() {
@@ -250,6 +264,7 @@ func scanCommunityMatches(rows *sql.Rows, emit func(graph.CommunityMatch)) error
 		if c.Findings, err = decodeJSONList[graph.Finding](findings); err != nil {
 			return fmt.Errorf("findings of community %s: %w", c.ID, err)
 		}
+		c.HasReport = c.Title != "" || c.Summary != ""
 		emit(c)
 	}
 	return rows.Err()

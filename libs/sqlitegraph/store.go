@@ -26,7 +26,7 @@ import (
 const (
 	// schemaVersion is stored in PRAGMA user_version; a file written by a
 	// newer schema is refused rather than misread.
-	schemaVersion = 7
+	schemaVersion = 8
 	// busyTimeoutMillis bounds how long a statement waits for another
 	// process's lock before failing with SQLITE_BUSY.
 	busyTimeoutMillis = 10000
@@ -143,20 +143,7 @@ func schemaStatements() []string {
 		communities_generation INTEGER NOT NULL,
 		communities_built_at   INTEGER NOT NULL DEFAULT 0
 	) WITHOUT ROWID`,
-		`CREATE TABLE IF NOT EXISTS communities (
-		namespace          TEXT NOT NULL,
-		level              INTEGER NOT NULL,
-		community_id       TEXT NOT NULL,
-		parent             TEXT NOT NULL,
-		title              TEXT NOT NULL,
-		summary            TEXT NOT NULL,
-		rating             REAL NOT NULL,
-		rating_explanation TEXT NOT NULL,
-		findings           TEXT NOT NULL,
-		hash               TEXT NOT NULL,
-		members            INTEGER NOT NULL DEFAULT 0,
-		PRIMARY KEY (namespace, level, community_id)
-	) WITHOUT ROWID`,
+		communitiesTable("communities"),
 		`CREATE TABLE IF NOT EXISTS entity_summaries (
 		namespace   TEXT NOT NULL,
 		entity_key  TEXT NOT NULL,
@@ -366,6 +353,11 @@ func (s *Store) migrate(ctx context.Context) error {
 				return fmt.Errorf("drop community member lists: %w", err)
 			}
 		}
+		if version < 8 && version > 0 {
+			if err := reorderCommunities(ctx, tx); err != nil {
+				return err
+			}
+		}
 		// A global query reads the best rated reports, in this order (after
 		// the members column exists).
 		if _, err := tx.ExecContext(ctx,
@@ -377,6 +369,45 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// communitiesTable is the statement creating the communities table under
+// name. What a local query ranks communities by comes first, the report's
+// body last: a row of a few kilobytes spills past the page into overflow
+// pages, which SQLite reads only for the columns stored there.
+func communitiesTable(name string) string {
+	return `CREATE TABLE IF NOT EXISTS ` + name + ` (
+		namespace          TEXT NOT NULL,
+		level              INTEGER NOT NULL,
+		community_id       TEXT NOT NULL,
+		parent             TEXT NOT NULL,
+		title              TEXT NOT NULL,
+		rating             REAL NOT NULL,
+		members            INTEGER NOT NULL DEFAULT 0,
+		hash               TEXT NOT NULL,
+		summary            TEXT NOT NULL,
+		rating_explanation TEXT NOT NULL,
+		findings           TEXT NOT NULL,
+		PRIMARY KEY (namespace, level, community_id)
+	) WITHOUT ROWID`
+}
+
+// reorderCommunities rewrites a communities table of a schema before 8,
+// whose members and hash came after the report, in the columns' order of
+// communitiesTable (schema version 8).
+func reorderCommunities(ctx context.Context, tx *sql.Tx) error {
+	const columns = `namespace, level, community_id, parent, title, rating, members, hash, summary, rating_explanation, findings`
+	for _, stmt := range []string{
+		communitiesTable("communities_v8"),
+		`INSERT INTO communities_v8 (` + columns + `) SELECT ` + columns + ` FROM communities`,
+		`DROP TABLE communities`,
+		`ALTER TABLE communities_v8 RENAME TO communities`,
+	} {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("reorder community columns: %w", err)
+		}
+	}
+	return nil
 }
 
 // countDegrees recounts every entity's degree and neighbour list from the

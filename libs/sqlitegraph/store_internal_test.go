@@ -126,10 +126,10 @@ func TestOpenMigratesVersion2(t *testing.T) {
 	require.Len(t, ranked, 2, "the neighbours of the file's relations are listed")
 	of, err := s.CommunitiesOf(t.Context(), "ns", []string{"FRED"}, -1)
 	require.NoError(t, err)
-	require.Equal(t, []graph.CommunityMatch{{Community: graph.Community{ID: "c0", Title: "nephew"}, Members: 2, Matched: 1}}, of)
+	require.Equal(t, []graph.CommunityMatch{{Community: graph.Community{ID: "c0", Title: "nephew"}, Members: 2, Matched: 1, HasReport: true}}, of)
 	top, err := s.TopCommunities(t.Context(), "ns", -1, 5)
 	require.NoError(t, err)
-	require.Equal(t, []graph.CommunityMatch{{Community: graph.Community{ID: "c0", Title: "nephew"}, Members: 2}}, top)
+	require.Equal(t, []graph.CommunityMatch{{Community: graph.Community{ID: "c0", Title: "nephew"}, Members: 2, HasReport: true}}, top)
 	var members int
 	require.NoError(t, s.db.QueryRowContext(t.Context(), `SELECT members FROM communities`).Scan(&members))
 	require.Equal(t, 2, members)
@@ -166,6 +166,49 @@ func TestOpenMigratesVersion6(t *testing.T) {
 	degrees, err := s.Degrees(t.Context(), "ns", []string{"MARLEY"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]int{"MARLEY": 7}, degrees, "degrees are not recounted")
+}
+
+// TestOpenMigratesVersion7 opens a file whose community rows hold their
+// members and hash after the report: they are rewritten with the report
+// last, and read back the same.
+func TestOpenMigratesVersion7(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "graph.db")
+	s, err := Open(t.Context(), path)
+	require.NoError(t, err)
+	_, err = s.MergeChunk(t.Context(), testChunk())
+	require.NoError(t, err)
+	community := graph.Community{ID: "c0", Keys: []string{"MARLEY", "SCROOGE"}, Title: "partners", Summary: "old firm",
+		Rating: 4, RatingExplanation: "small", Findings: []graph.Finding{{Summary: "s", Explanation: "e"}}, Hash: "h"}
+	require.NoError(t, s.ReplaceCommunities(t.Context(), "ns", 1, []graph.Community{community}))
+	const v7Columns = `namespace, level, community_id, parent, title, summary, rating, rating_explanation, findings, hash, members`
+	s = rewind(t, s, path, `CREATE TABLE communities_v7 (
+			namespace TEXT NOT NULL, level INTEGER NOT NULL, community_id TEXT NOT NULL, parent TEXT NOT NULL,
+			title TEXT NOT NULL, summary TEXT NOT NULL, rating REAL NOT NULL, rating_explanation TEXT NOT NULL,
+			findings TEXT NOT NULL, hash TEXT NOT NULL, members INTEGER NOT NULL DEFAULT 0,
+			PRIMARY KEY (namespace, level, community_id)) WITHOUT ROWID`,
+		`INSERT INTO communities_v7 SELECT `+v7Columns+` FROM communities`,
+		`DROP TABLE communities`,
+		`ALTER TABLE communities_v7 RENAME TO communities`,
+		`CREATE INDEX communities_by_rating ON communities (namespace, rating DESC, members DESC, community_id)`,
+		`PRAGMA user_version = 7`)
+	var columns []string
+	rows, err := s.db.QueryContext(t.Context(), `SELECT name FROM pragma_table_info('communities') ORDER BY cid`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var name string
+		require.NoError(t, rows.Scan(&name))
+		columns = append(columns, name)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"namespace", "level", "community_id", "parent", "title", "rating", "members", "hash",
+		"summary", "rating_explanation", "findings"}, columns, "the report's body comes last")
+	cs, err := s.Communities(t.Context(), "ns", -1)
+	require.NoError(t, err)
+	require.Equal(t, []graph.Community{community}, cs)
+	top, err := s.TopCommunities(t.Context(), "ns", -1, 5)
+	require.NoError(t, err)
+	require.Len(t, top, 1, "the rating index is there again")
+	require.Equal(t, 2, top[0].Members)
 }
 
 // TestWALIsBounded checks that every connection truncates the WAL after a

@@ -115,6 +115,7 @@ func (f *fakeChat) kinds() []prompts.Kind {
 type communityGraph struct {
 	*sqlitegraph.Store
 	communities           []graph.Community
+	reportsRead           atomic.Int64 // communities CommunitiesByID returned
 	generation            atomic.Uint64
 	communitiesGeneration atomic.Uint64
 }
@@ -143,11 +144,24 @@ func (g *communityGraph) CommunitiesOf(_ context.Context, _ string, keys []strin
 			}
 		}
 		if (maxLevel < 0 || c.Level <= maxLevel) && matched > 0 {
-			m := graph.CommunityMatch{Community: c, Members: len(c.Keys), Matched: matched}
-			m.Keys = nil
+			m := graph.CommunityMatch{Community: c, Members: len(c.Keys), Matched: matched, HasReport: c.Title != "" || c.Summary != ""}
+			m.Keys, m.Summary, m.RatingExplanation, m.Findings = nil, "", "", nil
 			out = append(out, m)
 		}
 	}
+	return out, nil
+}
+
+func (g *communityGraph) CommunitiesByID(_ context.Context, _ string, level int, ids []string) ([]graph.Community, error) {
+	var out []graph.Community
+	for _, c := range g.communities {
+		if c.Level == level && slices.Contains(ids, c.ID) {
+			c.Keys = nil
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, graph.ByLevelAndID)
+	g.reportsRead.Add(int64(len(out)))
 	return out, nil
 }
 

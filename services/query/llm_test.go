@@ -174,6 +174,30 @@ func TestLocalBudgets(t *testing.T) {
 	require.Equal(t, full.References.Entities, res.References.Entities, "entities are not budgeted, as in nano-graphrag")
 }
 
+// TestLocalReadsOnlyReportsItPacks checks that a local query over entities
+// in many communities reads the report bodies of the few that fit, not all.
+func TestLocalReadsOnlyReportsItPacks(t *testing.T) {
+	s, _, searcher := newLocalFixture(t)
+	g := s.withCommunities(equalReports(40))
+	svc := llmService(g, s, searcher, nil)
+	ask := func(budget int) events.QueryResponse {
+		res, err := svc.Answer(context.Background(), events.QueryRequest{Question: "Babbage?", Mode: events.ModeLocal, Namespace: "books",
+			OnlyContext: true, MaxTokensCommunityReport: budget})
+		require.NoError(t, err)
+		return res
+	}
+	all := ask(100_000)
+	rows := section(t, all.Context, "Reports")
+	require.Len(t, all.References.Reports, 16, "the communities of the two entities found")
+	require.EqualValues(t, 16, g.reportsRead.Load())
+
+	g.reportsRead.Store(0)
+	one := ask(rowTokens(rows[:1]))
+	require.Len(t, one.References.Reports, 1)
+	require.Equal(t, all.References.Reports[:1], one.References.Reports)
+	require.LessOrEqual(t, g.reportsRead.Load(), int64(8), "the bodies of one batch are read, not of all 16")
+}
+
 // equalReports are n level-0 communities with reports of the same length,
 // rated n down to 1, over the corpus' entities.
 func equalReports(n int) []graph.Community {

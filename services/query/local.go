@@ -304,28 +304,74 @@ func (s *Service) packChunksOf(ctx context.Context, r request, lc *localContext,
 	return nil
 }
 
-// packLocalReports picks the reports of the communities holding the most
-// retrieved entities, the best rated first among equals
-// (_find_most_related_community_from_entities), under the report budget.
-// The store counts the members; no member list is read.
+// packLocalReports packs the reports of the entities' communities, those
+// with the most of the entities first, then the best rated
+// (_find_most_related_community_from_entities). The matches come without
+// the reports' bodies, which are read a few at a time in that order until
+// the budget is full: of the dozens of communities twenty entities are in,
+// a few reports fit.
 func (s *Service) packLocalReports(ctx context.Context, r request, lc *localContext, keys []string) ([]string, error) {
 	matches, err := s.graph.CommunitiesOf(ctx, r.namespace, keys, r.Level)
 	if err != nil {
 		return nil, fmt.Errorf("read communities: %w", err)
 	}
 	matches = slices.DeleteFunc(matches, func(m graph.CommunityMatch) bool {
-		return m.Level > r.Level || m.Matched == 0 || !hasReport(m.Community)
+		return m.Level > r.Level || m.Matched == 0 || !m.HasReport
 	})
 	slices.SortFunc(matches, func(a, b graph.CommunityMatch) int {
 		return cmp.Or(cmp.Compare(b.Matched, a.Matched), cmp.Compare(b.Rating, a.Rating), cmp.Compare(a.ID, b.ID))
 	})
-	rows, kept := pack(matches, r.MaxTokensCommunityReport, func(i int, m graph.CommunityMatch) string {
-		return csvRow(i, reportString(m.Community))
-	})
-	for _, m := range kept {
-		lc.reports = append(lc.reports, m.Community)
+	pk := packer{budget: r.MaxTokensCommunityReport}
+	for start := 0; start < len(matches) && !pk.full; start += reportFetchBatch {
+		reports, err := s.reportsOf(ctx, r.namespace, matches[start:min(start+reportFetchBatch, len(matches))])
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range reports {
+			if !pk.add(csvRow(len(pk.rows), reportString(c))) {
+				break
+			}
+			lc.reports = append(lc.reports, c)
+		}
 	}
-	return rows, nil
+	return pk.rows, nil
+}
+
+// reportFetchBatch is how many community reports a local query reads at a
+// time while packing.
+const reportFetchBatch = 8
+
+// reportsOf reads the communities of matches with their reports, in the
+// order of matches; one that is gone (communities rebuilt in between) is
+// skipped.
+func (s *Service) reportsOf(ctx context.Context, ns string, matches []graph.CommunityMatch) ([]graph.Community, error) {
+	byLevel := map[int][]string{}
+	for _, m := range matches {
+		byLevel[m.Level] = append(byLevel[m.Level], m.ID)
+	}
+	read := make(map[levelAndID]graph.Community, len(matches))
+	for level, ids := range byLevel {
+		cs, err := s.graph.CommunitiesByID(ctx, ns, level, ids)
+		if err != nil {
+			return nil, fmt.Errorf("read community reports: %w", err)
+		}
+		for _, c := range cs {
+			read[levelAndID{c.Level, c.ID}] = c
+		}
+	}
+	out := make([]graph.Community, 0, len(matches))
+	for _, m := range matches {
+		if c, ok := read[levelAndID{m.Level, m.ID}]; ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// levelAndID identifies a community.
+type levelAndID struct {
+	level int
+	id    string
 }
 
 func (s *Service) embedQuestion(ctx context.Context, q string) ([]float32, error) {

@@ -75,10 +75,12 @@ type Graph interface {
 	// their reports (empty until written).
 	Communities(ctx context.Context, ns string, maxLevel int) ([]graph.Community, error)
 	// CommunitiesOf returns those of the communities of levels 0 to
-	// maxLevel that have any of keys as a member.
-	// maxLevel that have any of keys as a member, without their member
-	// lists, with how many of keys are members.
+	// maxLevel that have any of keys as a member, with how many of keys
+	// are members, without their member lists and their reports' bodies.
 	CommunitiesOf(ctx context.Context, ns string, keys []string, maxLevel int) ([]graph.CommunityMatch, error)
+	// CommunitiesByID returns the communities of the level with the ids,
+	// with their reports, sorted by id.
+	CommunitiesByID(ctx context.Context, ns string, level int, ids []string) ([]graph.Community, error)
 	// TopCommunities returns at most limit of the communities of levels 0
 	// to maxLevel that have a report, best rated, then largest, then by id.
 	// Their member lists are left out, their sizes are kept.

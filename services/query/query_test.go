@@ -389,6 +389,10 @@ func (f failingGraph) CommunitiesOf(context.Context, string, []string, int) ([]g
 	return nil, f.err
 }
 
+func (f failingGraph) CommunitiesByID(context.Context, string, int, []string) ([]graph.Community, error) {
+	return nil, f.err
+}
+
 func (f failingGraph) TopCommunities(context.Context, string, int, int) ([]graph.CommunityMatch, error) {
 	return nil, f.err
 }

@@ -47,8 +47,11 @@ func testCommunitiesOf(t *testing.T, open func(t *testing.T) graph.Store) {
 	merge(t, s, chunk(ns, "d", 0, names), chunk(otherNS, "d", 0, names))
 	require.Empty(t, communitiesOf(t, s, ns, -1, "A"))
 
-	parent := graph.Community{ID: "c0-aaaa", Level: 0, Keys: []string{"A", "B", "C", "D"}, Title: "The A group", Hash: "hp"}
-	other := graph.Community{ID: "c0-bbbb", Level: 0, Keys: []string{"E", "F"}, Title: "E and F", Hash: "ho"}
+	// A report's body is not read with the matches, only whether there is
+	// one: other's report has no title.
+	parent := graph.Community{ID: "c0-aaaa", Level: 0, Keys: []string{"A", "B", "C", "D"}, Title: "The A group", Hash: "hp",
+		Summary: "The A group's summary", Rating: 7.5, RatingExplanation: "why", Findings: []graph.Finding{{Summary: "f", Explanation: "e"}}}
+	other := graph.Community{ID: "c0-bbbb", Level: 0, Keys: []string{"E", "F"}, Summary: "E and F", Hash: "ho"}
 	child0 := graph.Community{ID: "c1-0000", Level: 1, Parent: parent.ID, Keys: []string{"A", "B"}, Hash: "h0"}
 	child1 := graph.Community{ID: "c1-cccc", Level: 1, Parent: parent.ID, Keys: []string{"C", "D"}, Hash: "h1"}
 	grandchild := graph.Community{ID: "c2-dddd", Level: 2, Parent: child1.ID, Keys: []string{"C"}, Hash: "hg"}
@@ -57,6 +60,11 @@ func testCommunitiesOf(t *testing.T, open func(t *testing.T) graph.Store) {
 		communitiesOf(t, s, ns, -1, "C", "NOBODY", "C"))
 	require.Equal(t, []graph.CommunityMatch{match(parent, 2), match(other, 1), match(child0, 2)}, communitiesOf(t, s, ns, 1, "E", "A", "B"))
 	require.Equal(t, []graph.CommunityMatch{match(parent, 1)}, communitiesOf(t, s, ns, 0, "D"))
+	body, err := s.CommunitiesByID(t.Context(), ns, 0, []string{parent.ID})
+	require.NoError(t, err)
+	withoutKeys := parent
+	withoutKeys.Keys = nil
+	require.Equal(t, []graph.Community{withoutKeys}, body, "the body is read by id")
 	require.Empty(t, communitiesOf(t, s, ns, -1, "NOBODY"))
 	require.Empty(t, communitiesOf(t, s, ns, -1))
 	require.Empty(t, communitiesOf(t, s, otherNS, -1, "A"), "namespaces are isolated")
@@ -84,6 +92,7 @@ func testTopCommunities(t *testing.T, open func(t *testing.T) graph.Store) {
 			ids = append(ids, c.ID)
 			require.Empty(t, c.Keys, "read without the member list")
 			require.Equal(t, members[c.ID], c.Members, "the size of %s", c.ID)
+			require.True(t, c.HasReport, "%s has a report", c.ID)
 		}
 		return ids
 	}
@@ -111,10 +120,10 @@ func testTopCommunities(t *testing.T, open func(t *testing.T) graph.Store) {
 }
 
 // match is how CommunitiesOf returns c when matched of the keys asked
-// about are members.
+// about are members: without its members and its report's body.
 func match(c graph.Community, matched int) graph.CommunityMatch {
-	m := graph.CommunityMatch{Community: c, Members: len(c.Keys), Matched: matched}
-	m.Keys = nil
+	m := graph.CommunityMatch{Community: c, Members: len(c.Keys), Matched: matched, HasReport: c.Title != "" || c.Summary != ""}
+	m.Keys, m.Summary, m.RatingExplanation, m.Findings = nil, "", "", nil
 	return m
 }
 
