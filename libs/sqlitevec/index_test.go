@@ -178,6 +178,22 @@ func TestPackedClustersFollowWrites(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	hits, err := s.Search(ctx, vector.Query{Namespace: "ns", Kind: "entity", Vector: queries[0], TopK: 30, Exact: true})
 	require.NoError(t, err)
+	// Written again unchanged (as the vector indexer writes every entity
+	// of every chunk), they are left alone: nothing becomes pending.
+	before := pendingCodes(t, path)
+	var keys []string
+	for _, h := range hits {
+		keys = append(keys, h.ID)
+	}
+	same, err := hashembed.New(256).Embed(ctx, keys)
+	require.NoError(t, err)
+	var unchanged []vector.Item
+	for i, h := range hits {
+		unchanged = append(unchanged, vector.Item{Namespace: "ns", Kind: "entity", ID: h.ID, DocID: h.DocID, Vector: same[i]})
+	}
+	require.NoError(t, s.Upsert(ctx, unchanged))
+	require.Equal(t, before, pendingCodes(t, path), "an unchanged vector is not written again")
+
 	var moved []vector.Item
 	for _, h := range hits {
 		moved = append(moved, vector.Item{Namespace: "ns", Kind: "entity", ID: h.ID, DocID: h.DocID, Vector: randomVector(rng, 256)})

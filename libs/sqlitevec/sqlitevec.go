@@ -239,11 +239,16 @@ func (s *Store) Upsert(ctx context.Context, items []vector.Item) error {
 		stmt, err := tx.PrepareContext(ctx, `
 			INSERT INTO vectors (namespace, kind, id, doc_id, dim, vector, cluster, code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (namespace, kind, id) DO UPDATE SET
-				doc_id = excluded.doc_id, dim = excluded.dim, vector = excluded.vector, cluster = excluded.cluster, code = excluded.code`)
+				doc_id = excluded.doc_id, dim = excluded.dim, vector = excluded.vector, cluster = excluded.cluster, code = excluded.code
+			WHERE vectors.vector != excluded.vector OR vectors.doc_id != excluded.doc_id
+				OR vectors.cluster != excluded.cluster OR vectors.code IS NOT excluded.code`)
 		if err != nil {
 			return fmt.Errorf("prepare vector upsert: %w", err)
 		}
 		defer stmt.Close()
+		// A row written again unchanged is left alone (the WHERE above): the
+		// vector indexer writes every entity of every chunk, and most of
+		// them are already there, with the vector of their name.
 		for i, it := range items {
 			cluster := unassigned
 			if c := cents[partition{it.Namespace, it.Kind}]; c != nil {
