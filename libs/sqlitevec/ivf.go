@@ -17,9 +17,9 @@ import (
 // about √n clusters whose unit-length centroids are stored next to the
 // vectors, and every row records its nearest centroid in its cluster
 // column. A search ranks the centroids (a few hundred dot products) and
-// scans only the rows of the Options.Probes nearest clusters, through the
-// (namespace, kind, cluster, id, code) index: about Probes·√n rows instead
-// of n, each read as its code (see codes.go).
+// scans only the rows of the Options.Probes nearest clusters, each cluster
+// read as one packed row of its codes (see packed.go): about Probes·√n
+// rows instead of n, each scored by its code (see codes.go).
 //
 // Everything lives in the SQLite file and changes in the writer's
 // transaction, so processes sharing the file see one index, a killed

@@ -5,8 +5,9 @@
 // A search scans rows and keeps the best TopK in a bounded min-heap: every
 // row of (namespace, kind[, doc]) for an exact search and for small
 // partitions, and only the rows of the nearest clusters of an inverted-file
-// index for large ones (see ivf.go), read as one-byte-a-dimension codes
-// and the best few rescored exactly (see codes.go), so a search's work
+// index for large ones (see ivf.go), read as one-byte-a-dimension codes,
+// a cluster's in one row (see packed.go), and the best few rescored
+// exactly (see codes.go), so a search's work
 // grows with the square root of the partition rather than with its size.
 //
 // The file may be shared by several processes on one machine (the vector
