@@ -99,9 +99,6 @@ func truncateToTokens(text string, tokens int) string {
 	return text[:cut]
 }
 
-// hasReport reports whether a community's report has been written.
-func hasReport(c graph.Community) bool { return c.Title != "" || c.Summary != "" }
-
 // reportString renders a community report as markdown, as nano-graphrag's
 // _community_report_json_to_str (after Microsoft GraphRAG) does.
 func reportString(c graph.Community) string {
