@@ -11,9 +11,11 @@ import (
 // defaultMemoryLimit is kg serve's soft memory limit when neither
 // --memory-limit nor GOMEMLIMIT says otherwise. It bounds what the Go
 // runtime holds (heap, NATS's block buffers, stacks); SQLite's page caches
-// (at most 64 MiB) and the binary come on top, so with this limit the
-// process stays within about 400 MiB as long as the live heap fits.
-const defaultMemoryLimit = "256MiB"
+// (at most 64 MiB) and the binary come on top. At 256 MiB a 3,000-document
+// wave peaked at 398-402 MiB of RSS (and a 10,000-document run at up to
+// 440); at 192 MiB at 331-336 MiB, for 1-8 % of the ingest rate (the live
+// heap at such a peak was 139 MB, 104 MB of it NATS's block buffers).
+const defaultMemoryLimit = "192MiB"
 
 // memoryLimit returns the soft memory limit in bytes that kg serve should
 // set from the --memory-limit value ("256MiB", "1GiB", "off"), or -1 when
