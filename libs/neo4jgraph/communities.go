@@ -257,7 +257,8 @@ func (s *Store) Communities(ctx context.Context, namespace string, maxLevel int)
 
 // CommunitiesOf returns the communities up to maxLevel (all of them when
 // maxLevel < 0) that have any of keys as a member, without their member
-// lists, with how many of the keys are members, sorted by level, then id.
+// lists and their reports' bodies (HasReport set), with how many of the
+// keys are members, sorted by level, then id.
 func (s *Store) CommunitiesOf(ctx context.Context, namespace string, keys []string, maxLevel int) ([]graph.CommunityMatch, error) {
 	if err := checkNamespace(namespace); err != nil {
 		return nil, fmt.Errorf("read communities: %w", err)

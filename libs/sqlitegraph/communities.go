@@ -189,7 +189,8 @@ func readMembers(ctx context.Context, tx *sql.Tx, namespace string, maxLevel int
 
 // CommunitiesOf returns the communities up to maxLevel (all of them when
 // maxLevel < 0) that have any of keys as a member, without their member
-// lists, with how many of the keys are members, sorted by level, then id.
+// lists and their reports' bodies (HasReport set), with how many of the
+// keys are members, sorted by level, then id.
 // The counting is the members table's, so a community's member list is
 // never decoded. CROSS JOIN keeps SQLite's order, the keys' members first:
 // left to choose, the planner scanned every community of the namespace.

@@ -289,6 +289,24 @@ type packedCode struct {
 	code    string
 }
 
+// codesByID reads the cluster and code of each id of the test partition in
+// table.
+func codesByID(t *testing.T, db *sql.DB, table string) map[string]packedCode {
+	t.Helper()
+	rows, err := db.Query(`SELECT cluster, id, code FROM ` + table + ` WHERE namespace = 'ns' AND kind = 'entity'`)
+	require.NoError(t, err)
+	defer rows.Close()
+	out := map[string]packedCode{}
+	for rows.Next() {
+		var c packedCode
+		var id string
+		require.NoError(t, rows.Scan(&c.cluster, &id, &c.code))
+		out[id] = c
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
 // requirePackingConsistent checks a trained partition's packed clusters
 // against its rows: it is packed for its current training, every row is
 // pending or packed in its cluster with its code, every pending entry is a
@@ -318,36 +336,21 @@ func requirePackingConsistent(t *testing.T, db *sql.DB) {
 	require.NoError(t, rows.Err())
 	require.Len(t, packed, packedEntries, "packed entries recorded")
 
-	pending := map[string]packedCode{}
-	rows, err = db.Query(`SELECT cluster, id, code FROM pending_codes WHERE namespace = 'ns' AND kind = 'entity'`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var c packedCode
-		var id string
-		require.NoError(t, rows.Scan(&c.cluster, &id, &c.code))
-		pending[id] = c
-	}
-	require.NoError(t, rows.Err())
-
-	current, all := map[string]bool{}, map[string]bool{}
-	rows, err = db.Query(`SELECT cluster, id, code FROM vectors WHERE namespace = 'ns' AND kind = 'entity'`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var c packedCode
-		var id string
-		require.NoError(t, rows.Scan(&c.cluster, &id, &c.code))
-		all[id] = true
+	pending := codesByID(t, db, "pending_codes")
+	all := codesByID(t, db, "vectors")
+	current := 0
+	for id, c := range all {
 		if p, ok := pending[id]; ok {
 			require.Equal(t, c, p, "pending entry of row %s", id)
 			continue
 		}
 		require.Equal(t, c, packed[id], "packed entry of row %s", id)
-		current[id] = true
+		current++
 	}
-	require.NoError(t, rows.Err())
-	stale := len(packed) - len(current)
+	stale := len(packed) - current
 	for id := range pending {
-		require.True(t, all[id], "pending entry %s of no row", id)
+		_, ok := all[id]
+		require.True(t, ok, "pending entry %s of no row", id)
 	}
 	require.LessOrEqual(t, 4*(len(pending)+stale), packedEntries, "pending %d and stale %d entries past a quarter of %d packed", len(pending), stale, packedEntries)
 }

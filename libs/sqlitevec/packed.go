@@ -77,31 +77,30 @@ END;
 const repackShare = 4
 
 // migratePacked creates the packed clusters and packs every trained
-// partition of a file written before they existed.
+// partition whose packing is missing (a file written before they existed)
+// or out of date.
 func migratePacked(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, packedSchema); err != nil {
 		return err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT p.namespace, p.kind FROM partitions p
-		LEFT JOIN packed_partitions k ON k.namespace = p.namespace AND k.kind = p.kind
-		WHERE p.trained_rows > 0 AND (k.version IS NULL OR k.version != p.version)`)
+	rows, err := tx.QueryContext(ctx, `SELECT namespace, kind FROM partitions WHERE trained_rows > 0`)
 	if err != nil {
 		return err
 	}
-	var unpacked []partition
+	var trained []partition
 	for rows.Next() {
 		var p partition
 		if err := rows.Scan(&p.namespace, &p.kind); err != nil {
 			rows.Close()
 			return err
 		}
-		unpacked = append(unpacked, p)
+		trained = append(trained, p)
 	}
 	if err := rows.Close(); err != nil {
 		return err
 	}
-	for _, p := range unpacked {
-		if err := pack(ctx, tx, p); err != nil {
+	for _, p := range trained {
+		if err := maybeRepack(ctx, tx, p); err != nil {
 			return fmt.Errorf("pack %s/%s: %w", p.namespace, p.kind, err)
 		}
 	}
@@ -244,19 +243,6 @@ func appendEntry(entries, id, code []byte) []byte {
 	return append(entries, code...)
 }
 
-// isPacked reports whether the partition's packed clusters belong to its
-// current training.
-func isPacked(ctx context.Context, tx *sql.Tx, p partition) (bool, error) {
-	var packed bool
-	err := tx.QueryRowContext(ctx, `SELECT k.version = p.version FROM partitions p
-		JOIN packed_partitions k ON k.namespace = p.namespace AND k.kind = p.kind
-		WHERE p.namespace = ? AND p.kind = ?`, p.namespace, p.kind).Scan(&packed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return packed, err
-}
-
 // searchPacked offers cands the pending rows and the packed entries of the
 // clusters, a pending row over the packed entry of the same id, and
 // returns the ids of rows without a code (to be scored exactly).
@@ -270,24 +256,8 @@ func searchPacked(ctx context.Context, tx *sql.Tx, p partition, unit []float32, 
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	pending := map[string]bool{}
-	for rows.Next() {
-		var id, code sql.RawBytes
-		if err := rows.Scan(&id, &code); err != nil {
-			return nil, fmt.Errorf("scan pending code: %w", err)
-		}
-		pending[string(id)] = true
-		if code == nil {
-			uncoded = append(uncoded, string(id))
-			continue
-		}
-		if len(code) != codeBytes(len(unit)) {
-			return nil, fmt.Errorf("query dimension %d, stored vectors have %d", len(unit), len(code)-4)
-		}
-		cands.offer(dotCode(unit, code), id, none)
-	}
-	if err := rows.Close(); err != nil {
+	if uncoded, err = offerCodes(rows, unit, cands, func(id string) { pending[id] = true }); err != nil {
 		return nil, err
 	}
 

@@ -303,15 +303,18 @@ func (s *Store) Search(ctx context.Context, q vector.Query) ([]vector.Hit, error
 		return nil, fmt.Errorf("search %s/%s: %w", q.Namespace, q.Kind, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only
-	var clusters []int
+	var (
+		clusters []int
+		packed   bool
+	)
 	if !q.Exact && q.DocID == "" {
-		if clusters, err = s.probe(ctx, tx, partition{q.Namespace, q.Kind}, unit); err != nil {
+		if clusters, packed, err = s.probe(ctx, tx, partition{q.Namespace, q.Kind}, unit); err != nil {
 			return nil, fmt.Errorf("search %s/%s: %w", q.Namespace, q.Kind, err)
 		}
 	}
 	var best []ranked[hitRow]
 	if clusters != nil {
-		best, err = s.searchClusters(ctx, tx, q, unit, clusters)
+		best, err = s.searchClusters(ctx, tx, q, unit, clusters, packed)
 	} else {
 		best, err = scanAll(ctx, tx, q, unit)
 	}
@@ -372,14 +375,13 @@ func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?, "
 // packed (see packed.go) or, for a partition whose packing is out of date,
 // from the covering index, and rescores the best few times TopK of them
 // with their exact vectors (see codes.go).
-func (s *Store) searchClusters(ctx context.Context, tx *sql.Tx, q vector.Query, unit []float32, clusters []int) ([]ranked[hitRow], error) {
+func (s *Store) searchClusters(ctx context.Context, tx *sql.Tx, q vector.Query, unit []float32, clusters []int, packed bool) ([]ranked[hitRow], error) {
 	p := partition{q.Namespace, q.Kind}
 	cands := newTopK[struct{}](q.TopK * s.opts.Rescore)
-	packed, err := isPacked(ctx, tx, p)
-	if err != nil {
-		return nil, fmt.Errorf("read packing: %w", err)
-	}
-	var uncoded []string
+	var (
+		uncoded []string
+		err     error
+	)
 	if packed {
 		uncoded, err = searchPacked(ctx, tx, p, unit, clusters, cands)
 	} else {
@@ -411,14 +413,23 @@ func searchIndex(ctx context.Context, tx *sql.Tx, p partition, unit []float32, c
 	if err != nil {
 		return nil, err
 	}
+	return offerCodes(rows, unit, cands, nil)
+}
+
+// offerCodes offers cands the rows, which select (id, code), calls seen
+// (when not nil) with each id, and returns the ids of rows without a code:
+// written into the file by an earlier version after it was opened by this
+// one, they are scored exactly. It closes rows.
+func offerCodes(rows *sql.Rows, unit []float32, cands *topK[struct{}], seen func(id string)) (uncoded []string, err error) {
 	defer rows.Close()
 	var id, code sql.RawBytes
 	for rows.Next() {
 		if err := rows.Scan(&id, &code); err != nil {
-			return nil, fmt.Errorf("scan row: %w", err)
+			return nil, fmt.Errorf("scan code: %w", err)
 		}
-		// A row without a code (written into the file by an earlier
-		// version after it was opened by this one) is scored exactly.
+		if seen != nil {
+			seen(string(id))
+		}
 		if code == nil {
 			uncoded = append(uncoded, string(id))
 			continue
@@ -428,26 +439,29 @@ func searchIndex(ctx context.Context, tx *sql.Tx, p partition, unit []float32, c
 		}
 		cands.offer(dotCode(unit, code), id, none)
 	}
-	return uncoded, rows.Err()
+	return uncoded, rows.Close()
 }
 
 // probe returns the clusters a search of the partition scans, or nil when it
 // scans every row: a partition too small for the index or not trained yet,
-// or a query of another dimension (which the scan then reports).
-func (s *Store) probe(ctx context.Context, tx *sql.Tx, p partition, unit []float32) ([]int, error) {
+// or a query of another dimension (which the scan then reports); and
+// whether the clusters are packed for the partition's current training.
+func (s *Store) probe(ctx context.Context, tx *sql.Tx, p partition, unit []float32) (clusters []int, packed bool, err error) {
 	var rows int
-	err := tx.QueryRowContext(ctx, `SELECT rows FROM partitions WHERE namespace = ? AND kind = ?`, p.namespace, p.kind).Scan(&rows)
+	err = tx.QueryRowContext(ctx, `SELECT p.rows, k.version IS p.version FROM partitions p
+		LEFT JOIN packed_partitions k ON k.namespace = p.namespace AND k.kind = p.kind
+		WHERE p.namespace = ? AND p.kind = ?`, p.namespace, p.kind).Scan(&rows, &packed)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && rows < s.opts.MinIndexedRows) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read partition size: %w", err)
+		return nil, false, fmt.Errorf("read partition size: %w", err)
 	}
 	c, err := s.centroids.load(ctx, tx, p)
 	if err != nil || c == nil || len(c.vectors[0]) != len(unit) {
-		return nil, err
+		return nil, false, err
 	}
-	return c.probes(unit, s.opts.Probes), nil
+	return c.probes(unit, s.opts.Probes), packed, nil
 }
 
 // DeleteDocument removes every item of docID in namespace, whatever its kind.
